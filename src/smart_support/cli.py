@@ -1,0 +1,86 @@
+"""The `smart-support` command. Each subcommand imports its module lazily so start-up stays fast."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from smart_support.errors import ConfigError
+from smart_support.settings import Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="smart-support")
+def main() -> None:
+    """Smart Support: AI customer support that acts, safely."""
+
+
+@main.command()
+@click.argument("url")
+def fetch(url: str) -> None:
+    """Fetch URL through the egress guard and print the body."""
+    from smart_support.egress import cli_fetch
+
+    sys.exit(cli_fetch(url, _settings()))
+
+
+@main.group()
+def agents() -> None:
+    """Work with agents.yaml."""
+
+
+@agents.command("validate")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+def agents_validate(file: Path | None) -> None:
+    """Validate FILE (default: AGENTS_FILE or the demo agents); exit non-zero on errors."""
+    from smart_support.registry import validate_command
+
+    sys.exit(validate_command(file, _settings()))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8001, type=int)
+def shop(host: str, port: int) -> None:
+    """Run the demo shop API."""
+    from smart_support.demo.shop import serve
+
+    serve(host=host, port=port)
+
+
+@main.command()
+def chat() -> None:
+    """Chat with the agents in the terminal (reads one message per line when piped)."""
+    from smart_support.chat import run_chat
+
+    sys.exit(run_chat(_settings()))
+
+
+@main.command()
+def serve() -> None:
+    """Run the chat server and web UI."""
+    from smart_support.server import serve as run_server
+
+    run_server(_settings())
+
+
+@main.command()
+def demo() -> None:
+    """Start the demo shop and the chat server together (offline model, SQLite)."""
+    from smart_support.demo.launcher import run_demo
+
+    sys.exit(run_demo(_settings()))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

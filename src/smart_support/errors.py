@@ -1,0 +1,80 @@
+"""Errors that say who is at fault. The server maps them to HTTP and WebSocket codes in one place."""
+
+from __future__ import annotations
+
+
+class SmartSupportError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    code = "internal_error"
+    #: A sentence safe to show a customer. Never `str(exc)` of an unexpected error.
+    public_message = "Something went wrong on our side. Please try again."
+
+
+class ConfigError(SmartSupportError):
+    """The operator's configuration is wrong: a setting, agents.yaml, a tool reference."""
+
+    code = "config_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file, self.line, self.field = file, line, field
+        where = ""
+        if file:
+            where = f"{file}:{line}: " if line else f"{file}: "
+        if field:
+            where += f"{field}: "
+        super().__init__(where + message)
+
+
+class EgressRefused(SmartSupportError):
+    """An outbound request was refused by the egress guard (the URL's owner is at fault)."""
+
+    code = "egress_refused"
+    public_message = "That address is not allowed."
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ToolError(SmartSupportError):
+    """A tool or the API behind it failed (down, timed out, answered an error)."""
+
+    code = "tool_error"
+    public_message = "A system we rely on did not answer. Please try again shortly."
+
+
+class ModelError(SmartSupportError):
+    """The language model provider failed after retries (timeout, rate limit, outage)."""
+
+    code = "model_unavailable"
+    public_message = "Our assistant is not available right now. Please try again in a minute."
+
+
+class ApprovalError(SmartSupportError):
+    """An approval decision that cannot be taken: unknown, already decided, expired, not yours."""
+
+    code = "approval_error"
+    public_message = "That approval can no longer be decided."
+
+
+class StoreUnavailable(SmartSupportError):
+    """The database could not be reached; nothing was accepted."""
+
+    code = "store_unavailable"
+    public_message = (
+        "We can't save your conversation right now, so your message was not sent. "
+        "Please send it again in a moment."
+    )
+
+
+class ConversationNotFound(SmartSupportError):
+    code = "conversation_not_found"
+    public_message = "This conversation does not exist or is not yours."

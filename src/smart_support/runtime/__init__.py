@@ -1,0 +1,1 @@
+"""The conversation runtime: supervisor routing, specialist agents, approvals, streaming."""

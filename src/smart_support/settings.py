@@ -1,0 +1,122 @@
+"""The one settings class, read from the environment and `.env` once and passed in."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from smart_support.errors import ConfigError
+
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-6"
+DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+
+# USD per million tokens (input, output). Operators override or extend with MODEL_PRICES.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "claude-sonnet-4-6": (3.0, 15.0),
+    "claude-haiku-4-5": (1.0, 5.0),
+    "claude-opus-4-5": (5.0, 25.0),
+    "gpt-4.1": (2.0, 8.0),
+    "gpt-4.1-mini": (0.4, 1.6),
+    "gpt-4o-mini": (0.15, 0.6),
+    "offline": (0.0, 0.0),
+}
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Environment variables use the field name in upper case."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    llm_provider: str = Field(
+        "auto",
+        description="auto, offline, anthropic, openai, ollama, or any init_chat_model provider.",
+    )
+    llm_model: str | None = Field(None, description="Model name; provider default when unset.")
+    router_model: str | None = Field(None, description="Optional cheaper model for routing.")
+    llm_timeout_seconds: float = Field(60.0, gt=0)
+    llm_max_retries: int = Field(3, ge=0, le=10)
+    database_url: str = Field("sqlite:///./data/smart-support.db")
+    agents_file: Path | None = Field(None, description="agents.yaml; the demo agents when unset.")
+    approval_ttl_seconds: int = Field(1800, gt=0)
+    model_prices: Annotated[dict[str, tuple[float, float]], NoDecode] = Field(
+        default_factory=dict, description='JSON: {"model": [usd_in_per_mtok, usd_out_per_mtok]}'
+    )
+    egress_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host:port pairs the egress guard lets through (dev/ops).",
+    )
+    egress_timeout_seconds: float = Field(10.0, gt=0)
+    egress_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    shop_url: str = Field("http://127.0.0.1:8001", description="Base URL of the demo shop API.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    operator_token: str | None = Field(None, description="Bearer token for operator endpoints.")
+    redact_payloads: bool = Field(False, description="Keep message and tool payloads out of logs.")
+    history_window: int = Field(12, ge=2, le=200, description="Messages an agent sees per turn.")
+
+    @field_validator("egress_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("model_prices", mode="before")
+    @classmethod
+    def _parse_prices(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("llm_provider")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file behind a `sqlite:///path` URL."""
+        return Path(self.database_url.split(":///", 1)[1] if ":///" in self.database_url else "")
+
+    def prices(self) -> dict[str, tuple[float, float]]:
+        return {**DEFAULT_PRICES, **self.model_prices}
+
+    def resolved_provider(self) -> str:
+        """`auto` becomes anthropic or openai when their key is set, else offline."""
+        if self.llm_provider != "auto":
+            return self.llm_provider
+        if os.environ.get("ANTHROPIC_API_KEY"):
+            return "anthropic"
+        if os.environ.get("OPENAI_API_KEY"):
+            return "openai"
+        return "offline"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once; a bad value becomes one ConfigError line naming the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"invalid setting {name}: {first['msg']}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"invalid setting MODEL_PRICES: not JSON ({exc.msg})") from None

@@ -1,0 +1,107 @@
+"""The storage port. SQLite and PostgreSQL adapters implement it and pass one shared test module."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from smart_support.store.records import (
+    Action,
+    ActionStatus,
+    Approval,
+    ApprovalStatus,
+    Conversation,
+    EventRecord,
+    Usage,
+)
+
+
+class Store(Protocol):
+    """What the runtime needs from storage. Every method raises StoreUnavailable when the
+    database cannot be reached (never a driver exception), and recovers by itself once it is back.
+    """
+
+    async def setup(self) -> None:
+        """Apply pending migrations (idempotent, safe to run from several processes)."""
+
+    async def close(self) -> None: ...
+
+    # conversations and their event log
+    async def create_conversation(self, conversation_id: str, token_hash: str) -> Conversation: ...
+    async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
+    async def list_conversations(self, limit: int = 50, offset: int = 0) -> list[Conversation]: ...
+    async def set_active_agent(self, conversation_id: str, agent: str | None) -> None: ...
+    async def mark_escalated(self, conversation_id: str) -> None: ...
+    async def append_event(
+        self, conversation_id: str, kind: str, agent: str | None, data: dict[str, Any]
+    ) -> EventRecord:
+        """Append with the next seq (1, 2, ...) of that conversation."""
+
+    async def events(
+        self, conversation_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRecord]: ...
+
+    # approvals
+    async def create_approval(self, approval: Approval) -> Approval:
+        """Insert; if an approval with that id exists, return the stored one unchanged."""
+
+    async def get_approval(self, approval_id: str) -> Approval | None: ...
+    async def list_approvals(
+        self, conversation_id: str | None = None, status: ApprovalStatus | None = "pending"
+    ) -> list[Approval]: ...
+    async def decide_approval(
+        self, approval_id: str, status: ApprovalStatus, decided_by: str, now: datetime
+    ) -> Approval:
+        """Move a pending approval to approved/rejected/expired/cancelled atomically.
+
+        Raises ApprovalError if it is unknown or no longer pending. Deciding approved or
+        rejected after expires_at stores `expired` instead and raises ApprovalError.
+        """
+
+    async def due_approvals(self, now: datetime) -> list[Approval]:
+        """Pending approvals whose expires_at has passed."""
+
+    # action ledger (at-most-once execution)
+    async def begin_action(
+        self,
+        idempotency_key: str,
+        approval_id: str,
+        conversation_id: str,
+        tool: str,
+        args: dict[str, Any],
+        now: datetime,
+    ) -> tuple[Action, bool]:
+        """Record the intent before calling. Returns (action, created); created is False when
+        the key was already there (a resume after a crash or a repeat), with the stored action."""
+
+    async def finish_action(
+        self, idempotency_key: str, status: ActionStatus, result: Any, now: datetime
+    ) -> Action: ...
+
+    async def get_action(self, idempotency_key: str) -> Action | None: ...
+
+    # usage
+    async def record_usage(self, usage: Usage) -> None: ...
+    async def usage(self, conversation_id: str | None = None) -> list[Usage]: ...
+
+    # concurrency
+    def conversation_lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
+        """Held for a whole turn: one turn at a time per conversation. On PostgreSQL it also
+        excludes other processes (advisory lock); on SQLite it is per process."""
+
+    def stored_bytes(self) -> int | None:
+        """Bytes on disk for benchmarks (our tables plus checkpoints), None if unknown."""
+
+
+def hash_args(args: dict[str, Any]) -> str:
+    """A stable digest of tool arguments: what an approval is bound to."""
+    import hashlib
+    import json
+
+    canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+__all__: Sequence[str] = ["Store", "hash_args"]
