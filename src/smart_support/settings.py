@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     )
     llm_model: str | None = Field(None, description="Model name; provider default when unset.")
     router_model: str | None = Field(None, description="Optional cheaper model for routing.")
+    llm_base_url: str | None = Field(
+        None, description="Provider endpoint override (an OpenAI-compatible server, Ollama)."
+    )
     llm_timeout_seconds: float = Field(60.0, gt=0)
     llm_max_retries: int = Field(3, ge=0, le=10)
     database_url: str = Field("sqlite:///./data/smart-support.db")

@@ -1,80 +1,393 @@
-"""The conversation engine: the one object the CLI chat and the server talk to.
+"""The conversation engine: the one object the terminal chat and the server talk to.
 
-STUB of the public surface (being implemented by the lead); signatures are the contract.
+A turn: take the conversation's lock (one turn at a time, across processes on PostgreSQL), store
+the customer's message in the event log (from then on it is accepted and will be answered), run
+the graph and translate its stream into events. Events are published to live subscribers and,
+except tokens, appended to the event log, which is the transcript and the replay source.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from smart_support.runtime.events import Event
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+from langgraph.types import Command
+
+from smart_support.errors import (
+    ApprovalError,
+    ConversationNotFound,
+    ModelError,
+    SmartSupportError,
+    StoreUnavailable,
+)
+from smart_support.models.provider import build_chat_model, model_label
+from smart_support.registry import Registry, load_registry
+from smart_support.runtime.events import (
+    AgentSelected,
+    ApprovalRequested,
+    ApprovalResolved,
+    Event,
+    MessageAccepted,
+    ReplyEnd,
+    Token,
+    ToolActivity,
+    TurnError,
+)
+from smart_support.runtime.graph import build_graph
+from smart_support.runtime.routing import Router
+from smart_support.runtime.usage import UsageRecorder
 from smart_support.settings import Settings
-from smart_support.store.base import Store
-from smart_support.store.records import Approval, Conversation, EventRecord
+from smart_support.store import Approval, Conversation, EventRecord, Store
+from smart_support.store.persistence import open_persistence
+from smart_support.tools import open_toolkit
+
+log = logging.getLogger("smart_support.engine")
+
+DEMO_AGENTS = Path(__file__).resolve().parents[1] / "demo" / "agents.yaml"
+MAX_MESSAGE_CHARS = 4000
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Engine:
     """Routes each customer message to an agent, streams its reply, pauses writes for approval."""
 
-    settings: Settings
-    store: Store
-    #: "offline model" for the offline model, else "provider:model".
-    model_label: str
-    is_offline: bool
+    def __init__(
+        self, settings: Settings, store: Store, registry: Registry, graph: Any, *,
+        label: str, offline: bool,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.graph = graph
+        self.model_label = label
+        self.is_offline = offline
+        self._subscribers: dict[str, set[asyncio.Queue[Event]]] = {}
 
     @classmethod
-    def open(
-        cls,
-        settings: Settings,
-        *,
-        model: Any = None,
-        router_model: Any = None,
-    ) -> AbstractAsyncContextManager[Engine]:
+    @asynccontextmanager
+    async def open(
+        cls, settings: Settings, *, model: BaseChatModel | None = None,
+        router_model: BaseChatModel | None = None, registry: Registry | None = None,
+    ) -> AsyncIterator[Engine]:
         """Open the store, checkpointer, MCP sessions and model once; close them on exit.
 
         `model`/`router_model` inject a LangChain chat model (tests, benchmarks)."""
-        raise NotImplementedError
+        registry = registry or load_registry(settings.agents_file or DEMO_AGENTS)
+        if model is None:
+            model = build_chat_model(settings)
+            label, offline = model_label(settings), settings.resolved_provider() == "offline"
+        else:
+            label = "offline model" if model._llm_type == "offline" else model._llm_type
+            offline = model._llm_type == "offline"
+        if router_model is None:
+            router_model = build_chat_model(settings, router=True) if settings.router_model else model
+        async with AsyncExitStack() as stack:
+            persistence = await stack.enter_async_context(open_persistence(settings))
+            toolkit = await stack.enter_async_context(open_toolkit(registry, settings))
+            graph = build_graph(
+                registry=registry, toolkit=toolkit, model=model,
+                router=Router(registry, router_model), store=persistence.store,
+                settings=settings, checkpointer=persistence.checkpointer,
+            )
+            engine = cls(settings, persistence.store, registry, graph, label=label,
+                         offline=offline)
+            log.info("engine ready: %s, %d agents, %s", label, len(registry.agents),
+                     "PostgreSQL" if settings.is_postgres else "SQLite")
+            await engine.recover()
+            yield engine
+
+    # conversations -------------------------------------------------------------------------
 
     async def start_conversation(self) -> tuple[str, str]:
         """Create a conversation. Returns (conversation_id, customer_token); both unguessable."""
-        raise NotImplementedError
+        conversation_id = secrets.token_urlsafe(18)
+        token = secrets.token_urlsafe(24)
+        await self.store.create_conversation(conversation_id, _token_hash(token))
+        return conversation_id, token
 
     async def authorize(self, conversation_id: str, token: str) -> bool:
         """True when `token` is the customer token issued for this conversation."""
-        raise NotImplementedError
+        conversation = await self.store.get_conversation(conversation_id)
+        return conversation is not None and hmac.compare_digest(
+            conversation.token_hash, _token_hash(token)
+        )
 
-    def send(self, conversation_id: str, text: str) -> AsyncIterator[Event]:
+    async def transcript(self, conversation_id: str) -> list[EventRecord]:
+        return await self.store.events(conversation_id)
+
+    async def pending_approvals(self, conversation_id: str | None = None) -> list[Approval]:
+        return await self.store.list_approvals(conversation_id, "pending")
+
+    async def list_conversations(self, limit: int = 50, offset: int = 0) -> list[Conversation]:
+        return await self.store.list_conversations(limit, offset)
+
+    @asynccontextmanager
+    async def subscribe(self, conversation_id: str) -> AsyncIterator[AsyncIterator[Event]]:
+        """Live events of one conversation from any source in this process (send, decide,
+        expiry), for as long as the context is open."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._subscribers.setdefault(conversation_id, set()).add(queue)
+
+        async def events() -> AsyncIterator[Event]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield events()
+        finally:
+            queues = self._subscribers.get(conversation_id, set())
+            queues.discard(queue)
+            if not queues:
+                self._subscribers.pop(conversation_id, None)
+
+    async def _emit(self, event: Event) -> Event:
+        for queue in self._subscribers.get(event.conversation_id, ()):
+            queue.put_nowait(event)
+        if not isinstance(event, Token | MessageAccepted):
+            agent = getattr(event, "agent", None)
+            await self.store.append_event(
+                event.conversation_id, event.type, agent, event.model_dump(mode="json")
+            )
+        return event
+
+    # turns ---------------------------------------------------------------------------------
+
+    async def send(self, conversation_id: str, text: str) -> AsyncIterator[Event]:
         """Run one customer turn; yields its events. Turns on one conversation run one at a time
         (a second call waits). Errors end the stream with a TurnError event, never an exception."""
-        raise NotImplementedError
+        text = (text or "").strip()
+        if not text or len(text) > MAX_MESSAGE_CHARS:
+            yield TurnError(
+                conversation_id=conversation_id, code="bad_message",
+                message=f"A message must have 1 to {MAX_MESSAGE_CHARS} characters.",
+            )
+            return
+        async for event in self._guarded(conversation_id, self._turn(conversation_id, text)):
+            yield event
 
-    def decide(
-        self,
-        approval_id: str,
-        approve: bool,
-        decided_by: str,
+    async def decide(
+        self, approval_id: str, approve: bool, decided_by: str,
         conversation_id: str | None = None,
     ) -> AsyncIterator[Event]:
         """Approve or reject a pending approval and resume its conversation; yields the events.
         With `conversation_id` set, the approval must belong to it (customer decisions)."""
-        raise NotImplementedError
-
-    def subscribe(self, conversation_id: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
-        """Live events of one conversation from any source in this process (send, decide,
-        expiry), for as long as the context is open."""
-        raise NotImplementedError
-
-    async def transcript(self, conversation_id: str) -> list[EventRecord]:
-        raise NotImplementedError
-
-    async def pending_approvals(self, conversation_id: str | None = None) -> list[Approval]:
-        raise NotImplementedError
-
-    async def list_conversations(self, limit: int = 50, offset: int = 0) -> list[Conversation]:
-        raise NotImplementedError
+        try:
+            approval = await self.store.get_approval(approval_id)
+        except StoreUnavailable as exc:
+            yield self._error(conversation_id or "", exc)
+            return
+        if approval is None or (conversation_id and approval.conversation_id != conversation_id):
+            yield TurnError(conversation_id=conversation_id or "", code=ApprovalError.code,
+                            message="There is no such approval in this conversation.")
+            return
+        status = "approved" if approve else "rejected"
+        async for event in self._guarded(
+            approval.conversation_id, self._decision(approval, status, decided_by)
+        ):
+            yield event
 
     async def expire_due(self) -> int:
         """Cancel approvals past their expiry, tell their customers; returns how many."""
-        raise NotImplementedError
+        expired = 0
+        for approval in await self.store.due_approvals(datetime.now(UTC)):
+            async for event in self._guarded(
+                approval.conversation_id, self._decision(approval, "expired", "system")
+            ):
+                if isinstance(event, ApprovalResolved):
+                    expired += 1
+        return expired
+
+    async def recover(self) -> None:
+        """After a restart: finish conversations whose approval was decided but not resumed
+        (the gate reports an interrupted call's outcome as unknown instead of repeating it)."""
+        for approval in await self.store.list_approvals(None, "approved"):
+            state = await self.graph.aget_state(self._config(approval.conversation_id))
+            if state.interrupts:
+                log.warning("resuming conversation %s after a restart", approval.conversation_id)
+                async for _ in self._guarded(approval.conversation_id,
+                                             self._resume(approval.conversation_id)):
+                    pass
+
+    async def _guarded(self, conversation_id: str,
+                       events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        """Hold the conversation lock, publish each event, and turn failures into an event."""
+        try:
+            async with self.store.conversation_lock(conversation_id):
+                async for event in events:
+                    yield await self._emit(event)
+        except SmartSupportError as exc:
+            yield await self._emit_quietly(self._error(conversation_id, exc))
+        except Exception as exc:  # a provider's own exception types
+            if _is_model_failure(exc):
+                log.warning("model failed in conversation %s: %r", conversation_id, exc)
+                yield await self._emit_quietly(self._error(conversation_id, ModelError()))
+            else:
+                log.exception("turn failed in conversation %s", conversation_id)
+                yield await self._emit_quietly(self._error(conversation_id, SmartSupportError()))
+
+    async def _emit_quietly(self, event: Event) -> Event:
+        try:
+            return await self._emit(event)
+        except SmartSupportError:  # the store is down or the conversation unknown: live only
+            for queue in self._subscribers.get(event.conversation_id, ()):
+                queue.put_nowait(event)
+            return event
+
+    @staticmethod
+    def _error(conversation_id: str, exc: SmartSupportError) -> TurnError:
+        message = str(exc) if isinstance(exc, ApprovalError) and str(exc) else exc.public_message
+        return TurnError(conversation_id=conversation_id, code=exc.code, message=message)
+
+    async def _turn(self, conversation_id: str, text: str) -> AsyncIterator[Event]:
+        if await self.store.get_conversation(conversation_id) is None:
+            raise ConversationNotFound()
+        if await self.store.list_approvals(conversation_id, "pending"):
+            yield TurnError(conversation_id=conversation_id, code="approval_pending",
+                            message="Please approve or reject the pending action first.")
+            return
+        state = await self.graph.aget_state(self._config(conversation_id))
+        if state.interrupts:  # decided elsewhere (another process) but not resumed yet
+            async for event in self._resume(conversation_id):
+                yield event
+        record = await self.store.append_event(conversation_id, "customer_message", None,
+                                               {"text": text})
+        yield MessageAccepted(conversation_id=conversation_id, text=text, seq=record.seq)
+        human = HumanMessage(text, id=f"{conversation_id}:{record.seq}")
+        async for event in self._run(conversation_id, {"messages": [human]}):
+            yield event
+
+    async def _decision(self, approval: Approval, status: str,
+                        decided_by: str) -> AsyncIterator[Event]:
+        conversation_id = approval.conversation_id
+        try:
+            decided = await self.store.decide_approval(
+                approval.id, status, decided_by, datetime.now(UTC)  # type: ignore[arg-type]
+            )
+        except ApprovalError:
+            current = await self.store.get_approval(approval.id)
+            if current is None or current.status != "expired" or status == "expired":
+                raise
+            decided = current  # it expired before the decision: tell the customer so
+            yield TurnError(conversation_id=conversation_id, code=ApprovalError.code,
+                            message="This approval expired before it was decided.")
+        yield ApprovalResolved(
+            conversation_id=conversation_id, approval_id=decided.id,
+            status=decided.status,  # type: ignore[arg-type]
+            decided_by=decided.decided_by,
+        )
+        async for event in self._resume(conversation_id):
+            yield event
+
+    async def _resume(self, conversation_id: str) -> AsyncIterator[Event]:
+        config = self._config(conversation_id)
+        state = await self.graph.aget_state(config)
+        if not state.interrupts:
+            return
+        resume = Command(resume={i.id: {"decided": True} for i in state.interrupts})
+        async for event in self._run(conversation_id, resume):
+            yield event
+
+    def _config(self, conversation_id: str, **extra: Any) -> dict[str, Any]:
+        return {"configurable": {"thread_id": conversation_id}, **extra}
+
+    async def _run(self, conversation_id: str, graph_input: Any) -> AsyncIterator[Event]:
+        """Run the graph and translate its stream into events."""
+        recorder = UsageRecorder(self.store, conversation_id, self.settings.prices())
+        config = self._config(conversation_id, callbacks=[recorder])
+        agent: str | None = None
+        reply: list[str] = []
+        interrupted: list[Any] = []
+        async for part in self.graph.astream(
+            graph_input, config, stream_mode=["messages", "updates"], subgraphs=True,
+            version="v2",
+        ):
+            kind, data = part["type"], part["data"]
+            if kind == "updates":
+                if "__interrupt__" in data:
+                    interrupted.extend(data["__interrupt__"])
+                    continue
+                if not part["ns"] and "route" in data and data["route"]:
+                    update = data["route"]
+                    previous, agent = agent, update["active_agent"]
+                    yield await self._selected(conversation_id, agent, previous,
+                                               update.get("route_reason", "routed"))
+                if not part["ns"]:
+                    continue
+                speaker = part["ns"][0].split(":", 1)[0]
+                for node_update in data.values():
+                    for message in (node_update or {}).get("messages", []) or []:
+                        if isinstance(message, AIMessage) and message.tool_calls:
+                            for call in message.tool_calls:
+                                yield ToolActivity(
+                                    conversation_id=conversation_id, agent=speaker,
+                                    tool=call["name"], call_id=call["id"] or "",
+                                    status="started", args=call["args"],
+                                )
+                continue
+            chunk, meta = data
+            node_agent = meta.get("lc_agent_name")
+            if isinstance(chunk, AIMessageChunk) and meta.get("langgraph_node") == "model":
+                if node_agent and chunk.text and not chunk.tool_call_chunks:
+                    reply.append(chunk.text)
+                    yield Token(conversation_id=conversation_id, agent=node_agent,
+                                text=chunk.text)
+            elif isinstance(chunk, ToolMessage) and node_agent:
+                if reply:
+                    reply.append("\n\n")
+                yield ToolActivity(
+                    conversation_id=conversation_id, agent=node_agent, tool=chunk.name or "",
+                    call_id=chunk.tool_call_id,
+                    status="failed" if chunk.status == "error" else "succeeded",
+                    detail=chunk.text[:500],
+                )
+        approval_ids = list(dict.fromkeys(item.value["approval_id"] for item in interrupted))
+        for approval_id in approval_ids:
+            approval = await self.store.get_approval(approval_id)
+            if approval is not None and approval.status == "pending":
+                yield ApprovalRequested(
+                    conversation_id=conversation_id, approval_id=approval.id,
+                    agent=approval.agent, tool=approval.tool, args=approval.args,
+                    summary=approval.summary, expires_at=approval.expires_at,
+                )
+        if not interrupted:
+            state = await self.graph.aget_state(self._config(conversation_id))
+            final = state.values.get("active_agent") or agent or self.registry.fallback.name
+            text = "".join(reply).strip()
+            if not text:
+                last = state.values.get("messages", [])[-1:]
+                text = last[0].text if last and isinstance(last[0], AIMessage) else ""
+            yield ReplyEnd(conversation_id=conversation_id, agent=final, text=text)
+
+    async def _selected(self, conversation_id: str, agent: str, previous: str | None,
+                        reason: str) -> AgentSelected:
+        conversation = await self.store.get_conversation(conversation_id)
+        before = conversation.active_agent if conversation else previous
+        if before != agent:
+            await self.store.set_active_agent(conversation_id, agent)
+        escalation = self.registry.escalation
+        if escalation is not None and agent == escalation.name:
+            await self.store.mark_escalated(conversation_id)
+            reason = "escalation"
+        return AgentSelected(conversation_id=conversation_id, agent=agent, previous=before,
+                             reason=reason)  # type: ignore[arg-type]
+
+
+def _is_model_failure(exc: Exception) -> bool:
+    """Provider SDK errors (timeouts, rate limits, outages) after the client's own retries."""
+    module = type(exc).__module__
+    return module.startswith(("anthropic", "openai", "httpx", "ollama")) or isinstance(
+        exc, TimeoutError
+    )

@@ -1,0 +1,137 @@
+"""`smart-support chat`: the engine in a terminal.
+
+Interactive: type messages, answer approval prompts. Piped: one message per line; when an
+approval is pending, the next line must be `approve` or `reject`, so sessions can be scripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TextIO
+
+from smart_support.errors import ConfigError, SmartSupportError
+from smart_support.runtime.engine import Engine
+from smart_support.runtime.events import (
+    AgentSelected,
+    ApprovalRequested,
+    ApprovalResolved,
+    Event,
+    ReplyEnd,
+    Token,
+    ToolActivity,
+    TurnError,
+)
+from smart_support.settings import Settings
+
+APPROVE = {"approve", "a", "yes", "y"}
+REJECT = {"reject", "r", "no", "n"}
+
+
+class _Printer:
+    """Renders events as text: the agent's name, streamed tokens, tool activity, approvals."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.speaking: str | None = None
+        self.pending: ApprovalRequested | None = None
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def _line(self, text: str) -> None:
+        if self.speaking:
+            self.write("\n")
+            self.speaking = None
+        self.write(text + "\n")
+
+    def show(self, event: Event) -> None:
+        if isinstance(event, AgentSelected):
+            if event.agent != event.previous:
+                self._line(f"  (handed to {event.agent})")
+        elif isinstance(event, Token):
+            if self.speaking != event.agent:
+                if self.speaking:
+                    self.write("\n")
+                self.write(f"{event.agent}> ")
+                self.speaking = event.agent
+            self.write(event.text)
+        elif isinstance(event, ToolActivity):
+            if event.status == "started":
+                args = ", ".join(f"{k}={v!r}" for k, v in event.args.items())
+                self._line(f"  · {event.tool}({args})")
+            elif event.status == "failed":
+                self._line(f"  · {event.tool} failed")
+        elif isinstance(event, ApprovalRequested):
+            self.pending = event
+            self._line(
+                f"APPROVAL NEEDED: {event.summary}\n"
+                f"  action: {event.tool} {json.dumps(event.args)}\n"
+                f"  expires: {event.expires_at:%Y-%m-%d %H:%M:%S %Z}\n"
+                "  answer `approve` or `reject`"
+            )
+        elif isinstance(event, ApprovalResolved):
+            self.pending = None
+            self._line(f"  approval {event.status}")
+        elif isinstance(event, ReplyEnd):
+            if self.speaking is None and event.text:
+                self.write(f"{event.agent}> {event.text}")
+                self.speaking = event.agent
+            if self.speaking:
+                self.write("\n")
+                self.speaking = None
+        elif isinstance(event, TurnError):
+            self._line(f"error: {event.message} [{event.code}]")
+
+
+async def chat(settings: Settings, lines: TextIO, out: TextIO, *, interactive: bool) -> int:
+    """Run a chat session reading `lines` until end of input."""
+    printer = _Printer(out)
+    async with Engine.open(settings) as engine:
+        conversation_id, _ = await engine.start_conversation()
+        printer.write(
+            f"Smart Support chat · model: {engine.model_label} · conversation {conversation_id}\n"
+            "Type a message; end with Ctrl-D.\n"
+        )
+        loop = asyncio.get_running_loop()
+        while True:
+            if interactive:
+                printer.write("approve/reject> " if printer.pending else "you> ")
+            line = await loop.run_in_executor(None, lines.readline)
+            if not line:
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if not interactive:
+                printer.write(f"you> {text}\n")
+            await engine.expire_due()
+            if printer.pending is not None:
+                choice = text.lower()
+                if choice not in APPROVE | REJECT:
+                    printer.write("Please answer `approve` or `reject`.\n")
+                    continue
+                pending, printer.pending = printer.pending, None
+                events = engine.decide(pending.approval_id, choice in APPROVE, "customer",
+                                       conversation_id)
+            else:
+                events = engine.send(conversation_id, text)
+            async for event in events:
+                printer.show(event)
+    return 0
+
+
+def run_chat(settings: Settings) -> int:
+    """Entry point of `smart-support chat`."""
+    try:
+        return asyncio.run(chat(settings, sys.stdin, sys.stdout, interactive=sys.stdin.isatty()))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SmartSupportError as exc:
+        print(f"error: {exc.public_message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,124 @@
+"""The supervisor's routing decision: which agent answers this message.
+
+Follow-ups stay with the specialist that holds the topic without any model call; a lexical
+matcher over the agents' descriptions and example requests spots a likely change of topic, and
+only then (or on a conversation's first message) the router model is asked. The router model
+sees one `transfer_to_<agent>` tool per routable agent; no call means no specialist fits, and
+the fallback agent answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel
+
+from smart_support.models.matching import Matcher
+from smart_support.registry import AgentSpec, Registry
+
+log = logging.getLogger("smart_support.routing")
+
+Reason = Literal["routed", "follow_up", "fallback", "escalation"]
+
+ROUTER_PROMPT = (
+    "You route a customer's message to the one specialist best able to handle it. "
+    "Call exactly one transfer tool. If the customer asks for a human, transfer to the "
+    "escalation agent if there is one. If no specialist fits, do not call any tool and answer "
+    "with the single word: none."
+)
+
+#: A follow-up stays with the active specialist unless another agent matches at least this well
+SWITCH_SCORE = 0.35
+#: ... and beats the active agent by at least this margin.
+SWITCH_MARGIN = 0.12
+#: How many recent messages the router sees as context.
+ROUTER_CONTEXT = 4
+
+
+class _NoArgs(BaseModel):
+    pass
+
+
+@dataclass(frozen=True)
+class Route:
+    agent: str
+    reason: Reason
+    used_model: bool
+
+
+def _transfer_tool(agent: AgentSpec) -> BaseTool:
+    examples = "\n".join(f"- {e}" for e in agent.examples)
+    description = agent.description.strip()
+    if examples:
+        description += f"\nExamples:\n{examples}"
+
+    def _transfer() -> str:
+        return agent.name
+
+    return StructuredTool.from_function(
+        func=_transfer, name=f"transfer_to_{agent.name}", description=description,
+        args_schema=_NoArgs,
+    )
+
+
+class Router:
+    """Chooses the agent for each customer message."""
+
+    def __init__(self, registry: Registry, model: BaseChatModel) -> None:
+        self.registry = registry
+        self.routable = [a for a in registry.agents if a.role in ("specialist", "escalation")]
+        self.fallback = registry.fallback.name
+        self.escalation = registry.escalation.name if registry.escalation else None
+        self.matcher = Matcher({a.name: [a.description, *a.examples] for a in self.routable})
+        self._tools = [_transfer_tool(a) for a in self.routable]
+        self._by_tool = {f"transfer_to_{a.name}": a.name for a in self.routable}
+        self.model = model.bind_tools(self._tools) if self._tools else None
+
+    def sticky(self, text: str, active: str | None) -> bool:
+        """True when `text` reads as a follow-up for the active specialist."""
+        if active is None or not any(a.name == active and a.role == "specialist"
+                                     for a in self.routable):
+            return False
+        scores = self.matcher.scores(text)
+        best = max(scores, key=lambda k: scores[k]) if scores else active
+        if best == active:
+            return True
+        return not (scores[best] >= SWITCH_SCORE
+                    and scores[best] - scores.get(active, 0.0) >= SWITCH_MARGIN)
+
+    async def route(
+        self, text: str, active: str | None, recent: list[BaseMessage], config: Any = None,
+    ) -> Route:
+        """The agent for this message, and whether the router model was asked."""
+        if self.sticky(text, active):
+            return Route(active or self.fallback, "follow_up", used_model=False)
+        if self.model is None:
+            return Route(self.fallback, "fallback", used_model=False)
+        context = [m for m in recent if _is_plain_text(m)][-ROUTER_CONTEXT:]
+        while context and not isinstance(context[0], HumanMessage):
+            context.pop(0)  # providers want the conversation to open with the customer
+        reply = await self.model.ainvoke(
+            [SystemMessage(ROUTER_PROMPT), *context, HumanMessage(text)],
+            config={**(config or {}), "tags": ["router"], "run_name": "router"},
+        )
+        calls = reply.tool_calls if isinstance(reply, AIMessage) else []
+        for call in calls:
+            agent = self._by_tool.get(call["name"])
+            if agent is not None:
+                reason: Reason = "escalation" if agent == self.escalation else "routed"
+                return Route(agent, reason, used_model=True)
+        if calls:
+            log.warning("router called unknown tools %s; using the fallback",
+                        [c["name"] for c in calls])
+        return Route(self.fallback, "fallback", used_model=True)
+
+
+def _is_plain_text(message: BaseMessage) -> bool:
+    if isinstance(message, HumanMessage):
+        return True
+    return isinstance(message, AIMessage) and not message.tool_calls and bool(message.text)
