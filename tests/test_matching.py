@@ -1,0 +1,132 @@
+"""The lexical matcher on an invented library domain: tokens, typos, scores, margins, context."""
+
+from __future__ import annotations
+
+import pytest
+
+from smart_support.models.matching import (
+    CONFIDENT_MARGIN,
+    CONFIDENT_SCORE,
+    MIN_SCORE,
+    Match,
+    Matcher,
+    split_identifier,
+    stem,
+    tokenize,
+)
+
+LIBRARY = {
+    "loans": [
+        "Borrowing books: renew a loan, check due dates, see what you have borrowed.",
+        "Can I renew my book?",
+        "When is my loan due?",
+        "Extend the due date of the novel I borrowed",
+    ],
+    "events": [
+        "Readings, workshops and children's events at the library.",
+        "Are there any workshops this month?",
+        "When is the next author reading?",
+    ],
+    "membership": [
+        "Library cards: joining, replacing a lost card, changing your PIN.",
+        "I lost my library card",
+        "How do I become a member?",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def library() -> Matcher:
+    return Matcher(LIBRARY)
+
+
+def test_snake_and_camel_case_names_are_split_into_words() -> None:
+    assert split_identifier("renew_book_loan") == "renew book loan"
+    assert split_identifier("getOrderStatus") == "get Order Status"
+    assert tokenize("transfer_to_escalation") == ["transfer", stem("escalation")]
+
+
+def test_inflections_of_a_word_share_one_stem() -> None:
+    assert stem("cancelled") == stem("cancellation") == stem("cancel") == stem("cancels")
+    assert stem("shipping") == stem("shipped") == stem("ship")
+    assert stem("policies") == stem("policy")
+    assert stem("deliveries") == stem("delivery") == stem("delivered")
+
+
+def test_stop_words_and_bare_numbers_are_not_tokens() -> None:
+    assert tokenize("What is the status of my order 1042?") == ["status", "order"]
+
+
+def test_general_synonyms_meet_on_one_token() -> None:
+    assert tokenize("parcel") == tokenize("package")
+    assert tokenize("talk to a person") == tokenize("speak to a human")
+
+
+def test_a_clear_request_matches_its_key_with_a_margin(library: Matcher) -> None:
+    match = library.best("please renew the book I borrowed")
+    assert match is not None
+    assert match.key == "loans"
+    assert match.margin > 0
+    assert match.confident
+
+
+def test_a_misspelt_request_still_matches_the_right_key(library: Matcher) -> None:
+    match = library.best("i lsot my libary crad")
+    assert match is not None and match.key == "membership"
+
+
+def test_one_changed_letter_in_a_short_word_is_not_taken_for_another_word() -> None:
+    matcher = Matcher({"sizes": ["What size should I pick?"], "other": ["Anything else"]})
+    assert matcher.best("is your site down") is None
+    swapped = matcher.best("which szie fits me")
+    assert swapped is not None and swapped.key == "sizes"
+
+
+def test_scores_cover_every_key_and_stay_between_zero_and_one(library: Matcher) -> None:
+    scores = library.scores("when is the reading workshop for children")
+    assert set(scores) == set(LIBRARY)
+    assert all(0.0 <= s <= 1.0 for s in scores.values())
+    assert max(scores, key=lambda k: scores[k]) == "events"
+
+
+def test_a_message_about_nothing_known_matches_no_key(library: Matcher) -> None:
+    assert library.best("what's the weather in Rome") is None
+    assert all(s < MIN_SCORE for s in library.scores("tell me a joke").values())
+
+
+def test_the_margin_is_the_lead_over_the_runner_up(library: Matcher) -> None:
+    scores = library.scores("renew my card")
+    match = library.best("renew my card")
+    assert match is not None
+    ranked = sorted(scores.values(), reverse=True)
+    assert match.score == pytest.approx(ranked[0], abs=1e-3)
+    assert match.margin == pytest.approx(ranked[0] - ranked[1], abs=1e-3)
+
+
+def test_context_lifts_a_follow_up_but_not_an_unrelated_message(library: Matcher) -> None:
+    context = ["Can I renew the novel I borrowed?"]
+    assert library.best("and the other one?") is None
+    follow_up = library.best("and the other one?", context)
+    assert follow_up is not None and follow_up.key == "loans"
+    assert library.best("tell me a joke", context) is None
+
+
+def test_context_never_beats_what_the_message_itself_says(library: Matcher) -> None:
+    match = library.best("I lost my card", ["Can I renew the novel I borrowed?"])
+    assert match is not None and match.key == "membership"
+
+
+def test_confidence_needs_both_a_high_score_and_a_clear_margin() -> None:
+    assert Match("a", CONFIDENT_SCORE, CONFIDENT_MARGIN).confident
+    assert not Match("a", CONFIDENT_SCORE - 0.01, 0.5).confident
+    assert not Match("a", 0.9, CONFIDENT_MARGIN - 0.01).confident
+
+
+def test_two_matchers_built_from_the_same_texts_score_identically() -> None:
+    first, second = Matcher(LIBRARY), Matcher(dict(reversed(list(LIBRARY.items()))))
+    text = "when is my lone due, I borowed a book"
+    assert first.scores(text) == second.scores(text)
+
+
+def test_an_empty_matcher_matches_nothing() -> None:
+    assert Matcher({}).best("anything at all") is None
