@@ -387,7 +387,16 @@ class Engine:
 
 def _is_model_failure(exc: Exception) -> bool:
     """Provider SDK errors (timeouts, rate limits, outages) after the client's own retries."""
-    module = type(exc).__module__
-    return module.startswith(("anthropic", "openai", "httpx", "ollama")) or isinstance(
-        exc, TimeoutError
-    )
+    seen: BaseException | None = exc
+    while seen is not None:
+        module = type(seen).__module__
+        if module.startswith(_PROVIDER_MODULES) or isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+_PROVIDER_MODULES = (
+    "anthropic", "openai", "ollama", "langchain_anthropic", "langchain_openai",
+    "langchain_ollama", "httpx", "httpcore",
+)

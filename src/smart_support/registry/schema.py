@@ -1,0 +1,298 @@
+"""The pydantic models behind agents.yaml (see docs/agents-yaml.md).
+
+Field-level rules live here; rules that look across entries (unique names, one fallback, a
+declared MCP server) live in `smart_support.registry.loader`, which knows the line of every node.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+# What the LLM providers accept as a tool name.
+TOOL_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+PYTHON_REF_PATTERN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+Access = Literal["read", "write"]
+Role = Literal["specialist", "fallback", "escalation"]
+
+
+def summary_fields(template: str) -> set[str]:
+    """The argument names a summary template uses: `"Cancel {order_id}"` -> `{"order_id"}`.
+
+    Raises:
+        ValueError: The template is malformed (e.g. an unmatched brace).
+    """
+    names = set()
+    for _, field, _, _ in string.Formatter().parse(template):
+        if field is not None:
+            names.add(re.split(r"[.\[]", field, maxsplit=1)[0])
+    return names
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def check_name(value: str) -> str:
+    """Return `value` if it is a valid agent or server name, else raise ValueError."""
+    if not NAME_PATTERN.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use lowercase letters, digits and underscores, "
+            "starting with a letter ([a-z][a-z0-9_]*)"
+        )
+    return value
+
+
+class ToolSpec(_Strict):
+    """One entry of an agent's `tools:` list: a Python callable, or tools of an MCP server."""
+
+    python: str | None = None
+    """`package.module:function` (or `package.module:Class.method` for a static or class method)
+    of a sync or async callable; its docstring becomes the tool description (Google style)."""
+
+    mcp: str | None = None
+    """The name of a server declared under `mcp_servers`."""
+
+    tool: str | None = None
+    """With `mcp:` only: the one tool of that server to give the agent. Without it the agent gets
+    every tool the server lists."""
+
+    name: str | None = None
+    """Optional tool name shown to the model, instead of the function name (`python:`) or the
+    MCP tool name (`mcp:` with `tool:`). Letters, digits, `_` and `-`, at most 64."""
+
+    access: Access = "write"
+    """`read` runs at once; `write` waits for a person's approval. Undeclared counts as write."""
+
+    summary: str | None = None
+    """Optional approval summary template with `{argument}` placeholders, e.g.
+    `"Cancel order {order_id}"`; shown to the person who approves a write."""
+
+    @field_validator("python")
+    @classmethod
+    def _python_ref(cls, value: str | None) -> str | None:
+        if value is not None and not PYTHON_REF_PATTERN.fullmatch(value):
+            raise ValueError(f"{value!r} is not a reference of the form package.module:function")
+        return value
+
+    @field_validator("mcp")
+    @classmethod
+    def _server_name(cls, value: str | None) -> str | None:
+        return check_name(value) if value is not None else None
+
+    @field_validator("name", "tool")
+    @classmethod
+    def _tool_name(cls, value: str | None) -> str | None:
+        if value is not None and not TOOL_NAME_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a valid tool name: letters, digits, '_' or '-', at most 64"
+            )
+        return value
+
+    @field_validator("summary")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                summary_fields(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"not a valid template ({exc}); write {{{{ and }}}} for braces"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ToolSpec:
+        if (self.python is None) == (self.mcp is None):
+            raise ValueError("a tool entry needs exactly one source: `python:` or `mcp:`")
+        if self.tool is not None and self.mcp is None:
+            raise ValueError("`tool:` goes only with `mcp:`")
+        if self.name is not None and self.mcp is not None and self.tool is None:
+            raise ValueError("`name:` on an `mcp:` entry needs `tool:` (it renames one tool)")
+        return self
+
+    @property
+    def source(self) -> str:
+        """`python:package.module:function` or `mcp:server`, as put in tool metadata."""
+        return f"python:{self.python}" if self.python is not None else f"mcp:{self.mcp}"
+
+    @property
+    def declared_name(self) -> str | None:
+        """The tool name known before resolution (None for a whole MCP server)."""
+        if self.name is not None:
+            return self.name
+        if self.python is not None:
+            return self.python.rsplit(":", 1)[1].rsplit(".", 1)[-1]
+        return self.tool
+
+
+class McpServerSpec(_Strict):
+    """An MCP server: a command run over stdio, or a streamable HTTP URL."""
+
+    command: list[str] | None = Field(None, min_length=1)
+    """Program and arguments for a stdio server, e.g. `[python, -m, my_pkg.mcp_server]`.
+    `python` (or `python3`) means the interpreter that runs Smart Support."""
+
+    url: str | None = None
+    """`http://` or `https://` URL of a streamable HTTP server; reached through the egress guard."""
+
+    env: dict[str, str] | None = None
+    """Extra environment variables for a stdio server (`${VAR}` is expanded from ours)."""
+
+    @field_validator("command")
+    @classmethod
+    def _non_empty_program(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value[0].strip():
+            raise ValueError("the program (first item) is empty")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+        return value
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSpec:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("an MCP server needs exactly one of `command:` (stdio) or `url:`")
+        if self.env is not None and self.command is None:
+            raise ValueError("`env:` goes only with `command:`")
+        return self
+
+
+class AgentSpec(_Strict):
+    """One agent: who it is, what it handles, and which tools it may call."""
+
+    name: str
+    """Unique id, `[a-z][a-z0-9_]*`."""
+
+    description: str = Field(min_length=1)
+    """What the agent handles; the supervisor routes on it."""
+
+    role: Role = "specialist"
+    """`specialist` (default), `fallback` (exactly one: answers what no specialist fits) or
+    `escalation` (at most one: hands the conversation to a person)."""
+
+    personality: str = ""
+    """The agent's system prompt."""
+
+    examples: list[str] = Field(default_factory=list)
+    """Example customer requests, used for routing."""
+
+    tools: list[ToolSpec] = Field(default_factory=list)
+    """The tools the agent may call."""
+
+    @field_validator("name")
+    @classmethod
+    def _agent_name(cls, value: str) -> str:
+        return check_name(value)
+
+
+class RegistryFile(_Strict):
+    """The whole agents.yaml file."""
+
+    version: Literal[1] = 1
+    """Format version; only 1 exists."""
+
+    mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
+    """MCP servers by name; one session per server is held open for the app's lifetime."""
+
+    agents: list[AgentSpec] = Field(min_length=1)
+    """The agents; exactly one has role `fallback`."""
+
+
+Path_ = tuple[str | int, ...]
+
+
+def format_path(path: Path_) -> str:
+    """`("agents", 1, "tools", 0, "access")` -> `agents[1].tools[0].access`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class Registry:
+    """A loaded, validated agents.yaml: the agents, the MCP servers, and where each node was."""
+
+    def __init__(
+        self,
+        spec: RegistryFile,
+        *,
+        file: str,
+        lines: dict[Path_, int],
+        base_dir: Path | None = None,
+    ) -> None:
+        self.spec = spec
+        self.file = file
+        #: The directory of the file: stdio MCP servers run there.
+        self.base_dir = base_dir
+        self._lines = lines
+
+    @property
+    def agents(self) -> list[AgentSpec]:
+        """Every agent, in file order."""
+        return list(self.spec.agents)
+
+    @property
+    def mcp_servers(self) -> dict[str, McpServerSpec]:
+        """The declared MCP servers by name."""
+        return dict(self.spec.mcp_servers)
+
+    def agent(self, name: str) -> AgentSpec:
+        """The agent called `name`.
+
+        Raises:
+            KeyError: No agent has that name.
+        """
+        for agent in self.spec.agents:
+            if agent.name == name:
+                return agent
+        raise KeyError(f"no agent named {name!r} in {self.file}")
+
+    @property
+    def fallback(self) -> AgentSpec:
+        """The one agent with role `fallback`."""
+        return next(a for a in self.spec.agents if a.role == "fallback")
+
+    @property
+    def escalation(self) -> AgentSpec | None:
+        """The agent with role `escalation`, if any."""
+        return next((a for a in self.spec.agents if a.role == "escalation"), None)
+
+    @property
+    def specialists(self) -> list[AgentSpec]:
+        """The agents with role `specialist`, in file order."""
+        return [a for a in self.spec.agents if a.role == "specialist"]
+
+    def line_of(self, path: Path_) -> int | None:
+        """The 1-based line of the node at `path` (or of its nearest ancestor in the file)."""
+        for end in range(len(path), -1, -1):
+            line = self._lines.get(path[:end])
+            if line is not None:
+                return line
+        return None
+
+    def where(self, *path: str | int) -> dict[str, Any]:
+        """`file=`, `line=`, `field=` keyword arguments for a ConfigError about `path`."""
+        return {"file": self.file, "line": self.line_of(path), "field": format_path(path)}
+
+    def tool_path(self, agent_name: str, index: int) -> Path_:
+        """The path of an agent's `index`-th tool entry, for `where()`."""
+        position = next(i for i, a in enumerate(self.spec.agents) if a.name == agent_name)
+        return ("agents", position, "tools", index)

@@ -1,0 +1,215 @@
+"""The toolkit: every agent's tools resolved, with one MCP session per server held open.
+
+    async with open_toolkit(registry, settings) as toolkit:
+        tools = toolkit.tools_for("orders")     # LangChain tools
+        toolkit.access("cancel_order")          # "read" | "write"
+
+Each tool's `metadata` is `{"access": "read"|"write", "summary": template or None,
+"source": "python:module:function" | "mcp:server"}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from langchain_core.tools import BaseTool
+
+from smart_support.errors import ConfigError
+from smart_support.registry.schema import Access, Registry, ToolSpec, summary_fields
+from smart_support.settings import Settings
+from smart_support.tools.mcp import McpServer
+from smart_support.tools.python import PythonToolError, python_tool
+
+log = logging.getLogger("smart_support.tools")
+
+
+class Toolkit:
+    """The resolved tools of every agent. Build it with `open_toolkit`."""
+
+    def __init__(self, tools: dict[str, list[BaseTool]], servers: dict[str, McpServer]) -> None:
+        self._tools = tools
+        self._servers = servers
+        self._access: dict[str, Access] = {}
+        for agent_tools in tools.values():
+            for tool in agent_tools:
+                self._access[tool.name] = (tool.metadata or {}).get("access", "write")
+
+    def tools_for(self, agent_name: str) -> list[BaseTool]:
+        """The LangChain tools of one agent, in agents.yaml order.
+
+        Raises:
+            KeyError: No agent has that name.
+        """
+        if agent_name not in self._tools:
+            raise KeyError(f"no agent named {agent_name!r}")
+        return list(self._tools[agent_name])
+
+    def access(self, tool_name: str) -> Access:
+        """`read` or `write` for a tool name; a name the toolkit does not know counts as write."""
+        return self._access.get(tool_name, "write")
+
+    @property
+    def tool_names(self) -> list[str]:
+        """Every distinct tool name across agents."""
+        return list(self._access)
+
+    @property
+    def servers(self) -> dict[str, McpServer]:
+        """The open MCP servers by name (only those some agent uses)."""
+        return dict(self._servers)
+
+
+async def _start_servers(
+    registry: Registry, settings: Settings, servers: dict[str, McpServer]
+) -> tuple[list[ConfigError], set[str]]:
+    used = {t.mcp for a in registry.agents for t in a.tools if t.mcp is not None}
+    for name in registry.mcp_servers:
+        if name not in used:
+            log.warning("MCP server %s is declared in %s but no agent uses it", name, registry.file)
+    for name in sorted(used):
+        servers[name] = McpServer(name, registry.mcp_servers[name], settings, registry.base_dir)
+    results = await asyncio.gather(
+        *(server.start() for server in servers.values()), return_exceptions=True
+    )
+    errors, dead = [], set()
+    for server, result in zip(servers.values(), results, strict=True):
+        if isinstance(result, ConnectionError):
+            dead.add(server.name)
+            errors.append(
+                ConfigError(
+                    f"MCP server {server.name!r} is unreachable ({server.target}): {result}",
+                    **registry.where("mcp_servers", server.name),
+                )
+            )
+        elif isinstance(result, BaseException):
+            raise result
+    return errors, dead
+
+
+def _resolve_entry(
+    spec: ToolSpec, servers: dict[str, McpServer], where: dict[str, Any]
+) -> tuple[list[BaseTool], ConfigError | None]:
+    if spec.python is not None:
+        try:
+            return [python_tool(spec)], None
+        except PythonToolError as exc:
+            return [], ConfigError(str(exc), **{**where, "field": f"{where['field']}.python"})
+    assert spec.mcp is not None
+    server = servers.get(spec.mcp)
+    if server is None:  # undeclared: the loader reported it
+        return [], None
+    if spec.tool is None:
+        return [server.tool(name, spec) for name in server.tool_names], None
+    if spec.tool not in server.tool_names:
+        offered = ", ".join(server.tool_names) or "none"
+        message = f"MCP server {spec.mcp!r} has no tool {spec.tool!r} (it offers: {offered})"
+        return [], ConfigError(message, **{**where, "field": f"{where['field']}.tool"})
+    return [server.tool(spec.tool, spec)], None
+
+
+def _check_summary(summary: str, tool: BaseTool, where: dict[str, Any]) -> ConfigError | None:
+    unknown = sorted(summary_fields(summary) - set(tool.args))
+    if not unknown:
+        return None
+    names = ", ".join(tool.args) or "none"
+    return ConfigError(
+        f"the summary uses {{{unknown[0]}}}, which is not an argument of {tool.name!r} "
+        f"(arguments: {names})",
+        **{**where, "field": f"{where['field']}.summary"},
+    )
+
+
+def _resolve(
+    registry: Registry, servers: dict[str, McpServer], dead: set[str]
+) -> tuple[dict[str, list[BaseTool]], list[ConfigError]]:
+    errors: list[ConfigError] = []
+    by_agent: dict[str, list[BaseTool]] = {}
+    meaning: dict[str, tuple[str, str, str]] = {}  # tool name -> (agent, source, access)
+    for agent in registry.agents:
+        tools: list[BaseTool] = []
+        for index, spec in enumerate(agent.tools):
+            if spec.mcp in dead:
+                continue  # already reported against the server
+            where = registry.where(*registry.tool_path(agent.name, index))
+            resolved, error = _resolve_entry(spec, servers, where)
+            if error is not None:
+                errors.append(error)
+            if spec.summary is not None and spec.declared_name is not None and resolved:
+                error = _check_summary(spec.summary, resolved[0], where)
+                errors.extend([error] if error else [])
+            for tool in resolved:
+                if any(t.name == tool.name for t in tools):
+                    message = f"duplicate tool name {tool.name!r} in agent {agent.name!r}"
+                    errors.append(ConfigError(message, **where))
+                    continue
+                first = meaning.setdefault(tool.name, (agent.name, spec.source, spec.access))
+                if first[1:] != (spec.source, spec.access):
+                    errors.append(
+                        ConfigError(
+                            f"tool {tool.name!r} means {first[1]} ({first[2]}) in agent "
+                            f"{first[0]!r} but {spec.source} ({spec.access}) here; "
+                            "a tool name must mean one thing across agents",
+                            **where,
+                        )
+                    )
+                tools.append(tool)
+        by_agent[agent.name] = tools
+    return by_agent, errors
+
+
+@asynccontextmanager
+async def resolve_toolkit(
+    registry: Registry, settings: Settings
+) -> AsyncIterator[tuple[Toolkit, list[ConfigError]]]:
+    """Like `open_toolkit`, but yield every resolution error instead of raising the first.
+
+    Args:
+        registry: The loaded agents.yaml.
+        settings: For the egress guard of HTTP MCP servers.
+
+    Yields:
+        The toolkit (missing what failed to resolve) and the errors, in file order.
+    """
+    servers: dict[str, McpServer] = {}
+    try:
+        server_errors, dead = await _start_servers(registry, settings, servers)
+        tools, tool_errors = _resolve(registry, servers, dead)
+        errors = sorted(server_errors + tool_errors, key=lambda e: e.line or 0)
+        yield Toolkit(tools, servers), errors
+    finally:
+        await asyncio.gather(*(server.aclose() for server in servers.values()))
+
+
+@asynccontextmanager
+async def open_toolkit(registry: Registry, settings: Settings) -> AsyncIterator[Toolkit]:
+    """Resolve every agent's tools and hold one MCP session per server open until exit.
+
+    Python references are imported; each MCP server an agent uses gets one session, opened
+    concurrently at entry and closed at exit. Use it from the app's lifespan; the tools may be
+    called from any task of the same event loop.
+
+    Args:
+        registry: The loaded agents.yaml.
+        settings: For the egress guard of HTTP MCP servers.
+
+    Yields:
+        The toolkit.
+
+    Raises:
+        ConfigError: A python reference that does not import or is not a function, an MCP server
+            that cannot be reached, or one that lacks a named tool; it names the file, the line
+            and the field of the entry (the first error, with a count of the others).
+    """
+    async with resolve_toolkit(registry, settings) as (toolkit, errors):
+        if errors:
+            first = errors[0]
+            if len(errors) > 1:
+                combined = ConfigError("", file=first.file, line=first.line, field=first.field)
+                combined.args = (f"{first} (and {len(errors) - 1} more)",)
+                raise combined
+            raise first
+        yield toolkit
