@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+pytest_plugins = ["shop_fixture"]
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.exists():  # CI clones main into another folder with shared/ beside it
@@ -86,6 +88,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'smart-support.db'}"
     else:
         yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The order book file of the engine tests' tools (tests/engine_tools.py)."""
+    path = tmp_path / "book.json"
+    monkeypatch.setenv("ENGINE_TEST_BOOK", str(path))
+    return path
 
 
 @pytest.fixture

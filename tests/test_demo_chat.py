@@ -11,8 +11,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from shop_fixture import running_shop, shop_process  # noqa: F401
-
 
 def chat(lines: list[str], shop_url: str, tmp_path) -> str:
     """Run the terminal chat as a real process, one message per line; return what it printed."""
@@ -43,7 +41,7 @@ def order(shop_url: str, order_id: int) -> dict:
 
 
 @pytest.fixture
-def shop(running_shop):  # noqa: F811
+def shop(running_shop):
     return running_shop
 
 
@@ -86,4 +84,6 @@ def test_how_to_return_an_item_is_answered_by_the_faq_agent(shop, tmp_path):
 
 def test_asking_for_a_person_reaches_escalation(shop, tmp_path):
     out = chat(["I want to talk to a person"], shop, tmp_path)
-    assert "escalation" in out
+    assert "(handed to escalation)" in out
+    assert "hand_off_to_human(" in out
+    assert "passed this conversation to our support team" in out

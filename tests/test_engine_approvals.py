@@ -11,8 +11,6 @@ import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from smart_support.runtime.approvals import approval_id_for
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import (
@@ -28,13 +26,6 @@ from smart_support.testing import ScriptedChatModel, call, calls
 
 HERE = Path(__file__).parent
 AGENTS = HERE / "data" / "engine_agents.yaml"
-
-
-@pytest.fixture
-def book(tmp_path, monkeypatch):
-    path = tmp_path / "book.json"
-    monkeypatch.setenv("ENGINE_TEST_BOOK", str(path))
-    return path
 
 
 def read_book(path: Path) -> dict:

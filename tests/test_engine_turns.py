@@ -15,7 +15,7 @@ from smart_support.runtime.events import (
     TurnError,
 )
 from smart_support.testing import ScriptedChatModel, call
-from test_engine_approvals import book, collect, only, settings_for  # noqa: F401
+from test_engine_approvals import collect, only, settings_for
 
 
 class CountingRouter(ScriptedChatModel):

@@ -19,7 +19,7 @@ from smart_support.models.provider import build_chat_model, model_label
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import AgentSelected, ReplyEnd, TurnError
 from smart_support.settings import Settings
-from test_engine_approvals import AGENTS, book, collect, only  # noqa: F401
+from test_engine_approvals import AGENTS, collect, only
 
 
 class FakeOpenAI:
@@ -37,34 +37,55 @@ class FakeOpenAI:
         self.requests.append(body)
         if self.fail_next:
             status = self.fail_next.pop(0)
-            return JSONResponse({"error": {"message": "slow down", "type": "rate_limit"}},
-                                status_code=status, headers={"retry-after-ms": "10"})
+            return JSONResponse(
+                {"error": {"message": "slow down", "type": "rate_limit"}},
+                status_code=status,
+                headers={"retry-after-ms": "10"},
+            )
         tools = [t["function"]["name"] for t in body.get("tools", [])]
         if "transfer_to_orders" in tools:
-            message = {"role": "assistant", "content": None, "tool_calls": [{
-                "id": "call_r1", "type": "function",
-                "function": {"name": "transfer_to_orders", "arguments": "{}"}}]}
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_r1",
+                        "type": "function",
+                        "function": {"name": "transfer_to_orders", "arguments": "{}"},
+                    }
+                ],
+            }
         else:
             message = {"role": "assistant", "content": "Your order 1042 is pending."}
         usage = {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49}
         if not body.get("stream"):
-            return JSONResponse({
-                "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
-                "model": body["model"],
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                "usage": usage,
-            })
-        return StreamingResponse(self._sse(body["model"], message, usage),
-                                 media_type="text/event-stream")
+            return JSONResponse(
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": usage,
+                }
+            )
+        return StreamingResponse(
+            self._sse(body["model"], message, usage), media_type="text/event-stream"
+        )
 
     @staticmethod
     def _sse(model: str, message: dict, usage: dict) -> Iterator[str]:
         """The same answer as server-sent chunks: text word by word, tool calls whole."""
+
         def chunk(delta: dict, finish: str | None = None, **extra) -> str:
-            payload = {"id": "chatcmpl-1", "object": "chat.completion.chunk",
-                       "created": 0, "model": model,
-                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                       **extra}
+            payload = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
             return f"data: {json.dumps(payload)}\n\n"
 
         yield chunk({"role": "assistant", "content": ""})
@@ -101,8 +122,15 @@ def fake_openai(monkeypatch) -> Iterator[tuple[FakeOpenAI, str]]:
 
 
 def openai_settings(base_url: str, database_url: str, **extra) -> Settings:
-    return Settings(llm_provider="openai", llm_model="gpt-4.1-mini", llm_base_url=base_url,
-                    database_url=database_url, agents_file=AGENTS, llm_max_retries=2, **extra)
+    return Settings(
+        llm_provider="openai",
+        llm_model="gpt-4.1-mini",
+        llm_base_url=base_url,
+        database_url=database_url,
+        agents_file=AGENTS,
+        llm_max_retries=2,
+        **extra,
+    )
 
 
 async def test_a_turn_runs_through_an_openai_compatible_provider(fake_openai, sqlite_url, book):
@@ -151,9 +179,12 @@ async def test_a_test_that_reaches_a_real_provider_fails(monkeypatch):
     model = build_chat_model(Settings(llm_provider="anthropic", llm_max_retries=0))
     with pytest.raises(Exception) as failure:
         await model.ainvoke("hello")
-    assert "network guard" in repr(failure.value) + repr(failure.value.__cause__) + repr(
-        failure.value.__context__
-    ) or "resolve" in str(failure.value).lower() or "connect" in str(failure.value).lower()
+    assert (
+        "network guard"
+        in repr(failure.value) + repr(failure.value.__cause__) + repr(failure.value.__context__)
+        or "resolve" in str(failure.value).lower()
+        or "connect" in str(failure.value).lower()
+    )
 
 
 def test_the_offline_provider_builds_the_offline_model_and_says_so():
@@ -170,4 +201,3 @@ def test_an_unknown_provider_is_a_config_error():
 def test_a_provider_without_a_default_model_needs_llm_model():
     with pytest.raises(ConfigError, match="LLM_MODEL"):
         build_chat_model(Settings(llm_provider="ollama"))
-

@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
 
-from smart_support.egress import async_client
+from smart_support.egress import HTTPError, TimeoutException, async_client
 from smart_support.errors import SmartSupportError, ToolError
 from smart_support.tools.context import current_tool_context
 
@@ -204,9 +203,9 @@ async def _call(
             response = await client.request(method, path, params=params, json=json)
     except SmartSupportError:
         raise  # the egress guard's refusal says who is at fault already
-    except httpx.TimeoutException as exc:
+    except TimeoutException as exc:
         raise ToolError(f"the shop API at {base_url} is not reachable: it timed out") from exc
-    except httpx.HTTPError as exc:
+    except HTTPError as exc:
         detail = str(exc) or type(exc).__name__
         raise ToolError(f"the shop API at {base_url} is not reachable: {detail}") from exc
     if response.status_code >= 500:

@@ -37,7 +37,7 @@ from langgraph.types import Command, interrupt
 from smart_support.errors import ToolError
 from smart_support.settings import Settings
 from smart_support.store.base import Store, hash_args
-from smart_support.store.records import Approval
+from smart_support.store.records import ActionStatus, Approval
 from smart_support.tools.context import ToolContext, tool_context
 
 log = logging.getLogger("smart_support.approvals")
@@ -158,7 +158,11 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
         return True
 
     async def _pending_or_stored(
-        self, conversation_id: str, name: str, call_id: str, args: dict[str, Any],
+        self,
+        conversation_id: str,
+        name: str,
+        call_id: str,
+        args: dict[str, Any],
         metadata: dict[str, Any],
     ) -> Approval:
         approval_id = approval_id_for(conversation_id, call_id)
@@ -206,7 +210,7 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
         with tool_context(ctx):
             result = await _call(handler, request)
         if isinstance(result, ToolMessage):
-            status = "failed" if result.status == "error" else "succeeded"
+            status: ActionStatus = "failed" if result.status == "error" else "succeeded"
             await self.store.finish_action(key, status, result.content, datetime.now(UTC))
         else:
             await self.store.finish_action(key, "succeeded", None, datetime.now(UTC))
@@ -241,9 +245,7 @@ def _text(value: Any) -> str:
 
 
 def _message(call: Any, content: str, status: str) -> ToolMessage:
-    return ToolMessage(
-        content=content, name=call["name"], tool_call_id=call["id"], status=status
-    )
+    return ToolMessage(content=content, name=call["name"], tool_call_id=call["id"], status=status)
 
 
 def _refusal(call: Any, template: str) -> ToolMessage:

@@ -44,10 +44,11 @@ from smart_support.runtime.events import (
     TurnError,
 )
 from smart_support.runtime.graph import build_graph
-from smart_support.runtime.routing import Router
+from smart_support.runtime.routing import Reason, Router
 from smart_support.runtime.usage import UsageRecorder
 from smart_support.settings import Settings
 from smart_support.store import Approval, Conversation, EventRecord, Store
+from smart_support.store.records import ApprovalStatus
 from smart_support.store.persistence import open_persistence
 from smart_support.tools import open_toolkit
 
@@ -65,8 +66,14 @@ class Engine:
     """Routes each customer message to an agent, streams its reply, pauses writes for approval."""
 
     def __init__(
-        self, settings: Settings, store: Store, registry: Registry, graph: Any, *,
-        label: str, offline: bool,
+        self,
+        settings: Settings,
+        store: Store,
+        registry: Registry,
+        graph: Any,
+        *,
+        label: str,
+        offline: bool,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -79,8 +86,12 @@ class Engine:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, settings: Settings, *, model: BaseChatModel | None = None,
-        router_model: BaseChatModel | None = None, registry: Registry | None = None,
+        cls,
+        settings: Settings,
+        *,
+        model: BaseChatModel | None = None,
+        router_model: BaseChatModel | None = None,
+        registry: Registry | None = None,
     ) -> AsyncIterator[Engine]:
         """Open the store, checkpointer, MCP sessions and model once; close them on exit.
 
@@ -93,19 +104,28 @@ class Engine:
             label = "offline model" if model._llm_type == "offline" else model._llm_type
             offline = model._llm_type == "offline"
         if router_model is None:
-            router_model = build_chat_model(settings, router=True) if settings.router_model else model
+            router_model = (
+                build_chat_model(settings, router=True) if settings.router_model else model
+            )
         async with AsyncExitStack() as stack:
             persistence = await stack.enter_async_context(open_persistence(settings))
             toolkit = await stack.enter_async_context(open_toolkit(registry, settings))
             graph = build_graph(
-                registry=registry, toolkit=toolkit, model=model,
-                router=Router(registry, router_model), store=persistence.store,
-                settings=settings, checkpointer=persistence.checkpointer,
+                registry=registry,
+                toolkit=toolkit,
+                model=model,
+                router=Router(registry, router_model),
+                store=persistence.store,
+                settings=settings,
+                checkpointer=persistence.checkpointer,
             )
-            engine = cls(settings, persistence.store, registry, graph, label=label,
-                         offline=offline)
-            log.info("engine ready: %s, %d agents, %s", label, len(registry.agents),
-                     "PostgreSQL" if settings.is_postgres else "SQLite")
+            engine = cls(settings, persistence.store, registry, graph, label=label, offline=offline)
+            log.info(
+                "engine ready: %s, %d agents, %s",
+                label,
+                len(registry.agents),
+                "PostgreSQL" if settings.is_postgres else "SQLite",
+            )
             await engine.recover()
             yield engine
 
@@ -171,7 +191,8 @@ class Engine:
         text = (text or "").strip()
         if not text or len(text) > MAX_MESSAGE_CHARS:
             yield TurnError(
-                conversation_id=conversation_id, code="bad_message",
+                conversation_id=conversation_id,
+                code="bad_message",
                 message=f"A message must have 1 to {MAX_MESSAGE_CHARS} characters.",
             )
             return
@@ -179,7 +200,10 @@ class Engine:
             yield event
 
     async def decide(
-        self, approval_id: str, approve: bool, decided_by: str,
+        self,
+        approval_id: str,
+        approve: bool,
+        decided_by: str,
         conversation_id: str | None = None,
     ) -> AsyncIterator[Event]:
         """Approve or reject a pending approval and resume its conversation; yields the events.
@@ -190,10 +214,13 @@ class Engine:
             yield self._error(conversation_id or "", exc)
             return
         if approval is None or (conversation_id and approval.conversation_id != conversation_id):
-            yield TurnError(conversation_id=conversation_id or "", code=ApprovalError.code,
-                            message="There is no such approval in this conversation.")
+            yield TurnError(
+                conversation_id=conversation_id or "",
+                code=ApprovalError.code,
+                message="There is no such approval in this conversation.",
+            )
             return
-        status = "approved" if approve else "rejected"
+        status: ApprovalStatus = "approved" if approve else "rejected"
         async for event in self._guarded(
             approval.conversation_id, self._decision(approval, status, decided_by)
         ):
@@ -217,12 +244,14 @@ class Engine:
             state = await self.graph.aget_state(self._config(approval.conversation_id))
             if state.interrupts:
                 log.warning("resuming conversation %s after a restart", approval.conversation_id)
-                async for _ in self._guarded(approval.conversation_id,
-                                             self._resume(approval.conversation_id)):
+                async for _ in self._guarded(
+                    approval.conversation_id, self._resume(approval.conversation_id)
+                ):
                     pass
 
-    async def _guarded(self, conversation_id: str,
-                       events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    async def _guarded(
+        self, conversation_id: str, events: AsyncIterator[Event]
+    ) -> AsyncIterator[Event]:
         """Hold the conversation lock, publish each event, and turn failures into an event."""
         try:
             async with self.store.conversation_lock(conversation_id):
@@ -255,36 +284,48 @@ class Engine:
         if await self.store.get_conversation(conversation_id) is None:
             raise ConversationNotFound()
         if await self.store.list_approvals(conversation_id, "pending"):
-            yield TurnError(conversation_id=conversation_id, code="approval_pending",
-                            message="Please approve or reject the pending action first.")
+            yield TurnError(
+                conversation_id=conversation_id,
+                code="approval_pending",
+                message="Please approve or reject the pending action first.",
+            )
             return
         state = await self.graph.aget_state(self._config(conversation_id))
         if state.interrupts:  # decided elsewhere (another process) but not resumed yet
             async for event in self._resume(conversation_id):
                 yield event
-        record = await self.store.append_event(conversation_id, "customer_message", None,
-                                               {"text": text})
+        record = await self.store.append_event(
+            conversation_id, "customer_message", None, {"text": text}
+        )
         yield MessageAccepted(conversation_id=conversation_id, text=text, seq=record.seq)
         human = HumanMessage(text, id=f"{conversation_id}:{record.seq}")
         async for event in self._run(conversation_id, {"messages": [human]}):
             yield event
 
-    async def _decision(self, approval: Approval, status: str,
-                        decided_by: str) -> AsyncIterator[Event]:
+    async def _decision(
+        self, approval: Approval, status: ApprovalStatus, decided_by: str
+    ) -> AsyncIterator[Event]:
         conversation_id = approval.conversation_id
         try:
             decided = await self.store.decide_approval(
-                approval.id, status, decided_by, datetime.now(UTC)  # type: ignore[arg-type]
+                approval.id,
+                status,
+                decided_by,
+                datetime.now(UTC),
             )
         except ApprovalError:
             current = await self.store.get_approval(approval.id)
             if current is None or current.status != "expired" or status == "expired":
                 raise
             decided = current  # it expired before the decision: tell the customer so
-            yield TurnError(conversation_id=conversation_id, code=ApprovalError.code,
-                            message="This approval expired before it was decided.")
+            yield TurnError(
+                conversation_id=conversation_id,
+                code=ApprovalError.code,
+                message="This approval expired before it was decided.",
+            )
         yield ApprovalResolved(
-            conversation_id=conversation_id, approval_id=decided.id,
+            conversation_id=conversation_id,
+            approval_id=decided.id,
             status=decided.status,  # type: ignore[arg-type]
             decided_by=decided.decided_by,
         )
@@ -296,7 +337,7 @@ class Engine:
         state = await self.graph.aget_state(config)
         if not state.interrupts:
             return
-        resume = Command(resume={i.id: {"decided": True} for i in state.interrupts})
+        resume: Command[Any] = Command(resume={i.id: {"decided": True} for i in state.interrupts})
         async for event in self._run(conversation_id, resume):
             yield event
 
@@ -311,7 +352,10 @@ class Engine:
         reply: list[str] = []
         interrupted: list[Any] = []
         async for part in self.graph.astream(
-            graph_input, config, stream_mode=["messages", "updates"], subgraphs=True,
+            graph_input,
+            config,
+            stream_mode=["messages", "updates"],
+            subgraphs=True,
             version="v2",
         ):
             kind, data = part["type"], part["data"]
@@ -322,8 +366,9 @@ class Engine:
                 if not part["ns"] and "route" in data and data["route"]:
                     update = data["route"]
                     previous, agent = agent, update["active_agent"]
-                    yield await self._selected(conversation_id, agent, previous,
-                                               update.get("route_reason", "routed"))
+                    yield await self._selected(
+                        conversation_id, agent, previous, update.get("route_reason", "routed")
+                    )
                 if not part["ns"]:
                     continue
                 speaker = part["ns"][0].split(":", 1)[0]
@@ -332,9 +377,12 @@ class Engine:
                         if isinstance(message, AIMessage) and message.tool_calls:
                             for call in message.tool_calls:
                                 yield ToolActivity(
-                                    conversation_id=conversation_id, agent=speaker,
-                                    tool=call["name"], call_id=call["id"] or "",
-                                    status="started", args=call["args"],
+                                    conversation_id=conversation_id,
+                                    agent=speaker,
+                                    tool=call["name"],
+                                    call_id=call["id"] or "",
+                                    status="started",
+                                    args=call["args"],
                                 )
                 continue
             chunk, meta = data
@@ -342,13 +390,14 @@ class Engine:
             if isinstance(chunk, AIMessageChunk) and meta.get("langgraph_node") == "model":
                 if node_agent and chunk.text and not chunk.tool_call_chunks:
                     reply.append(chunk.text)
-                    yield Token(conversation_id=conversation_id, agent=node_agent,
-                                text=chunk.text)
+                    yield Token(conversation_id=conversation_id, agent=node_agent, text=chunk.text)
             elif isinstance(chunk, ToolMessage) and node_agent:
                 if reply:
                     reply.append("\n\n")
                 yield ToolActivity(
-                    conversation_id=conversation_id, agent=node_agent, tool=chunk.name or "",
+                    conversation_id=conversation_id,
+                    agent=node_agent,
+                    tool=chunk.name or "",
                     call_id=chunk.tool_call_id,
                     status="failed" if chunk.status == "error" else "succeeded",
                     detail=chunk.text[:500],
@@ -358,9 +407,13 @@ class Engine:
             approval = await self.store.get_approval(approval_id)
             if approval is not None and approval.status == "pending":
                 yield ApprovalRequested(
-                    conversation_id=conversation_id, approval_id=approval.id,
-                    agent=approval.agent, tool=approval.tool, args=approval.args,
-                    summary=approval.summary, expires_at=approval.expires_at,
+                    conversation_id=conversation_id,
+                    approval_id=approval.id,
+                    agent=approval.agent,
+                    tool=approval.tool,
+                    args=approval.args,
+                    summary=approval.summary,
+                    expires_at=approval.expires_at,
                 )
         if not interrupted:
             state = await self.graph.aget_state(self._config(conversation_id))
@@ -371,8 +424,9 @@ class Engine:
                 text = last[0].text if last and isinstance(last[0], AIMessage) else ""
             yield ReplyEnd(conversation_id=conversation_id, agent=final, text=text)
 
-    async def _selected(self, conversation_id: str, agent: str, previous: str | None,
-                        reason: str) -> AgentSelected:
+    async def _selected(
+        self, conversation_id: str, agent: str, previous: str | None, reason: Reason
+    ) -> AgentSelected:
         conversation = await self.store.get_conversation(conversation_id)
         before = conversation.active_agent if conversation else previous
         if before != agent:
@@ -381,8 +435,9 @@ class Engine:
         if escalation is not None and agent == escalation.name:
             await self.store.mark_escalated(conversation_id)
             reason = "escalation"
-        return AgentSelected(conversation_id=conversation_id, agent=agent, previous=before,
-                             reason=reason)  # type: ignore[arg-type]
+        return AgentSelected(
+            conversation_id=conversation_id, agent=agent, previous=before, reason=reason
+        )
 
 
 def _is_model_failure(exc: Exception) -> bool:
@@ -397,6 +452,12 @@ def _is_model_failure(exc: Exception) -> bool:
 
 
 _PROVIDER_MODULES = (
-    "anthropic", "openai", "ollama", "langchain_anthropic", "langchain_openai",
-    "langchain_ollama", "httpx", "httpcore",
+    "anthropic",
+    "openai",
+    "ollama",
+    "langchain_anthropic",
+    "langchain_openai",
+    "langchain_ollama",
+    "httpx",
+    "httpcore",
 )

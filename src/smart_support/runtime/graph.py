@@ -9,6 +9,7 @@ the store's event log, not in the checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, NotRequired, TypedDict
 
 from langchain.agents import create_agent
@@ -22,6 +23,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from smart_support.registry import AgentSpec, Registry
 from smart_support.runtime.approvals import ApprovalGate
+from smart_support.runtime.handoff import handoff_tool
 from smart_support.runtime.routing import Router
 from smart_support.settings import Settings
 from smart_support.store.base import Store
@@ -41,7 +43,7 @@ class ConversationState(TypedDict):
     route_reason: NotRequired[str]
 
 
-def window_cut(messages: list[BaseMessage], size: int) -> int:
+def window_cut(messages: Sequence[BaseMessage], size: int) -> int:
     """Index of the first message to keep: at most `size` messages, starting at a customer
     message so no tool result is separated from the call that asked for it."""
     if len(messages) <= size:
@@ -58,8 +60,14 @@ def system_prompt(agent: AgentSpec) -> str:
 
 
 def build_graph(
-    *, registry: Registry, toolkit: Toolkit, model: BaseChatModel, router: Router,
-    store: Store, settings: Settings, checkpointer: BaseCheckpointSaver[Any] | None,
+    *,
+    registry: Registry,
+    toolkit: Toolkit,
+    model: BaseChatModel,
+    router: Router,
+    store: Store,
+    settings: Settings,
+    checkpointer: BaseCheckpointSaver[Any] | None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the conversation graph with its checkpointer."""
     builder = StateGraph(ConversationState)
@@ -82,7 +90,9 @@ def build_graph(
     builder.add_node("route", route)
     builder.add_edge(START, "route")
     for agent in registry.agents:
-        tools = toolkit.tools_for(agent.name)
+        tools = list(toolkit.tools_for(agent.name))
+        if agent.role == "escalation":
+            tools.append(handoff_tool(store, agent.name))
         specialist = create_agent(
             model,
             tools,

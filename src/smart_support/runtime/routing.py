@@ -61,7 +61,9 @@ def _transfer_tool(agent: AgentSpec) -> BaseTool:
         return agent.name
 
     return StructuredTool.from_function(
-        func=_transfer, name=f"transfer_to_{agent.name}", description=description,
+        func=_transfer,
+        name=f"transfer_to_{agent.name}",
+        description=description,
         args_schema=_NoArgs,
     )
 
@@ -84,18 +86,24 @@ class Router:
 
     def sticky(self, text: str, active: str | None) -> bool:
         """True when `text` reads as a follow-up for the active specialist."""
-        if active is None or not any(a.name == active and a.role == "specialist"
-                                     for a in self.routable):
+        if active is None or not any(
+            a.name == active and a.role == "specialist" for a in self.routable
+        ):
             return False
         scores = self.matcher.scores(text)
         best = max(scores, key=lambda k: scores[k]) if scores else active
         if best == active:
             return True
-        return not (scores[best] >= SWITCH_SCORE
-                    and scores[best] - scores.get(active, 0.0) >= SWITCH_MARGIN)
+        return not (
+            scores[best] >= SWITCH_SCORE and scores[best] - scores.get(active, 0.0) >= SWITCH_MARGIN
+        )
 
     async def route(
-        self, text: str, active: str | None, recent: list[BaseMessage], config: Any = None,
+        self,
+        text: str,
+        active: str | None,
+        recent: list[BaseMessage],
+        config: Any = None,
     ) -> Route:
         """The agent for this message, and whether the router model was asked."""
         if self.sticky(text, active):
@@ -114,13 +122,17 @@ class Router:
             agent = self._by_tool.get(call["name"])
             if agent is not None:
                 reason: Reason = (
-                    "escalation" if agent == self.escalation
-                    else "fallback" if agent == self.fallback else "routed"
+                    "escalation"
+                    if agent == self.escalation
+                    else "fallback"
+                    if agent == self.fallback
+                    else "routed"
                 )
                 return Route(agent, reason, used_model=True)
         if calls:
-            log.warning("router called unknown tools %s; using the fallback",
-                        [c["name"] for c in calls])
+            log.warning(
+                "router called unknown tools %s; using the fallback", [c["name"] for c in calls]
+            )
         return Route(self.fallback, "fallback", used_model=True)
 
 

@@ -19,8 +19,9 @@ log = logging.getLogger("smart_support.usage")
 _UNPRICED: set[str] = set()
 
 
-def cost_usd(model: str, input_tokens: int, output_tokens: int,
-             prices: dict[str, tuple[float, float]]) -> float:
+def cost_usd(
+    model: str, input_tokens: int, output_tokens: int, prices: dict[str, tuple[float, float]]
+) -> float:
     """Cost from a per-million-token price table; unknown models cost 0 and are logged once."""
     price = prices.get(model)
     if price is None:
@@ -42,8 +43,9 @@ class UsageRecorder(AsyncCallbackHandler):
     passes to `on_chat_model_start` (`lc_agent_name`, else the graph node).
     """
 
-    def __init__(self, store: Store, conversation_id: str,
-                 prices: dict[str, tuple[float, float]]) -> None:
+    def __init__(
+        self, store: Store, conversation_id: str, prices: dict[str, tuple[float, float]]
+    ) -> None:
         self.store = store
         self.conversation_id = conversation_id
         self.prices = prices
@@ -51,9 +53,15 @@ class UsageRecorder(AsyncCallbackHandler):
         self.records: list[Usage] = []
 
     async def on_chat_model_start(
-        self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *, run_id: UUID,
-        parent_run_id: UUID | None = None, tags: list[str] | None = None,
-        metadata: dict[str, Any] | None = None, **kwargs: Any,
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
         meta = metadata or {}
         agent = meta.get("lc_agent_name") or meta.get("langgraph_node") or "unknown"
@@ -78,8 +86,10 @@ class UsageRecorder(AsyncCallbackHandler):
                     input_tokens=int(usage.get("input_tokens", 0)),
                     output_tokens=int(usage.get("output_tokens", 0)),
                     cost_usd=cost_usd(
-                        str(name), int(usage.get("input_tokens", 0)),
-                        int(usage.get("output_tokens", 0)), self.prices,
+                        str(name),
+                        int(usage.get("input_tokens", 0)),
+                        int(usage.get("output_tokens", 0)),
+                        self.prices,
                     ),
                 )
                 self.records.append(record)

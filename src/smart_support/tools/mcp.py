@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langchain_mcp_adapters.client import MultiServerMCPClient
 from langchain_mcp_adapters.tools import load_mcp_tools
 from mcp.shared.exceptions import McpError
 from mcp.types import CONNECTION_CLOSED
 
-from smart_support.egress import mcp_httpx_client_factory
+from smart_support.egress import ConnectError, mcp_httpx_client_factory
 from smart_support.errors import EgressRefused, ToolError
 from smart_support.registry.schema import McpServerSpec, ToolSpec
 from smart_support.settings import Settings
@@ -55,7 +54,7 @@ def describe_failure(exc: BaseException) -> str:
         return f"the egress guard refused it ({exc.reason})"
     if isinstance(exc, FileNotFoundError):
         return f"command not found: {exc.filename or exc}"
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, ConnectError):
         text = str(exc)
         return text if text.startswith("cannot connect") else f"cannot connect ({text})"
     if isinstance(exc, (anyio.ClosedResourceError, anyio.BrokenResourceError, BrokenPipeError)):

@@ -1,0 +1,42 @@
+"""The hand-off to a human: a tool the runtime gives the escalation agent.
+
+Calling it records the hand-off on the conversation (flag and event log), where operators and
+the escalation webhook pick it up. It changes no business data, so it needs no approval.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.tools import BaseTool, StructuredTool
+
+from smart_support.store.base import Store
+from smart_support.tools.context import current_tool_context
+
+HANDED_OFF = (
+    "I've passed this conversation to our support team. A person will reply here as soon as "
+    "possible; you don't need to repeat anything."
+)
+
+
+def handoff_tool(store: Store, agent: str) -> BaseTool:
+    """`hand_off_to_human(reason)`, bound to the store that records the hand-off."""
+
+    async def hand_off_to_human(reason: str) -> dict[str, Any]:
+        """Hand this conversation to a person from the support team (a human agent).
+
+        Args:
+            reason: why the customer wants or needs a person, in a few words.
+        """
+        conversation_id = current_tool_context().conversation_id
+        if conversation_id is None:
+            return {"ok": False, "error": "no conversation to hand off"}
+        await store.mark_escalated(conversation_id)
+        await store.append_event(conversation_id, "handoff", agent, {"reason": reason[:500]})
+        return {"ok": True, "handed_off": True, "message": HANDED_OFF}
+
+    tool = StructuredTool.from_function(
+        coroutine=hand_off_to_human, parse_docstring=True, name="hand_off_to_human"
+    )
+    tool.metadata = {"access": "read", "summary": None, "source": "builtin:handoff"}
+    return tool
