@@ -114,8 +114,9 @@ async def chat(settings: Settings, lines: TextIO, out: TextIO, *, interactive: b
                     printer.write("Please answer `approve` or `reject`.\n")
                     continue
                 pending, printer.pending = printer.pending, None
-                events = engine.decide(pending.approval_id, choice in APPROVE, "customer",
-                                       conversation_id)
+                events = engine.decide(
+                    pending.approval_id, choice in APPROVE, "customer", conversation_id
+                )
             else:
                 events = engine.send(conversation_id, text)
             async for event in events:

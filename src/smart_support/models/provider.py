@@ -8,6 +8,7 @@ endpoints are configured only by the operator, so they do not go through the egr
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
@@ -39,7 +40,7 @@ def build_chat_model(settings: Settings, *, router: bool = False) -> BaseChatMod
     name = name or _DEFAULT_MODELS.get(provider)
     if not name:
         raise ConfigError(f"LLM_MODEL is required for provider {provider!r}")
-    kwargs: dict[str, object] = {
+    kwargs: dict[str, Any] = {
         "timeout": settings.llm_timeout_seconds,
         "max_retries": settings.llm_max_retries,
     }
