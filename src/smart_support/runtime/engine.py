@@ -281,17 +281,18 @@ class Engine:
         return TurnError(conversation_id=conversation_id, code=exc.code, message=message)
 
     async def _turn(self, conversation_id: str, text: str) -> AsyncIterator[Event]:
-        if await self.store.get_conversation(conversation_id) is None:
+        conversation = await self.store.get_conversation(conversation_id)
+        if conversation is None:
             raise ConversationNotFound()
-        if await self.store.list_approvals(conversation_id, "pending"):
+        approvals = await self.store.list_approvals(conversation_id, None)
+        if any(a.status == "pending" for a in approvals):
             yield TurnError(
                 conversation_id=conversation_id,
                 code="approval_pending",
                 message="Please approve or reject the pending action first.",
             )
             return
-        state = await self.graph.aget_state(self._config(conversation_id))
-        if state.interrupts:  # decided elsewhere (another process) but not resumed yet
+        if approvals:  # one decided elsewhere (another process) may not be resumed yet
             async for event in self._resume(conversation_id):
                 yield event
         record = await self.store.append_event(
@@ -299,7 +300,9 @@ class Engine:
         )
         yield MessageAccepted(conversation_id=conversation_id, text=text, seq=record.seq)
         human = HumanMessage(text, id=f"{conversation_id}:{record.seq}")
-        async for event in self._run(conversation_id, {"messages": [human]}):
+        async for event in self._run(
+            conversation_id, {"messages": [human]}, agent=conversation.active_agent
+        ):
             yield event
 
     async def _decision(
@@ -338,18 +341,22 @@ class Engine:
         if not state.interrupts:
             return
         resume: Command[Any] = Command(resume={i.id: {"decided": True} for i in state.interrupts})
-        async for event in self._run(conversation_id, resume):
+        agent = state.values.get("active_agent")
+        async for event in self._run(conversation_id, resume, agent=agent):
             yield event
 
     def _config(self, conversation_id: str, **extra: Any) -> dict[str, Any]:
         return {"configurable": {"thread_id": conversation_id}, **extra}
 
-    async def _run(self, conversation_id: str, graph_input: Any) -> AsyncIterator[Event]:
-        """Run the graph and translate its stream into events."""
+    async def _run(
+        self, conversation_id: str, graph_input: Any, *, agent: str | None
+    ) -> AsyncIterator[Event]:
+        """Run the graph and translate its stream into events. `agent` is the conversation's
+        active agent before this run."""
         recorder = UsageRecorder(self.store, conversation_id, self.settings.prices())
         config = self._config(conversation_id, callbacks=[recorder])
-        agent: str | None = None
         reply: list[str] = []
+        last_text = ""
         interrupted: list[Any] = []
         async for part in self.graph.astream(
             graph_input,
@@ -369,12 +376,15 @@ class Engine:
                     yield await self._selected(
                         conversation_id, agent, previous, update.get("route_reason", "routed")
                     )
+                    continue
                 if not part["ns"]:
                     continue
                 speaker = part["ns"][0].split(":", 1)[0]
                 for node_update in data.values():
                     for message in (node_update or {}).get("messages", []) or []:
-                        if isinstance(message, AIMessage) and message.tool_calls:
+                        if isinstance(message, AIMessage) and not message.tool_calls:
+                            last_text = message.text or last_text
+                        elif isinstance(message, AIMessage):
                             for call in message.tool_calls:
                                 yield ToolActivity(
                                     conversation_id=conversation_id,
@@ -416,19 +426,14 @@ class Engine:
                     expires_at=approval.expires_at,
                 )
         if not interrupted:
-            state = await self.graph.aget_state(self._config(conversation_id))
-            final = state.values.get("active_agent") or agent or self.registry.fallback.name
-            text = "".join(reply).strip()
-            if not text:
-                last = state.values.get("messages", [])[-1:]
-                text = last[0].text if last and isinstance(last[0], AIMessage) else ""
+            final = agent or self.registry.fallback.name
+            text = "".join(reply).strip() or last_text
             yield ReplyEnd(conversation_id=conversation_id, agent=final, text=text)
 
     async def _selected(
         self, conversation_id: str, agent: str, previous: str | None, reason: Reason
     ) -> AgentSelected:
-        conversation = await self.store.get_conversation(conversation_id)
-        before = conversation.active_agent if conversation else previous
+        before = previous
         if before != agent:
             await self.store.set_active_agent(conversation_id, agent)
         escalation = self.registry.escalation
