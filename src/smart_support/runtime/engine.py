@@ -49,7 +49,7 @@ from smart_support.runtime.usage import UsageRecorder
 from smart_support.settings import Settings
 from smart_support.store import Approval, Conversation, EventRecord, Store
 from smart_support.store.records import ApprovalStatus
-from smart_support.store.persistence import open_persistence
+from smart_support.store.persistence import is_store_unavailable, open_persistence
 from smart_support.tools import open_toolkit
 
 log = logging.getLogger("smart_support.engine")
@@ -259,8 +259,11 @@ class Engine:
                     yield await self._emit(event)
         except SmartSupportError as exc:
             yield await self._emit_quietly(self._error(conversation_id, exc))
-        except Exception as exc:  # a provider's own exception types
-            if _is_model_failure(exc):
+        except Exception as exc:  # a provider's or the checkpointer's own exception types
+            if is_store_unavailable(exc):
+                log.warning("store unavailable in conversation %s: %r", conversation_id, exc)
+                yield await self._emit_quietly(self._error(conversation_id, StoreUnavailable()))
+            elif _is_model_failure(exc):
                 log.warning("model failed in conversation %s: %r", conversation_id, exc)
                 yield await self._emit_quietly(self._error(conversation_id, ModelError()))
             else:

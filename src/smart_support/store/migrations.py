@@ -1,0 +1,324 @@
+"""Versioned migrations of our own tables, one ordered list per dialect, and their runner.
+
+A migration's version is its position in the list plus one (the scheme of
+langgraph-checkpoint-postgres). The lists are append-only: never edit or reorder a migration that
+has shipped; add a new one. Each applied version is recorded in ``schema_migrations``, so running
+the migrations again is a no-op.
+
+Two processes may start at the same moment. On PostgreSQL the runner takes a transaction-level
+advisory lock before it even creates ``schema_migrations``; on SQLite it opens the transaction with
+``BEGIN IMMEDIATE``, which takes the database's write lock. Either way the second process waits,
+then finds every version applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from psycopg import AsyncConnection
+
+logger = logging.getLogger("smart_support.store")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema change: a name for people and the statements that make it."""
+
+    name: str
+    statements: tuple[str, ...]
+
+
+_STATUS_APPROVAL = "('pending', 'approved', 'rejected', 'expired', 'cancelled')"
+_STATUS_ACTION = "('started', 'succeeded', 'failed', 'unknown')"
+
+SQLITE_MIGRATIONS: list[Migration] = [
+    Migration(
+        "initial schema",
+        (
+            # Timestamps are ISO-8601 text, always UTC with microseconds, so that text order is
+            # time order.
+            """CREATE TABLE conversations (
+                id TEXT PRIMARY KEY,
+                token_hash TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                active_agent TEXT,
+                escalated INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX conversations_created_at_idx ON conversations (created_at)",
+            """CREATE TABLE events (
+                conversation_id TEXT NOT NULL REFERENCES conversations (id),
+                seq INTEGER NOT NULL,
+                kind TEXT NOT NULL,
+                agent TEXT,
+                data TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (conversation_id, seq)
+            )""",
+            f"""CREATE TABLE approvals (
+                id TEXT PRIMARY KEY,
+                conversation_id TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                tool TEXT NOT NULL,
+                tool_call_id TEXT NOT NULL,
+                args TEXT NOT NULL,
+                args_hash TEXT NOT NULL,
+                summary TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN {_STATUS_APPROVAL}),
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                decided_at TEXT,
+                decided_by TEXT
+            )""",
+            "CREATE INDEX approvals_conversation_idx ON approvals (conversation_id, created_at)",
+            "CREATE INDEX approvals_status_expiry_idx ON approvals (status, expires_at)",
+            f"""CREATE TABLE actions (
+                idempotency_key TEXT PRIMARY KEY,
+                approval_id TEXT NOT NULL,
+                conversation_id TEXT NOT NULL,
+                tool TEXT NOT NULL,
+                args TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN {_STATUS_ACTION}),
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                result TEXT
+            )""",
+            "CREATE INDEX actions_approval_idx ON actions (approval_id)",
+            """CREATE TABLE usage (
+                id INTEGER PRIMARY KEY,
+                conversation_id TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                model TEXT NOT NULL,
+                input_tokens INTEGER NOT NULL,
+                output_tokens INTEGER NOT NULL,
+                cost_usd REAL NOT NULL,
+                created_at TEXT NOT NULL,
+                extra TEXT NOT NULL
+            )""",
+            "CREATE INDEX usage_conversation_idx ON usage (conversation_id)",
+        ),
+    ),
+]
+
+POSTGRES_MIGRATIONS: list[Migration] = [
+    Migration(
+        "initial schema",
+        (
+            # last_seq hands out event numbers: the row lock of the UPDATE serialises appenders.
+            """CREATE TABLE conversations (
+                id TEXT PRIMARY KEY,
+                token_hash TEXT NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                active_agent TEXT,
+                escalated BOOLEAN NOT NULL DEFAULT FALSE,
+                last_seq BIGINT NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX conversations_created_at_idx ON conversations (created_at)",
+            """CREATE TABLE events (
+                conversation_id TEXT NOT NULL REFERENCES conversations (id),
+                seq BIGINT NOT NULL,
+                kind TEXT NOT NULL,
+                agent TEXT,
+                data JSONB NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                PRIMARY KEY (conversation_id, seq)
+            )""",
+            f"""CREATE TABLE approvals (
+                id TEXT PRIMARY KEY,
+                conversation_id TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                tool TEXT NOT NULL,
+                tool_call_id TEXT NOT NULL,
+                args JSONB NOT NULL,
+                args_hash TEXT NOT NULL,
+                summary TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN {_STATUS_APPROVAL}),
+                created_at TIMESTAMPTZ NOT NULL,
+                expires_at TIMESTAMPTZ NOT NULL,
+                decided_at TIMESTAMPTZ,
+                decided_by TEXT
+            )""",
+            "CREATE INDEX approvals_conversation_idx ON approvals (conversation_id, created_at)",
+            "CREATE INDEX approvals_pending_expiry_idx ON approvals (expires_at)"
+            " WHERE status = 'pending'",
+            f"""CREATE TABLE actions (
+                idempotency_key TEXT PRIMARY KEY,
+                approval_id TEXT NOT NULL,
+                conversation_id TEXT NOT NULL,
+                tool TEXT NOT NULL,
+                args JSONB NOT NULL,
+                status TEXT NOT NULL CHECK (status IN {_STATUS_ACTION}),
+                started_at TIMESTAMPTZ NOT NULL,
+                finished_at TIMESTAMPTZ,
+                result JSONB
+            )""",
+            "CREATE INDEX actions_approval_idx ON actions (approval_id)",
+            """CREATE TABLE usage (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                conversation_id TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                model TEXT NOT NULL,
+                input_tokens BIGINT NOT NULL,
+                output_tokens BIGINT NOT NULL,
+                cost_usd DOUBLE PRECISION NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                extra JSONB NOT NULL
+            )""",
+            "CREATE INDEX usage_conversation_idx ON usage (conversation_id)",
+        ),
+    ),
+]
+
+#: Our tables, for size accounting (``stored_bytes``).
+OUR_TABLES: tuple[str, ...] = (
+    "schema_migrations",
+    "conversations",
+    "events",
+    "approvals",
+    "actions",
+    "usage",
+)
+
+_CREATE_SQLITE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))
+)"""
+
+_CREATE_POSTGRES_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)"""
+
+#: Key of the transaction-level advisory lock that serialises migration runs on PostgreSQL.
+MIGRATION_LOCK_NAME = "smart_support.migrations"
+
+
+def _pending(
+    migrations: list[Migration], applied: set[int], dialect: str
+) -> list[tuple[int, Migration]]:
+    newest = len(migrations)
+    ahead = sorted(v for v in applied if v > newest)
+    if ahead:
+        logger.warning(
+            "%s schema has versions %s that this code does not know (it knows 1-%d)",
+            dialect,
+            ahead,
+            newest,
+        )
+    return [(i, m) for i, m in enumerate(migrations, start=1) if i not in applied]
+
+
+def migrate_sqlite(path: str | Path, *, busy_timeout: float = 5.0) -> list[int]:
+    """Apply the pending SQLite migrations to the file at `path` (blocking; run it in a thread).
+
+    Args:
+        path: The database file; it is created when missing (its directory is not).
+        busy_timeout: Seconds to wait for another writer's lock before giving up.
+
+    Returns:
+        The versions applied by this call (empty when the schema was up to date).
+
+    Raises:
+        sqlite3.Error: The file cannot be opened or stays locked; the caller maps it.
+    """
+    conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
+    try:
+        _enable_wal(conn, busy_timeout)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_CREATE_SQLITE_LEDGER)
+            applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            done: list[int] = []
+            for version, migration in _pending(SQLITE_MIGRATIONS, applied, "sqlite"):
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    (version, migration.name),
+                )
+                done.append(version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+    for version in done:
+        logger.info(
+            "sqlite migration %d applied (%s)", version, SQLITE_MIGRATIONS[version - 1].name
+        )
+    return done
+
+
+def _enable_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch the file to WAL: readers proceed while the checkpointer or another process writes.
+
+    The mode is stored in the file and cannot change inside a transaction, hence before BEGIN.
+    Switching needs an exclusive lock and SQLite answers "locked" at once instead of calling
+    the busy handler (seen when two processes open a fresh file together), so retry here.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+async def migrate_postgres(conn: AsyncConnection[Any]) -> list[int]:
+    """Apply the pending PostgreSQL migrations in one transaction on `conn`.
+
+    Args:
+        conn: An autocommit connection (e.g. from the shared pool).
+
+    Returns:
+        The versions applied by this call (empty when the schema was up to date).
+    """
+    done: list[int] = []
+    async with conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (MIGRATION_LOCK_NAME,)
+        )
+        await conn.execute(_CREATE_POSTGRES_LEDGER)
+        cur = await conn.execute("SELECT version FROM schema_migrations")
+        applied = {_first(row) for row in await cur.fetchall()}
+        for version, migration in _pending(POSTGRES_MIGRATIONS, applied, "postgres"):
+            for statement in migration.statements:
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (version, migration.name),
+            )
+            done.append(version)
+    for version in done:
+        logger.info(
+            "postgres migration %d applied (%s)", version, POSTGRES_MIGRATIONS[version - 1].name
+        )
+    return done
+
+
+def _first(row: Any) -> Any:
+    """The first column of a row, whatever the connection's row factory."""
+    if isinstance(row, dict):
+        return next(iter(row.values()))
+    return row[0]
+
+
+__all__ = [
+    "MIGRATION_LOCK_NAME",
+    "OUR_TABLES",
+    "POSTGRES_MIGRATIONS",
+    "SQLITE_MIGRATIONS",
+    "Migration",
+    "migrate_postgres",
+    "migrate_sqlite",
+]

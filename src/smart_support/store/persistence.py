@@ -1,0 +1,177 @@
+"""Open everything durable at once: our Store and LangGraph's checkpointer, from the settings.
+
+SQLite: the store and an AsyncSqliteSaver each get a connection of their own to the same file,
+in WAL mode, so a reader never waits for the other's write. PostgreSQL: the store and an
+AsyncPostgresSaver share one AsyncConnectionPool (conversation locks live apart from it, see
+pg_locks.py).
+
+Usage::
+
+    async with open_persistence(settings) as persistence:
+        graph = builder.compile(checkpointer=persistence.checkpointer)
+        async with persistence.store.conversation_lock(cid):
+            with translate_store_errors():
+                await graph.ainvoke(...)
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiosqlite
+import psycopg
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from smart_support.errors import ConfigError, StoreUnavailable
+from smart_support.settings import Settings
+from smart_support.store.base import Store
+from smart_support.store.pg_pool import UNAVAILABLE, make_pool, mark_suspect, normalize_url
+from smart_support.store.postgres import PostgresStore
+from smart_support.store.sqlite import SqliteStore
+
+logger = logging.getLogger("smart_support.store")
+
+#: Name of the advisory lock that serialises the checkpointer's own migrations across processes.
+CHECKPOINT_SETUP_LOCK = "smart_support.checkpoint_setup"
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """What open_persistence yields.
+
+    Attributes:
+        store: Our tables (conversations, events, approvals, the action ledger, usage).
+        checkpointer: LangGraph's saver, set up and ready for ``compile(checkpointer=...)``.
+        dialect: ``"sqlite"`` or ``"postgres"``.
+    """
+
+    store: Store
+    checkpointer: BaseCheckpointSaver[Any]
+    dialect: Literal["sqlite", "postgres"]
+
+
+def create_store(database_url: str, **options: Any) -> SqliteStore | PostgresStore:
+    """A store for `database_url`, not yet set up (call ``await store.setup()``).
+
+    Args:
+        database_url: ``sqlite:///path`` or ``postgresql://...`` (``postgres://`` also works).
+        **options: Passed to SqliteStore or PostgresStore (timeouts, pool sizes).
+    """
+    if database_url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(database_url, **options)
+    return SqliteStore(_sqlite_path(database_url), **options)
+
+
+def _sqlite_path(database_url: str) -> str:
+    if not database_url.startswith("sqlite:"):
+        raise ConfigError("must start with sqlite:/// or postgresql://", field="DATABASE_URL")
+    path = database_url.split(":///", 1)[1] if ":///" in database_url else ""
+    if not path or ":memory:" in path:
+        raise ConfigError(
+            "needs a file: an in-memory SQLite database cannot be shared by the store and the"
+            " checkpointer",
+            field="DATABASE_URL",
+        )
+    return path
+
+
+@asynccontextmanager
+async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
+    """Open the store and the checkpointer, apply both sets of migrations, close both on exit.
+
+    Raises:
+        StoreUnavailable: The database cannot be reached (the cause is chained).
+        ConfigError: The URL names no usable database.
+    """
+    async with AsyncExitStack() as stack:
+        if settings.is_postgres:
+            persistence = await _open_postgres(settings.database_url, stack)
+        else:
+            persistence = await _open_sqlite(settings, stack)
+        logger.info("persistence open (%s)", persistence.dialect)
+        yield persistence
+
+
+async def _open_sqlite(settings: Settings, stack: AsyncExitStack) -> Persistence:
+    path = _sqlite_path(settings.database_url)
+    try:
+        # The default URL points into ./data, which a fresh checkout does not have.
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot create the directory of {path}: {exc}") from exc
+    store = SqliteStore(path)
+    stack.push_async_callback(store.close)
+    await store.setup()  # also switches the file to WAL mode
+    with translate_store_errors():
+        conn = await aiosqlite.connect(path)
+        stack.push_async_callback(conn.close)
+        saver = AsyncSqliteSaver(conn)
+        await saver.setup()
+    return Persistence(store=store, checkpointer=saver, dialect="sqlite")
+
+
+async def _open_postgres(url: str, stack: AsyncExitStack) -> Persistence:
+    # One direct connection first: a refused or unknown database fails at once with the
+    # server's own words, instead of after the pool's wait for a connection.
+    try:
+        probe = await psycopg.AsyncConnection.connect(normalize_url(url), connect_timeout=5)
+    except UNAVAILABLE as exc:
+        raise StoreUnavailable(f"PostgreSQL unavailable: {exc}") from exc
+    await probe.close()
+    pool = make_pool(url, min_size=1, max_size=10)
+    await pool.open()
+    stack.push_async_callback(pool.close)
+    store = PostgresStore(url, pool=pool)
+    stack.push_async_callback(store.close)
+    await store.setup()
+    saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+    # Two processes starting together would race on the saver's unlocked migrations.
+    async with store.advisory_lock(CHECKPOINT_SETUP_LOCK, poll=0.2):
+        with translate_store_errors():
+            await saver.setup()
+    return Persistence(store=store, checkpointer=saver, dialect="postgres")
+
+
+def is_store_unavailable(exc: BaseException) -> bool:
+    """Whether `exc`, raised by a store or a checkpointer, means the database is unreachable.
+
+    Plain OSError is not counted: from inside a graph it more likely comes from a tool.
+    """
+    if isinstance(exc, StoreUnavailable | psycopg.OperationalError | psycopg.InterfaceError):
+        mark_suspect()  # connections that died meanwhile are checked before reuse
+        return True
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
+
+
+@contextmanager
+def translate_store_errors() -> Iterator[None]:
+    """Turn the checkpointer's driver errors into StoreUnavailable (the store does it itself).
+
+    Wrap graph calls (``ainvoke``, ``astream``, ``aget_state``) with it so that a database
+    outage reaches the customer as StoreUnavailable, never as a driver exception.
+    """
+    try:
+        yield
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        if not is_store_unavailable(exc):
+            raise
+        logger.warning("checkpointer database unavailable: %s", exc)
+        raise StoreUnavailable(f"database unavailable: {exc}") from exc
+
+
+__all__ = [
+    "Persistence",
+    "create_store",
+    "is_store_unavailable",
+    "open_persistence",
+    "translate_store_errors",
+]
