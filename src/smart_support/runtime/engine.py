@@ -48,8 +48,8 @@ from smart_support.runtime.routing import Reason, Router
 from smart_support.runtime.usage import UsageRecorder
 from smart_support.settings import Settings
 from smart_support.store import Approval, Conversation, EventRecord, Store
-from smart_support.store.records import ApprovalStatus
 from smart_support.store.persistence import is_store_unavailable, open_persistence
+from smart_support.store.records import ApprovalStatus
 from smart_support.tools import open_toolkit
 
 log = logging.getLogger("smart_support.engine")
