@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: real PostgreSQL databases, a loopback-only network, no real LLM."""
+"""Fixtures shared by every test: real PostgreSQL databases, loopback-only network, no real LLM."""
 
 from __future__ import annotations
 

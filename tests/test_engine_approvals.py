@@ -177,7 +177,7 @@ async def test_a_crash_between_approval_and_execution_is_reported_not_repeated(
     database_url, book, tmp_path
 ):
     env = {**os.environ, "PYTHONPATH": str(HERE), "ENGINE_TEST_BOOK": str(book)}
-    process = subprocess.run(
+    process = subprocess.run(  # noqa: ASYNC221 - the crash must happen in another process
         [sys.executable, "-c", CRASHING_PROCESS, database_url, str(AGENTS)],
         env=env,
         capture_output=True,

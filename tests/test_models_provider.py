@@ -96,7 +96,15 @@ class FakeOpenAI:
             for word in message["content"].split(" "):
                 yield chunk({"content": word + " "})
         yield chunk({}, "tool_calls" if message.get("tool_calls") else "stop")
-        yield f"data: {json.dumps({'id': 'chatcmpl-1', 'object': 'chat.completion.chunk', 'created': 0, 'model': model, 'choices': [], 'usage': usage})}\n\n"
+        final = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+        yield f"data: {json.dumps(final)}\n\n"
         yield "data: [DONE]\n\n"
 
 

@@ -1,4 +1,4 @@
-"""Errors that say who is at fault. The server maps them to HTTP and WebSocket codes in one place."""
+"""Errors that say who is at fault; the server maps them to HTTP and WebSocket codes once."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-
 from smart_support.egress import HTTPError, TimeoutException, async_client
 from smart_support.errors import SmartSupportError, ToolError
 from smart_support.tools.context import current_tool_context
