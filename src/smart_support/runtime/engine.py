@@ -367,6 +367,10 @@ class Engine:
             stream_mode=["messages", "updates"],
             subgraphs=True,
             version="v2",
+            # Checkpoint when the run ends or pauses for an approval, not after every step: a
+            # turn is short, and what must survive a crash inside it (the customer's message,
+            # approvals, the action ledger) is in our own tables. Cuts checkpoint writes ~3x.
+            durability="exit",
         ):
             kind, data = part["type"], part["data"]
             if kind == "updates":
