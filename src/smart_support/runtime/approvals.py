@@ -44,27 +44,24 @@ log = logging.getLogger("smart_support.approvals")
 
 _NS = uuid.UUID("6f1c1f5e-3c1d-4a44-9a3f-5d1f2b7a9e10")
 
-REJECTED = (
-    "NOT DONE: the customer rejected this action, so `{tool}` was not executed and nothing "
-    "changed. Tell the customer it was not done."
-)
+# What the agent gets instead of a result when a write does not run. Worded for the customer as
+# much as for the model: a model may quote them, and the offline model does.
+REJECTED = 'Not done: "{action}" was declined, so nothing was changed.'
 EXPIRED = (
-    "NOT DONE: the approval for `{tool}` expired before anyone decided, so nothing changed. "
-    "Tell the customer it was not done and offer to try again (check the current state first)."
+    'Not done: the approval for "{action}" expired before anyone decided, so nothing was '
+    "changed. If you still want it, ask me to try again and I will check the current state "
+    "first."
 )
-CANCELLED = "NOT DONE: the approval for `{tool}` was cancelled, so nothing changed."
+CANCELLED = 'Not done: the approval for "{action}" was cancelled, so nothing was changed.'
 ONE_AT_A_TIME = (
-    "NOT DONE: only one action can wait for approval at a time, so `{tool}` was not executed. "
-    "Ask the customer to request it again once the current action is decided."
+    'Not done: only one action can wait for approval at a time, so "{action}" was not started. '
+    "Ask again once the current one is decided."
 )
-ARGS_CHANGED = (
-    "NOT DONE: the arguments of `{tool}` differ from the ones that were approved, so it was "
-    "not executed."
-)
+ARGS_CHANGED = 'Not done: "{action}" differs from what was approved, so it was not run.'
 UNKNOWN = (
-    "OUTCOME UNKNOWN: the system stopped while `{tool}` was running, so we cannot tell whether "
-    "it took effect. It will not be repeated automatically. Tell the customer and offer to "
-    "connect them with a human who can check."
+    'Outcome unknown: the system stopped while "{action}" was running, so we cannot tell '
+    "whether it took effect. It will not be repeated automatically; a person from our team "
+    "can check it for you."
 )
 
 
@@ -124,7 +121,7 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
 
         name, call_id, args = call["name"], call["id"] or "", dict(call["args"])
         if not self._first_write_of_step(request, call_id):
-            return _refusal(call, ONE_AT_A_TIME)
+            return _refusal(call, ONE_AT_A_TIME, summarize(name, args, metadata.get("summary")))
 
         approval = await self._pending_or_stored(conversation_id, name, call_id, args, metadata)
         while approval.status == "pending":
@@ -133,14 +130,14 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
             if approval.status == "pending":  # resumed without a decision: ask again
                 log.warning("approval %s resumed while still pending", approval.id)
         if approval.status == "rejected":
-            return _refusal(call, REJECTED)
+            return _refusal(call, REJECTED, approval.summary)
         if approval.status == "expired":
-            return _refusal(call, EXPIRED)
+            return _refusal(call, EXPIRED, approval.summary)
         if approval.status != "approved":
-            return _refusal(call, CANCELLED)
+            return _refusal(call, CANCELLED, approval.summary)
         if approval.tool != name or approval.args_hash != hash_args(args):
             log.error("approval %s does not match the call being run; refused", approval.id)
-            return _refusal(call, ARGS_CHANGED)
+            return _refusal(call, ARGS_CHANGED, summarize(name, args, metadata.get("summary")))
         return await self._run_once(request, handler, approval, conversation_id)
 
     def _first_write_of_step(self, request: ToolCallRequest, call_id: str) -> bool:
@@ -205,7 +202,7 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
                 return _message(call, _text(action.result), "error")
             if action.status == "started":
                 await self.store.finish_action(key, "unknown", None, datetime.now(UTC))
-            return _refusal(call, UNKNOWN)
+            return _refusal(call, UNKNOWN, approval.summary)
         ctx = ToolContext(self.settings, conversation_id=conversation_id, idempotency_key=key)
         with tool_context(ctx):
             result = await _call(handler, request)
@@ -248,5 +245,5 @@ def _message(call: Any, content: str, status: str) -> ToolMessage:
     return ToolMessage(content=content, name=call["name"], tool_call_id=call["id"], status=status)
 
 
-def _refusal(call: Any, template: str) -> ToolMessage:
-    return _message(call, template.format(tool=call["name"]), "error")
+def _refusal(call: Any, template: str, action: str) -> ToolMessage:
+    return _message(call, template.format(action=action), "error")
