@@ -87,3 +87,10 @@ def test_asking_for_a_person_reaches_escalation(shop, tmp_path):
     assert "(handed to escalation)" in out
     assert "hand_off_to_human(" in out
     assert "passed this conversation to our support team" in out
+
+
+def test_cancelling_a_shipped_order_is_not_offered_for_approval(shop, tmp_path):
+    out = chat(["Cancel order 1050"], shop, tmp_path)
+    assert "APPROVAL NEEDED" not in out
+    assert "needs status to be pending or processing, but it is shipped now" in out
+    assert order(shop, 1050)["status"] == "shipped"

@@ -28,6 +28,11 @@ HERE = Path(__file__).parent
 AGENTS = HERE / "data" / "engine_agents.yaml"
 
 
+def writes(path: Path) -> list[dict]:
+    """The write calls that reached the tool (reads, such as pre-checks, left out)."""
+    return [c for c in read_book(path)["calls"] if c["tool"] == "cancel_order"]
+
+
 def read_book(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"orders": {}, "calls": []}
 
@@ -61,13 +66,13 @@ async def test_an_approved_cancellation_runs_once_with_an_idempotency_key(databa
         assert request.tool == "cancel_order" and request.args == {"order_id": 1042}
         assert request.summary == "Cancel order 1042"
         assert not only(first, ReplyEnd), "the turn pauses: no reply before the decision"
-        assert read_book(book)["calls"] == [], "nothing ran before the approval"
+        assert writes(book) == [], "nothing ran before the approval"
         assert [a.id for a in await engine.pending_approvals(conversation)] == [request.approval_id]
 
         second = await collect(engine.decide(request.approval_id, True, "customer", conversation))
         assert only(second, ApprovalResolved)[0].status == "approved"
         assert only(second, ReplyEnd)[-1].text == "Order 1042 is cancelled."
-        calls_made = read_book(book)["calls"]
+        calls_made = writes(book)
         assert [c["tool"] for c in calls_made] == ["cancel_order"]
         assert calls_made[0]["key"] == request.approval_id
         action = await engine.store.get_action(request.approval_id)
@@ -75,7 +80,7 @@ async def test_an_approved_cancellation_runs_once_with_an_idempotency_key(databa
 
         again = await collect(engine.decide(request.approval_id, True, "customer", conversation))
         assert only(again, TurnError), "a second decision is refused"
-        assert len(read_book(book)["calls"]) == 1
+        assert len(writes(book)) == 1
 
 
 async def test_a_rejected_cancellation_never_runs_and_the_agent_is_told(sqlite_url, book):
@@ -98,7 +103,7 @@ async def test_a_rejected_cancellation_never_runs_and_the_agent_is_told(sqlite_u
             only(events, ReplyEnd)[-1].text
             == 'Not done: "Cancel order 1042" was declined, so nothing was changed.'
         )
-        assert read_book(book)["calls"] == []
+        assert writes(book) == []
 
 
 async def test_an_approval_left_past_its_expiry_is_cancelled_and_the_customer_told(
@@ -127,7 +132,7 @@ async def test_an_approval_left_past_its_expiry_is_cancelled_and_the_customer_to
         assert "expired before anyone decided" in only(seen, ReplyEnd)[0].text
         late = await collect(engine.decide(request.approval_id, True, "customer"))
         assert only(late, TurnError)
-        assert read_book(book)["calls"] == []
+        assert writes(book) == []
 
 
 async def test_a_pending_approval_survives_a_restart_and_is_decided_by_a_new_process(
@@ -189,7 +194,7 @@ async def test_a_crash_between_approval_and_execution_is_reported_not_repeated(
     )
     assert process.returncode == 17, process.stderr[-2000:]
     conversation = process.stdout.split()[0]
-    assert [c["tool"] for c in read_book(book)["calls"]] == ["cancel_order"]
+    assert [c["tool"] for c in writes(book)] == ["cancel_order"]
 
     model = ScriptedChatModel(default=lambda messages: messages[-1].content)
     async with Engine.open(
@@ -200,7 +205,7 @@ async def test_a_crash_between_approval_and_execution_is_reported_not_repeated(
     assert replies and replies[-1].startswith(
         'Outcome unknown: the system stopped while "Cancel order 1042"'
     )
-    assert [c["tool"] for c in read_book(book)["calls"]] == ["cancel_order"], "not repeated"
+    assert [c["tool"] for c in writes(book)] == ["cancel_order"], "not repeated"
     assert read_book(book)["orders"]["1042"] == "pending"
 
 
@@ -221,11 +226,11 @@ async def test_two_parallel_write_calls_in_one_step_get_one_approval_and_neither
         requests = only(events, ApprovalRequested)
         assert [r.args for r in requests] == [{"order_id": 1042}]
         assert len(await engine.pending_approvals(conversation)) == 1
-        assert read_book(book)["calls"] == []
+        assert writes(book) == []
         after = await collect(engine.decide(requests[0].approval_id, True, "customer"))
         assert only(after, ReplyEnd)
     book_now = read_book(book)
-    assert [c["order_id"] for c in book_now["calls"]] == [1042]
+    assert [c["order_id"] for c in writes(book)] == [1042]
     assert book_now["orders"]["1043"] == "pending"
 
 
@@ -244,9 +249,9 @@ async def test_an_instruction_injected_in_a_tool_result_cannot_run_a_write(sqlit
         events = await collect(engine.send(conversation, "Show me the reviews of order 1042"))
         [request] = only(events, ApprovalRequested)
         assert request.args == {"order_id": 1043}
-        assert read_book(book)["calls"] == [], "the write waits for the customer's decision"
+        assert writes(book) == [], "the write waits for the customer's decision"
         await collect(engine.decide(request.approval_id, False, "customer"))
-    assert [c for c in read_book(book)["calls"] if c["tool"] == "cancel_order"] == []
+    assert writes(book) == []
 
 
 async def test_an_approval_for_other_arguments_does_not_run_this_call(sqlite_url, book):
@@ -280,4 +285,50 @@ async def test_an_approval_for_other_arguments_does_not_run_this_call(sqlite_url
         events = await collect(engine.send(conversation, "Cancel order 1043"))
         assert only(events, ReplyEnd)[-1].text.startswith('Not done: "Cancel order 1043" differs')
         assert any(e.status == "failed" for e in only(events, ToolActivity))
-    assert read_book(book)["calls"] == []
+    assert writes(book) == []
+
+
+async def test_a_write_the_current_state_no_longer_allows_is_not_offered_for_approval(
+    sqlite_url, book
+):
+    book.write_text(json.dumps({"orders": {"1042": "shipped"}, "calls": []}))
+    model = ScriptedChatModel(
+        script=[call("cancel_order", {"order_id": 1042}), lambda messages: messages[-1].content]
+    )
+    async with Engine.open(
+        settings_for(sqlite_url), model=model, router_model=to_orders()
+    ) as engine:
+        conversation, _ = await engine.start_conversation()
+        events = await collect(engine.send(conversation, "Cancel order 1042"))
+        assert not only(events, ApprovalRequested)
+        assert await engine.pending_approvals(conversation) == []
+        assert only(events, ReplyEnd)[-1].text == (
+            'Not asked: "Cancel order 1042" needs status to be pending, but it is shipped now, '
+            "so nothing was changed."
+        )
+    assert writes(book) == []
+    assert [c["tool"] for c in read_book(book)["calls"]] == ["lookup_order"]
+
+
+async def test_a_retry_after_expiry_re_checks_the_state_before_asking_again(sqlite_url, book):
+    model = ScriptedChatModel(
+        script=[
+            call("cancel_order", {"order_id": 1042}),
+            lambda messages: messages[-1].content,
+            call("cancel_order", {"order_id": 1042}),
+            lambda messages: messages[-1].content,
+        ]
+    )
+    settings = settings_for(sqlite_url, approval_ttl_seconds=1)
+    async with Engine.open(settings, model=model, router_model=to_orders()) as engine:
+        conversation, _ = await engine.start_conversation()
+        await collect(engine.send(conversation, "Cancel order 1042"))
+        await asyncio.sleep(1.2)
+        assert await engine.expire_due() == 1
+        shipped = read_book(book)
+        shipped["orders"]["1042"] = "shipped"  # it shipped while nobody decided
+        book.write_text(json.dumps(shipped))
+        retry = await collect(engine.send(conversation, "please try again"))
+        assert not only(retry, ApprovalRequested)
+        assert "it is shipped now" in only(retry, ReplyEnd)[-1].text
+    assert writes(book) == []

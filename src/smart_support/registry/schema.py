@@ -50,6 +50,24 @@ def check_name(value: str) -> str:
     return value
 
 
+class CheckSpec(_Strict):
+    """A read done before a write asks for approval, so nobody approves a doomed action."""
+
+    tool: str
+    """A `read` tool of the same agent, called with the write's arguments that it accepts."""
+
+    expect: dict[str, list[str | int | float | bool]] | None = None
+    """Optional: result fields and the values they must have, e.g. `{status: [pending]}`;
+    when a field has another value the write is not offered for approval."""
+
+    @field_validator("tool")
+    @classmethod
+    def _check_tool_name(cls, value: str) -> str:
+        if not TOOL_NAME_PATTERN.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid tool name")
+        return value
+
+
 class ToolSpec(_Strict):
     """One entry of an agent's `tools:` list: a Python callable, or tools of an MCP server."""
 
@@ -74,6 +92,10 @@ class ToolSpec(_Strict):
     summary: str | None = None
     """Optional approval summary template with `{argument}` placeholders, e.g.
     `"Cancel order {order_id}"`; shown to the person who approves a write."""
+
+    check: CheckSpec | None = None
+    """With `access: write` only: re-check the current state before asking for approval (and
+    again when the customer retries after an approval expired)."""
 
     @field_validator("python")
     @classmethod
@@ -116,7 +138,20 @@ class ToolSpec(_Strict):
             raise ValueError("`tool:` goes only with `mcp:`")
         if self.name is not None and self.mcp is not None and self.tool is None:
             raise ValueError("`name:` on an `mcp:` entry needs `tool:` (it renames one tool)")
+        if self.check is not None and self.access != "write":
+            raise ValueError("`check:` goes only with `access: write`")
         return self
+
+    def metadata(self) -> dict[str, Any]:
+        """What the tools made from this entry carry in `BaseTool.metadata`."""
+        data: dict[str, Any] = {
+            "access": self.access,
+            "summary": self.summary,
+            "source": self.source,
+        }
+        if self.check is not None:
+            data["check"] = self.check.model_dump()
+        return data
 
     @property
     def source(self) -> str:

@@ -35,6 +35,7 @@ from langgraph.errors import GraphBubbleUp
 from langgraph.types import Command, interrupt
 
 from smart_support.errors import ToolError
+from smart_support.runtime.checks import precheck
 from smart_support.settings import Settings
 from smart_support.store.base import Store, hash_args
 from smart_support.store.records import ActionStatus, Approval
@@ -101,6 +102,7 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
         self.settings = settings
         #: tool name -> "read" | "write"; a tool without a declared level counts as write.
         self.access = {t.name: access_of(t) for t in tools}
+        self._by_name = {t.name: t for t in tools}
 
     @property
     def name(self) -> str:
@@ -124,6 +126,8 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
             return _refusal(call, ONE_AT_A_TIME, summarize(name, args, metadata.get("summary")))
 
         approval = await self._pending_or_stored(conversation_id, name, call_id, args, metadata)
+        if isinstance(approval, str):  # the pre-check found it cannot be done now
+            return _message(call, approval, "error")
         while approval.status == "pending":
             interrupt({"approval_id": approval.id, "tool": name, "summary": approval.summary})
             approval = await self.store.get_approval(approval.id) or approval
@@ -161,11 +165,19 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
         call_id: str,
         args: dict[str, Any],
         metadata: dict[str, Any],
-    ) -> Approval:
+    ) -> Approval | str:
+        """The approval of this call, created (after the pre-check) on first sight; or why the
+        call is not offered for approval."""
         approval_id = approval_id_for(conversation_id, call_id)
         stored = await self.store.get_approval(approval_id)
         if stored is not None:
             return stored
+        summary = summarize(name, args, metadata.get("summary"))
+        if metadata.get("check"):
+            ctx = ToolContext(self.settings, conversation_id=conversation_id)
+            problem = await precheck(metadata["check"], self._by_name, args, summary, ctx)
+            if problem is not None:
+                return problem
         now = datetime.now(UTC)
         return await self.store.create_approval(
             Approval(
@@ -176,7 +188,7 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
                 tool_call_id=call_id,
                 args=args,
                 args_hash=hash_args(args),
-                summary=summarize(name, args, metadata.get("summary")),
+                summary=summary,
                 status="pending",
                 created_at=now,
                 expires_at=now + timedelta(seconds=self.settings.approval_ttl_seconds),

@@ -277,7 +277,7 @@ class McpServer:
             coroutine=run,
             response_format="content_and_artifact",
             handle_tool_error=True,
-            metadata={"access": spec.access, "summary": spec.summary, "source": spec.source},
+            metadata=spec.metadata(),
         )
 
 

@@ -96,6 +96,6 @@ def python_tool(spec: ToolSpec) -> BaseTool:
     except Exception as exc:  # e.g. a signature pydantic cannot describe
         raise PythonToolError(f"{spec.python!r} cannot become a tool: {exc}") from None
     tool.handle_tool_error = True
-    tool.metadata = {"access": spec.access, "summary": spec.summary, "source": spec.source}
+    tool.metadata = spec.metadata()
     log.debug("python tool %s from %s (%s)", name, spec.python, spec.access)
     return tool

@@ -123,6 +123,19 @@ def _check_summary(summary: str, tool: BaseTool, where: dict[str, Any]) -> Confi
     )
 
 
+def _check_check(name: str, tools: list[BaseTool], where: dict[str, Any]) -> ConfigError | None:
+    """A `check:` must name a read tool of the same agent."""
+    found = next((t for t in tools if t.name == name), None)
+    if found is not None and (found.metadata or {}).get("access") == "read":
+        return None
+    reads = ", ".join(t.name for t in tools if (t.metadata or {}).get("access") == "read")
+    problem = "is not a tool of this agent" if found is None else "is not a read tool"
+    return ConfigError(
+        f"check tool {name!r} {problem} (read tools: {reads or 'none'})",
+        **{**where, "field": f"{where['field']}.check.tool"},
+    )
+
+
 def _resolve(
     registry: Registry, servers: dict[str, McpServer], dead: set[str]
 ) -> tuple[dict[str, list[BaseTool]], list[ConfigError]]:
@@ -157,6 +170,11 @@ def _resolve(
                         )
                     )
                 tools.append(tool)
+        for index, spec in enumerate(agent.tools):
+            if spec.check is not None:
+                where = registry.where(*registry.tool_path(agent.name, index))
+                error = _check_check(spec.check.tool, tools, where)
+                errors.extend([error] if error else [])
         by_agent[agent.name] = tools
     return by_agent, errors
 
