@@ -37,6 +37,7 @@ demo: install
 	$(VENV)/bin/smart-support demo
 
 test: install postgres
+	cd web && npm test --silent
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
 
 lint:
@@ -54,3 +55,6 @@ check: install lint typecheck test
 
 bench: install postgres
 	$(PY) bench/engine_turns.py
+	$(PY) bench/routing_accuracy.py
+	$(PY) bench/mcp_sessions.py
+	$(PY) bench/ws_concurrency.py

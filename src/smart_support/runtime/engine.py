@@ -190,10 +190,12 @@ class Engine:
         (a second call waits). Errors end the stream with a TurnError event, never an exception."""
         text = (text or "").strip()
         if not text or len(text) > MAX_MESSAGE_CHARS:
-            yield TurnError(
-                conversation_id=conversation_id,
-                code="bad_message",
-                message=f"A message must have 1 to {MAX_MESSAGE_CHARS} characters.",
+            yield await self._emit_quietly(
+                TurnError(
+                    conversation_id=conversation_id,
+                    code="bad_message",
+                    message=f"A message must have 1 to {MAX_MESSAGE_CHARS} characters.",
+                )
             )
             return
         async for event in self._guarded(conversation_id, self._turn(conversation_id, text)):
@@ -211,13 +213,15 @@ class Engine:
         try:
             approval = await self.store.get_approval(approval_id)
         except StoreUnavailable as exc:
-            yield self._error(conversation_id or "", exc)
+            yield await self._emit_quietly(self._error(conversation_id or "", exc))
             return
         if approval is None or (conversation_id and approval.conversation_id != conversation_id):
-            yield TurnError(
-                conversation_id=conversation_id or "",
-                code=ApprovalError.code,
-                message="There is no such approval in this conversation.",
+            yield await self._emit_quietly(
+                TurnError(
+                    conversation_id=conversation_id or "",
+                    code=ApprovalError.code,
+                    message="There is no such approval in this conversation.",
+                )
             )
             return
         status: ApprovalStatus = "approved" if approve else "rejected"

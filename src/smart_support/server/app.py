@@ -1,0 +1,132 @@
+"""The FastAPI application: REST, the chat WebSocket, the web UI, the approval sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from smart_support.runtime.engine import Engine
+from smart_support.server import rest, ws
+from smart_support.server.errors import install_handlers
+from smart_support.settings import Settings
+
+log = logging.getLogger("smart_support.server")
+
+#: Where `npm run build` in web/ puts the UI.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: How long shutdown waits for running turns to be stored.
+DRAIN_SECONDS = 10.0
+
+_NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Smart Support</title>
+<body style="font-family:system-ui;max-width:40rem;margin:4rem auto">
+<h1>Smart Support</h1><p>The server is running, but the web UI is not built.
+Run <code>make web</code> (needs Node 20) and reload. The API is documented at
+<a href="/docs">/docs</a>; the chat protocol at <code>/ws/v1</code>.</p></body></html>"""
+
+
+#: The web UI loads nothing from elsewhere: no remote scripts, styles or images (model text could
+#: otherwise smuggle in a tracking pixel), and it talks only to this server.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+_NO_CSP = ("/docs", "/redoc")  # FastAPI's docs pages load their assets from a CDN
+
+
+async def _security_headers(request: Request, call_next: Any) -> Response:
+    response: Response = await call_next(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if not request.url.path.startswith(_NO_CSP):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+    return response
+
+
+async def _sweep(engine: Engine, interval: float) -> None:
+    """Expire approvals past their deadline every `interval` seconds, whatever goes wrong."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            expired = await engine.expire_due()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("approval expiry sweep failed; retrying in %.1fs", interval)
+            continue
+        if expired:
+            log.info("expired %d approval(s)", expired)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    model: Any = None,
+    router_model: Any = None,
+    sweep_interval_seconds: float = 5.0,
+    static_dir: Path | None = None,
+) -> FastAPI:
+    """Build the app.
+
+    Args:
+        settings: The settings, read once.
+        engine: An engine opened by the caller (in the same event loop); the app then neither
+            opens nor closes it. When None, the lifespan opens one with `Engine.open(settings)`.
+        model: A chat model to inject into the engine the app opens (tests, benchmarks).
+        router_model: A chat model for routing, likewise (defaults to `model`).
+        sweep_interval_seconds: How often pending approvals past their expiry are cancelled.
+        static_dir: The built web UI; `server/static` by default.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if engine is None:
+                opened = await stack.enter_async_context(
+                    Engine.open(settings, model=model, router_model=router_model)
+                )
+            else:
+                opened = engine
+            app.state.engine = opened
+            app.state.tasks = ws.TaskGroup()
+            sweeper = asyncio.create_task(_sweep(opened, sweep_interval_seconds), name="sweeper")
+            log.info("chat server ready (%s)", opened.model_label)
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+                await app.state.tasks.drain(DRAIN_SECONDS)
+
+    app = FastAPI(
+        title="Smart Support",
+        summary="AI customer support that acts, safely.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.middleware("http")(_security_headers)
+    install_handlers(app)
+    app.include_router(rest.router)
+    app.include_router(ws.router)
+
+    ui = static_dir or STATIC_DIR
+    if (ui / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=ui, html=True), name="web")
+    else:
+
+        @app.get("/", include_in_schema=False)
+        async def not_built() -> HTMLResponse:
+            return HTMLResponse(_NOT_BUILT)
+
+    return app

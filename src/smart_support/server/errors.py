@@ -1,0 +1,136 @@
+"""The one place where errors become HTTP responses and WebSocket error frames.
+
+Product errors (`SmartSupportError`) carry a stable `code` and a `public_message`; anything else
+becomes `internal_error` with a generic sentence, and its text goes to the log only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from smart_support.errors import (
+    ApprovalError,
+    ConversationNotFound,
+    SmartSupportError,
+    StoreUnavailable,
+)
+from smart_support.server.protocol import MAX_FRAME_CHARS, MAX_MESSAGE_CHARS, ErrorFrame
+
+log = logging.getLogger("smart_support.server")
+
+#: HTTP status per error code. Codes not listed map to 500.
+HTTP_STATUS: dict[str, int] = {
+    "bad_frame": 400,
+    "bad_request": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "operator_disabled": 404,
+    "conversation_not_found": 404,
+    "not_found": 404,
+    "approval_error": 409,
+    "approval_pending": 409,
+    "bad_message": 400,
+    "busy": 409,
+    "config_error": 500,
+    "egress_refused": 502,
+    "tool_error": 502,
+    "model_unavailable": 503,
+    "store_unavailable": 503,
+    "internal_error": 500,
+}
+
+#: Messages of the protocol-level codes (those that no SmartSupportError carries).
+PROTOCOL_MESSAGES: dict[str, str] = {
+    "bad_frame": "That message could not be understood.",
+    "frame_too_large": f"That message is too long (at most {MAX_FRAME_CHARS} bytes per frame).",
+    "message_too_long": f"Please keep messages under {MAX_MESSAGE_CHARS} characters.",
+    "unsupported_version": "This protocol version is not supported; use v1.",
+    "no_conversation": "Start or resume a conversation first.",
+    "unauthorized": "This conversation does not exist or is not yours.",
+    "busy": "Please wait for the current reply to finish.",
+    "operator_disabled": "The operator API is disabled (no OPERATOR_TOKEN is configured).",
+    "forbidden": "A valid operator token is required.",
+    "not_found": "Not found.",
+    "internal_error": SmartSupportError.public_message,
+}
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """Return (code, customer-safe message) for any exception; unexpected ones are logged."""
+    if isinstance(exc, SmartSupportError):
+        return exc.code, exc.public_message
+    log.exception("unexpected error", exc_info=exc)
+    return "internal_error", PROTOCOL_MESSAGES["internal_error"]
+
+
+def error_frame(
+    code: str, message: str | None = None, conversation_id: str | None = None
+) -> ErrorFrame:
+    """An error frame for a protocol-level code, with its standard message unless given one."""
+    text = message or PROTOCOL_MESSAGES.get(code) or PROTOCOL_MESSAGES["internal_error"]
+    return ErrorFrame(code=code, message=text, conversation_id=conversation_id)
+
+
+def frame_for(exc: BaseException, conversation_id: str | None = None) -> ErrorFrame:
+    """The error frame a customer sees for `exc`."""
+    code, message = describe(exc)
+    return ErrorFrame(code=code, message=message, conversation_id=conversation_id)
+
+
+def http_error(code: str, message: str | None = None) -> JSONResponse:
+    """A JSON error response `{"code", "message"}` with the status that belongs to `code`."""
+    text = message or PROTOCOL_MESSAGES.get(code) or PROTOCOL_MESSAGES["internal_error"]
+    return JSONResponse({"code": code, "message": text}, status_code=HTTP_STATUS.get(code, 500))
+
+
+class ApiError(Exception):
+    """Raised by REST handlers to answer with a protocol-level code (`http_error`)."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        self.code, self.message = code, message
+        super().__init__(code)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the exception handlers that turn every error into `{"code", "message"}`."""
+
+    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return http_error(exc.code, exc.message)
+
+    async def on_product_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SmartSupportError)
+        if isinstance(exc, StoreUnavailable | ApprovalError | ConversationNotFound):
+            log.warning("request failed: %s", exc.code)
+        else:
+            log.error("request failed: %s", exc.code, exc_info=exc)
+        return http_error(exc.code, exc.public_message)
+
+    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
+        return http_error("bad_request", f"Invalid request ({fields}).")
+
+    async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(
+            exc.status_code, "bad_request"
+        )
+        response = http_error(code)
+        response.status_code = exc.status_code
+        return response
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        code, message = describe(exc)
+        return http_error(code, message)
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(SmartSupportError, on_product_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

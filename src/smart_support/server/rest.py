@@ -1,0 +1,224 @@
+"""REST endpoints: health, info, a customer's transcript, and the operator API.
+
+Customers present their conversation token in `X-Conversation-Token`; a wrong token and an unknown
+conversation get the same 404. Operators present `Authorization: Bearer <OPERATOR_TOKEN>`; with no
+token configured the operator API answers 404 `operator_disabled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import logging
+import secrets
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from smart_support.errors import StoreUnavailable
+from smart_support.runtime.engine import Engine
+from smart_support.runtime.events import ApprovalResolved, TurnError
+from smart_support.server.errors import ApiError
+from smart_support.server.protocol import PendingApproval, TranscriptEntry
+from smart_support.store.records import Approval, Conversation
+
+log = logging.getLogger("smart_support.server")
+
+router = APIRouter()
+
+#: A store slower than this to answer counts as down (a health check must not hang).
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("smart-support")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a checkout
+        return "0"
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def require_operator(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> str:
+    """Check the operator bearer token; returns the name used as `decided_by`."""
+    expected = request.app.state.settings.operator_token
+    if not expected:
+        raise ApiError("operator_disabled")
+    scheme, _, presented = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(
+        presented.strip().encode(), expected.encode()
+    ):
+        raise ApiError("unauthorized", "A valid operator token is required.")
+    return "operator"
+
+
+OperatorDep = Annotated[str, Depends(require_operator)]
+
+
+class Info(BaseModel):
+    model_label: str
+    is_offline: bool
+    version: str
+    websocket: str = "/ws/v1"
+
+
+class Transcript(BaseModel):
+    conversation_id: str
+    events: list[TranscriptEntry]
+    pending_approvals: list[PendingApproval]
+
+
+class ApprovalOut(BaseModel):
+    approval_id: str
+    conversation_id: str
+    agent: str
+    tool: str
+    args: dict[str, Any]
+    summary: str
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+
+    @classmethod
+    def from_approval(cls, a: Approval) -> ApprovalOut:
+        return cls(
+            approval_id=a.id,
+            conversation_id=a.conversation_id,
+            agent=a.agent,
+            tool=a.tool,
+            args=a.args,
+            summary=a.summary,
+            status=a.status,
+            created_at=a.created_at,
+            expires_at=a.expires_at,
+            decided_at=a.decided_at,
+            decided_by=a.decided_by,
+        )
+
+
+class ConversationOut(BaseModel):
+    conversation_id: str
+    created_at: datetime
+    active_agent: str | None = None
+    escalated: bool = False
+
+    @classmethod
+    def from_conversation(cls, c: Conversation) -> ConversationOut:
+        return cls(
+            conversation_id=c.id,
+            created_at=c.created_at,
+            active_agent=c.active_agent,
+            escalated=c.escalated,
+        )
+
+
+class DecisionIn(BaseModel):
+    decision: Literal["approve", "reject"]
+    operator: str | None = Field(
+        None, max_length=80, description="Who decides; recorded as `operator:<name>`."
+    )
+
+
+class DecisionOut(BaseModel):
+    approval_id: str
+    decision: Literal["approve", "reject"]
+    events: list[dict[str, Any]] = Field(description="What the resumed turn emitted.")
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz(engine: EngineDep) -> JSONResponse:
+    """200 when the store answers, 503 when it does not."""
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+            await engine.store.list_conversations(limit=1)
+    except (StoreUnavailable, TimeoutError):
+        return JSONResponse({"status": "unavailable", "store": "down"}, status_code=503)
+    return JSONResponse({"status": "ok", "store": "ok"})
+
+
+@router.get("/api/v1/info", tags=["chat"])
+async def info(engine: EngineDep) -> Info:
+    """Which model answers (the web UI shows an "offline model" badge)."""
+    return Info(
+        model_label=engine.model_label,
+        is_offline=engine.is_offline,
+        version=_version(),
+    )
+
+
+@router.get("/api/v1/conversations/{conversation_id}/transcript", tags=["chat"])
+async def transcript(
+    conversation_id: str,
+    engine: EngineDep,
+    x_conversation_token: Annotated[str | None, Header()] = None,
+) -> Transcript:
+    """The stored events of one conversation and its pending approvals (customer token)."""
+    if not x_conversation_token or not await engine.authorize(
+        conversation_id, x_conversation_token
+    ):
+        raise ApiError(
+            "conversation_not_found", "This conversation does not exist or is not yours."
+        )
+    records = await engine.transcript(conversation_id)
+    pending = await engine.pending_approvals(conversation_id)
+    return Transcript(
+        conversation_id=conversation_id,
+        events=[TranscriptEntry.from_record(r) for r in records],
+        pending_approvals=[PendingApproval.from_approval(a) for a in pending],
+    )
+
+
+@router.get("/api/v1/operator/approvals", tags=["operator"])
+async def operator_approvals(
+    engine: EngineDep, _: OperatorDep, conversation_id: str | None = None
+) -> list[ApprovalOut]:
+    """Pending approvals, oldest first (optionally of one conversation)."""
+    return [ApprovalOut.from_approval(a) for a in await engine.pending_approvals(conversation_id)]
+
+
+@router.post("/api/v1/operator/approvals/{approval_id}/decision", tags=["operator"])
+async def operator_decide(
+    approval_id: str, body: DecisionIn, engine: EngineDep, operator: OperatorDep
+) -> DecisionOut:
+    """Approve or reject any pending approval; the customer sees the result live."""
+    decided_by = f"operator:{body.operator}" if body.operator else operator
+    events = [
+        event async for event in engine.decide(approval_id, body.decision == "approve", decided_by)
+    ]
+    if not any(isinstance(e, ApprovalResolved) for e in events):
+        # Nothing was decided (unknown, already decided, expired, store down): say why.
+        error = next((e for e in events if isinstance(e, TurnError)), None)
+        raise ApiError(error.code if error else "approval_error", error.message if error else None)
+    log.info("approval %s decided %s by %s", approval_id, body.decision, decided_by)
+    return DecisionOut(
+        approval_id=approval_id,
+        decision=body.decision,
+        events=[e.model_dump(mode="json") for e in events],
+    )
+
+
+@router.get("/api/v1/operator/conversations", tags=["operator"])
+async def operator_conversations(
+    engine: EngineDep,
+    _: OperatorDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[ConversationOut]:
+    """Conversations, newest first."""
+    return [
+        ConversationOut.from_conversation(c)
+        for c in await engine.list_conversations(limit=limit, offset=offset)
+    ]

@@ -1,0 +1,359 @@
+"""The chat WebSocket (`/ws/v1`): one `ChatConnection` per socket.
+
+A connection reads client frames, runs turns and decisions as background tasks owned by the app
+(so a turn completes and is stored even when its socket goes away), and forwards the live events
+of its conversation from `engine.subscribe` through a bounded send queue. A client that does not
+read its frames fast enough fills its queue and is disconnected; nobody else waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from pydantic import BaseModel, ValidationError
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from smart_support.runtime.engine import Engine
+from smart_support.runtime.events import TurnError
+from smart_support.server.errors import error_frame, frame_for
+from smart_support.server.protocol import (
+    MAX_FRAME_CHARS,
+    ConversationFrame,
+    DecisionFrame,
+    ErrorFrame,
+    MessageFrame,
+    PendingApproval,
+    PingFrame,
+    PongFrame,
+    ResumeFrame,
+    StartFrame,
+    TranscriptEntry,
+    TranscriptFrame,
+    client_frame_adapter,
+)
+
+log = logging.getLogger("smart_support.server")
+
+#: Frames waiting for one client; a client this far behind is disconnected.
+SEND_QUEUE_FRAMES = 1024
+#: Turns one connection may have running or waiting before `busy`.
+MAX_QUEUED_TURNS = 3
+#: Close code sent to a client whose queue overflowed ("try again later").
+CLOSE_SLOW_CONSUMER = 1013
+
+router = APIRouter()
+
+
+class TaskGroup:
+    """Background work that outlives sockets (turns, decisions); awaited at shutdown."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self, seconds: float) -> None:
+        """Let running turns finish for up to `seconds`, then cancel the rest."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=seconds)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _bad_frame_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"][1:]) or str(
+        first["loc"][0] if first["loc"] else ""
+    )
+    if first["type"] == "union_tag_invalid":
+        return "Unknown frame type."
+    if first["type"] == "union_tag_not_found":
+        return 'A frame needs a "type".'
+    if where:
+        return f"Invalid field {where[:60]!r}: {first['msg']}."
+    return "That message could not be understood."
+
+
+class ChatConnection:
+    """One customer's socket: reads frames, writes frames, follows one conversation."""
+
+    def __init__(self, websocket: WebSocket, engine: Engine, tasks: TaskGroup) -> None:
+        self.ws = websocket
+        self.engine = engine
+        self.tasks = tasks
+        self.conversation_id: str | None = None
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_FRAMES)
+        self._closed = False
+        self._follow: asyncio.Task[None] | None = None
+        self._turns: set[asyncio.Task[None]] = set()
+        # Error events reach us twice (published and yielded), or only yielded (refusals the
+        # engine does not publish): remember the last ones sent so each is sent once.
+        self._sent_errors: collections.deque[object] = collections.deque(maxlen=32)
+
+    # sending ---------------------------------------------------------------------------------
+
+    def send(self, frame: BaseModel | dict[str, Any]) -> None:
+        """Queue a frame without waiting; a full queue disconnects this client."""
+        if self._closed:
+            return
+        data = frame.model_dump(mode="json") if isinstance(frame, BaseModel) else frame
+        try:
+            self._queue.put_nowait(json.dumps(data, separators=(",", ":")))
+        except asyncio.QueueFull:
+            log.warning(
+                "disconnecting a slow client of conversation %s (send queue full)",
+                self.conversation_id,
+            )
+            self._closed = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+            asyncio.get_running_loop().create_task(self._close(CLOSE_SLOW_CONSUMER))
+
+    async def _close(self, code: int) -> None:
+        with contextlib.suppress(Exception):
+            if self.ws.application_state == WebSocketState.CONNECTED:
+                await self.ws.close(code=code, reason="send queue full")
+
+    async def _writer(self) -> None:
+        while True:
+            text = await self._queue.get()
+            if text is None:
+                return
+            try:
+                await self.ws.send_text(text)
+            except Exception:  # the peer went away; the reader notices too
+                self._closed = True
+                return
+
+    # reading ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the socket until the client leaves."""
+        writer = asyncio.create_task(self._writer(), name="ws-writer")
+        try:
+            while not self._closed:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    self.send(error_frame("bad_frame", "Frames must be JSON text, not binary."))
+                    continue
+                if len(text) > MAX_FRAME_CHARS:
+                    self.send(error_frame("frame_too_large"))
+                    continue
+                await self._handle(text)
+        except WebSocketDisconnect:
+            pass
+        except RuntimeError:  # receive after the close the slow-client path sent
+            pass
+        finally:
+            self._closed = True
+            if self._follow is not None:
+                self._follow.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._follow
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue.put_nowait(None)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    async def _handle(self, text: str) -> None:
+        try:
+            raw = json.loads(text)
+        except ValueError:
+            self.send(error_frame("bad_frame", "Frames must be JSON objects."))
+            return
+        if not isinstance(raw, dict):
+            self.send(error_frame("bad_frame", "Frames must be JSON objects."))
+            return
+        if "v" in raw and raw["v"] != 1:
+            self.send(error_frame("unsupported_version"))
+            return
+        try:
+            frame = client_frame_adapter.validate_python(raw)
+        except ValidationError as exc:
+            if raw.get("type") == "message" and any(
+                e["type"] == "string_too_long" for e in exc.errors()
+            ):
+                self.send(error_frame("message_too_long"))
+            else:
+                self.send(error_frame("bad_frame", _bad_frame_message(exc)))
+            return
+        if isinstance(frame, PingFrame):
+            self.send(PongFrame())
+        elif isinstance(frame, StartFrame):
+            await self._start()
+        elif isinstance(frame, ResumeFrame):
+            await self._resume(frame)
+        elif isinstance(frame, MessageFrame):
+            self._message(frame)
+        elif isinstance(frame, DecisionFrame):
+            self._decision(frame)
+
+    # conversation ----------------------------------------------------------------------------
+
+    def _conversation_frame(self, conversation_id: str, token: str, resumed: bool) -> BaseModel:
+        return ConversationFrame(
+            conversation_id=conversation_id,
+            token=token,
+            model_label=self.engine.model_label,
+            is_offline=self.engine.is_offline,
+            resumed=resumed,
+        )
+
+    async def _start(self) -> None:
+        try:
+            conversation_id, token = await self.engine.start_conversation()
+        except Exception as exc:
+            self.send(frame_for(exc))
+            return
+        log.info("conversation %s started", conversation_id)
+        self.send(self._conversation_frame(conversation_id, token, resumed=False))
+        await self._attach(conversation_id, with_transcript=False)
+
+    async def _resume(self, frame: ResumeFrame) -> None:
+        try:
+            allowed = await self.engine.authorize(frame.conversation_id, frame.token)
+        except Exception as exc:
+            self.send(frame_for(exc))
+            return
+        if not allowed:
+            self.send(error_frame("unauthorized"))
+            return
+        self.send(self._conversation_frame(frame.conversation_id, frame.token, resumed=True))
+        await self._attach(frame.conversation_id, with_transcript=True)
+
+    async def _attach(self, conversation_id: str, *, with_transcript: bool) -> None:
+        """Follow `conversation_id` (and stop following the previous one)."""
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._follow
+        self.conversation_id = conversation_id
+        ready = asyncio.Event()
+        self._follow = asyncio.create_task(
+            self._forward(conversation_id, with_transcript, ready), name="ws-follow"
+        )
+        # Wait until subscribed, so that a message sent right after `conversation` is seen.
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({waiter, self._follow}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+
+    async def _forward(
+        self, conversation_id: str, with_transcript: bool, ready: asyncio.Event
+    ) -> None:
+        try:
+            async with self.engine.subscribe(conversation_id) as events:
+                # Subscribe before reading the transcript: nothing falls between the two.
+                if with_transcript:
+                    records = await self.engine.transcript(conversation_id)
+                    pending = await self.engine.pending_approvals(conversation_id)
+                    self.send(
+                        TranscriptFrame(
+                            conversation_id=conversation_id,
+                            events=[TranscriptEntry.from_record(r) for r in records],
+                            pending_approvals=[PendingApproval.from_approval(a) for a in pending],
+                        )
+                    )
+                ready.set()
+                await self._pump(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Not following any more: the client must resume (or start) again.
+            if self.conversation_id == conversation_id:
+                self.conversation_id = None
+            self.send(frame_for(exc, conversation_id))
+        finally:
+            ready.set()
+
+    async def _pump(self, events: AsyncIterator[BaseModel]) -> None:
+        async for event in events:
+            if isinstance(event, TurnError):
+                self._send_error_once(event)
+            else:
+                self.send(event)
+
+    def _send_error_once(self, event: TurnError) -> None:
+        if any(sent is event for sent in self._sent_errors):
+            return
+        self._sent_errors.append(event)
+        self.send(event)
+
+    async def _drive(self, conversation_id: str, events: AsyncIterator[BaseModel]) -> None:
+        """Run a turn or a decision to its end; its events reach the socket by subscription,
+        except errors the engine yields without publishing."""
+        try:
+            async for event in events:
+                if isinstance(event, TurnError):
+                    # Let the subscription deliver it first if it was published.
+                    await asyncio.sleep(0)
+                    self._send_error_once(event)
+        except Exception as exc:
+            self.send(frame_for(exc, conversation_id))
+
+    # turns -----------------------------------------------------------------------------------
+
+    def _message(self, frame: MessageFrame) -> None:
+        conversation_id = self.conversation_id
+        if conversation_id is None:
+            self.send(error_frame("no_conversation"))
+            return
+        # The engine runs one turn at a time per conversation (a second one waits); a customer
+        # may type ahead a little, but not queue up work without bound.
+        self._turns = {t for t in self._turns if not t.done()}
+        if len(self._turns) >= MAX_QUEUED_TURNS:
+            self.send(error_frame("busy", conversation_id=conversation_id))
+            return
+        self._turns.add(
+            self.tasks.spawn(
+                self._run_turn(conversation_id, frame.text), name=f"turn-{conversation_id}"
+            )
+        )
+
+    def _decision(self, frame: DecisionFrame) -> None:
+        conversation_id = self.conversation_id
+        if conversation_id is None:
+            self.send(error_frame("no_conversation"))
+            return
+        self.tasks.spawn(
+            self._run_decision(conversation_id, frame.approval_id, frame.decision == "approve"),
+            name=f"decision-{frame.approval_id}",
+        )
+
+    async def _run_turn(self, conversation_id: str, text: str) -> None:
+        await self._drive(conversation_id, self.engine.send(conversation_id, text))
+
+    async def _run_decision(self, conversation_id: str, approval_id: str, approve: bool) -> None:
+        events = self.engine.decide(
+            approval_id, approve, decided_by="customer", conversation_id=conversation_id
+        )
+        await self._drive(conversation_id, events)
+
+
+@router.websocket("/ws/v1")
+async def chat_socket(websocket: WebSocket) -> None:
+    """The customer chat: see docs/protocol.md."""
+    await websocket.accept()
+    app = websocket.app
+    connection = ChatConnection(websocket, app.state.engine, app.state.tasks)
+    await connection.run()
+
+
+__all__ = ["ChatConnection", "ErrorFrame", "TaskGroup", "router"]

@@ -1,0 +1,227 @@
+"""The web UI in a real browser, against the real server, engine (offline model) and demo shop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+
+UiServer = Callable[..., AbstractContextManager[str]]
+
+expect.set_options(timeout=30_000)  # a hang guard: `expect` waits, it asserts no duration
+
+# Records whether any agent reply was ever seen mid-stream (before its reply_end).
+WATCH_STREAMING = """
+window.__sawStreaming = false;
+new MutationObserver(() => {
+  if (document.querySelector('[data-testid="message-agent"][data-streaming="true"]')) {
+    window.__sawStreaming = true;
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+
+def order_status(shop_url: str, order_id: int) -> str:
+    response = httpx.get(f"{shop_url}/orders/{order_id}")
+    response.raise_for_status()
+    return str(response.json()["status"])
+
+
+def wait_until_ready(page: Page) -> None:
+    expect(page.get_by_test_id("chat-status")).to_have_attribute("data-status", "ready")
+
+
+def ask(page: Page, text: str) -> None:
+    box = page.get_by_label("Your message")
+    box.fill(text)
+    box.press("Enter")
+    expect(page.get_by_test_id("message-customer").last).to_have_text(text)
+
+
+def replies(page: Page) -> int:
+    return page.get_by_test_id("message-agent").count()
+
+
+def next_reply(page: Page, before: int):  # type: ignore[no-untyped-def]
+    """The agent reply after the `before` earlier ones, once it has finished streaming."""
+    expect(page.get_by_test_id("message-agent")).to_have_count(before + 1)
+    reply = page.get_by_test_id("message-agent").nth(before)
+    expect(reply).to_have_attribute("data-streaming", "false")
+    wait_until_ready(page)
+    return reply
+
+
+def request_cancellation(page: Page):  # type: ignore[no-untyped-def]
+    wait_until_ready(page)
+    ask(page, "Cancel order 1042")
+    card = page.get_by_test_id("approval-card").last
+    expect(card).to_have_attribute("data-status", "pending")
+    expect(card.get_by_test_id("approval-summary")).to_contain_text("1042")
+    expect(card.get_by_test_id("approval-countdown")).to_contain_text("Expires in")
+    args = json.loads(card.get_by_test_id("approval-args").text_content() or "{}")
+    assert args == {"order_id": 1042}
+    return card
+
+
+def test_the_status_question_streams_an_answer_from_the_orders_agent(
+    ui_server: UiServer, page: Page, screenshot: Callable[[str], Path]
+) -> None:
+    page.add_init_script(WATCH_STREAMING)
+    with ui_server() as url:
+        page.goto(url)
+        wait_until_ready(page)
+        expect(page.get_by_test_id("offline-badge")).to_be_visible()
+        ask(page, "What's the status of order 1042?")
+        reply = next_reply(page, 0)
+        expect(reply).to_contain_text("1042")
+        expect(reply.get_by_test_id("agent-name")).to_have_text("Orders")
+        expect(page.get_by_test_id("chat-status")).to_have_attribute("data-status", "ready")
+        assert page.evaluate("window.__sawStreaming") is True, "the reply never streamed"
+        # model text is rendered as elements, never as raw HTML
+        assert reply.locator("script, img, iframe").count() == 0
+        screenshot("status-question")
+
+
+def test_an_approved_cancellation_shows_the_confirmation(
+    ui_server: UiServer,
+    running_shop: str,
+    page: Page,
+    screenshot: Callable[[str], Path],
+) -> None:
+    with ui_server() as url:
+        page.goto(url)
+        card = request_cancellation(page)
+        assert order_status(running_shop, 1042) != "cancelled"
+        screenshot("approval-pending")
+        before = replies(page)
+        card.get_by_test_id("approve-button").click()
+        expect(card).to_have_attribute("data-status", "approved")
+        expect(card.get_by_test_id("approval-status")).to_have_text("Approved")
+        expect(next_reply(page, before)).to_contain_text("1042")
+        screenshot("approval-approved")
+    assert order_status(running_shop, 1042) == "cancelled"
+
+
+def test_a_rejected_cancellation_leaves_the_order_open(
+    ui_server: UiServer,
+    running_shop: str,
+    page: Page,
+    screenshot: Callable[[str], Path],
+) -> None:
+    status_before = order_status(running_shop, 1042)
+    with ui_server() as url:
+        page.goto(url)
+        card = request_cancellation(page)
+        before = replies(page)
+        card.get_by_test_id("reject-button").focus()
+        page.keyboard.press("Enter")  # the buttons work from the keyboard
+        expect(card).to_have_attribute("data-status", "rejected")
+        expect(card.get_by_test_id("approval-status")).to_contain_text("Rejected")
+        next_reply(page, before)
+        screenshot("approval-rejected")
+    assert order_status(running_shop, 1042) == status_before
+
+
+def test_a_reload_restores_the_conversation_and_its_pending_approval(
+    ui_server: UiServer,
+    running_shop: str,
+    page: Page,
+    screenshot: Callable[[str], Path],
+) -> None:
+    with ui_server() as url:
+        page.goto(url)
+        wait_until_ready(page)
+        ask(page, "What's the status of order 1042?")
+        next_reply(page, 0)
+        request_cancellation(page)
+        page.reload()
+        wait_until_ready(page)
+        expect(page.get_by_test_id("message-customer").first).to_have_text(
+            "What's the status of order 1042?"
+        )
+        expect(page.get_by_test_id("approval-card")).to_have_count(1)
+        card = page.get_by_test_id("approval-card").last
+        expect(card).to_have_attribute("data-status", "pending")
+        screenshot("reloaded-pending")
+        before = replies(page)
+        card.get_by_test_id("approve-button").click()
+        expect(card).to_have_attribute("data-status", "approved")
+        next_reply(page, before)
+        screenshot("reloaded-approved")
+    assert order_status(running_shop, 1042) == "cancelled"
+
+
+def test_an_approval_left_to_expire_shows_the_expired_state(
+    ui_server: UiServer,
+    running_shop: str,
+    page: Page,
+    screenshot: Callable[[str], Path],
+) -> None:
+    options = {"sweep_interval_seconds": 0.2}
+    with ui_server(approval_ttl_seconds=2, app_options=options) as url:
+        page.goto(url)
+        wait_until_ready(page)
+        ask(page, "Cancel order 1042")
+        card = page.get_by_test_id("approval-card").last
+        expect(card).to_have_attribute("data-status", "expired")
+        expect(card.get_by_test_id("approval-status")).to_contain_text("Expired")
+        expect(card.get_by_test_id("approve-button")).to_have_count(0)
+        screenshot("approval-expired")
+    assert order_status(running_shop, 1042) != "cancelled"
+
+
+def test_hostile_markup_from_the_customer_is_shown_as_text(ui_server: UiServer, page: Page) -> None:
+    with ui_server() as url:
+        page.goto(url)
+        wait_until_ready(page)
+        hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+        ask(page, hostile)
+        next_reply(page, 0)
+        assert page.evaluate("window.__pwned === undefined")
+        assert page.locator("img").count() == 0
+
+
+def test_a_model_outage_shows_a_clear_error_instead_of_a_hung_reply(
+    ui_server: UiServer, page: Page, screenshot: Callable[[str], Path]
+) -> None:
+    from smart_support.testing import ScriptedChatModel
+
+    def outage(messages: object) -> str:
+        raise TimeoutError("provider timed out")
+
+    with ui_server(app_options={"model": ScriptedChatModel(default=outage)}) as url:
+        page.goto(url)
+        wait_until_ready(page)
+        ask(page, "What's the status of order 1042?")
+        notice = page.get_by_role("alert")
+        expect(notice).to_contain_text("not available right now")
+        wait_until_ready(page)
+        expect(page.get_by_test_id("thinking")).to_have_count(0)
+        screenshot("model-outage")
+
+
+def test_after_a_server_restart_the_page_reconnects_and_restores_the_approval(
+    ui_server: UiServer,
+    running_shop: str,
+    page: Page,
+    screenshot: Callable[[str], Path],
+) -> None:
+    with ui_server() as url:
+        page.goto(url)
+        request_cancellation(page)
+    expect(page.get_by_test_id("chat-status")).to_have_attribute("data-status", "offline")
+    port = int(url.rsplit(":", 1)[1])
+    with ui_server(port=port):  # same database, same address: the page finds it by itself
+        wait_until_ready(page)
+        card = page.get_by_test_id("approval-card").last
+        expect(card).to_have_attribute("data-status", "pending")
+        before = replies(page)
+        card.get_by_test_id("approve-button").click()
+        expect(card).to_have_attribute("data-status", "approved")
+        next_reply(page, before)
+        screenshot("reconnected-approved")
+    assert order_status(running_shop, 1042) == "cancelled"

@@ -1,0 +1,462 @@
+"""The chat WebSocket against the real app under uvicorn, the real engine (offline model, SQLite)
+and the real demo shop, driven by a real WebSocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from shop_fixture import running_shop, shop_process  # noqa: F401
+from smart_support.server import background
+from smart_support.server.background import serve_in_thread
+from smart_support.settings import Settings
+
+#: Guards against a hang only; no assertion depends on how long anything takes.
+WAIT = 30.0
+
+
+def server_settings(database_url: str, shop_url: str, **extra: Any) -> Settings:
+    parts = urlsplit(shop_url)
+    return Settings(
+        database_url=database_url,
+        llm_provider="offline",
+        shop_url=shop_url,
+        egress_allowlist=[f"{parts.hostname}:{parts.port}"],
+        **extra,
+    )
+
+
+ServerFactory = Callable[..., AbstractContextManager[str]]
+
+
+@pytest.fixture
+def start_server(sqlite_url: str, running_shop: str) -> ServerFactory:  # noqa: F811
+    """Start the chat server with extra settings / app options; stopped when the block ends."""
+
+    def start(*, app_options: dict[str, Any] | None = None, **settings: Any):
+        return serve_in_thread(
+            server_settings(sqlite_url, running_shop, **settings), **(app_options or {})
+        )
+
+    return start
+
+
+@pytest.fixture
+def chat_url(start_server: ServerFactory) -> Iterator[str]:
+    with start_server() as url:
+        yield url
+
+
+class Chat:
+    """A thin JSON layer over a websockets client connection."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    async def send(self, **frame: Any) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def recv(self) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), WAIT))
+
+    async def until(self, *types: str) -> list[dict[str, Any]]:
+        """Frames up to and including the first one of `types`."""
+        frames = []
+        while True:
+            frame = await self.recv()
+            frames.append(frame)
+            if frame["type"] in types:
+                return frames
+
+    async def start(self) -> dict[str, Any]:
+        await self.send(type="start")
+        frame = await self.recv()
+        assert frame["type"] == "conversation", frame
+        return frame
+
+    async def say(self, text: str, *until: str) -> list[dict[str, Any]]:
+        await self.send(type="message", text=text)
+        return await self.until(*(until or ("reply_end", "error")))
+
+
+def ws_url(base: str) -> str:
+    return base.replace("http://", "ws://") + "/ws/v1"
+
+
+def connect(base: str, **options: Any) -> Any:
+    return websockets.connect(ws_url(base), open_timeout=WAIT, **options)
+
+
+def of_type(frames: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [f for f in frames if f["type"] == kind]
+
+
+# hostile input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("{not json", "bad_frame"),
+        ("[1, 2, 3]", "bad_frame"),
+        ('"start"', "bad_frame"),
+        ("{}", "bad_frame"),
+        ('{"type": "launch_missiles"}', "bad_frame"),
+        ('{"type": "resume"}', "bad_frame"),
+        ('{"type": "decision", "approval_id": "x", "decision": "maybe"}', "bad_frame"),
+        ('{"type": "message", "text": ""}', "bad_frame"),
+        ('{"type": "start", "extra": 1}', "bad_frame"),
+        ('{"type": "start", "v": 2}', "unsupported_version"),
+        ('{"type": "message", "text": "hello"}', "no_conversation"),
+        ('{"type": "decision", "approval_id": "x", "decision": "approve"}', "no_conversation"),
+    ],
+)
+async def test_a_malformed_frame_gets_an_error_frame_and_the_socket_stays_usable(
+    chat_url: str, raw: str, code: str
+) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        await ws.send(raw)
+        error = await chat.recv()
+        assert error["type"] == "error"
+        assert error["code"] == code
+        assert error["message"]
+        await chat.send(type="ping")
+        assert await chat.recv() == {"type": "pong"}
+
+
+async def test_an_oversized_frame_gets_frame_too_large_and_the_socket_stays_usable(
+    chat_url: str,
+) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        await chat.start()
+        await ws.send(json.dumps({"type": "message", "text": "x" * 20_000}))
+        error = await chat.recv()
+        assert (error["type"], error["code"]) == ("error", "frame_too_large")
+        await ws.send(json.dumps({"type": "message", "text": "y" * 5_000}))
+        assert (await chat.recv())["code"] == "message_too_long"
+        await chat.send(type="ping")
+        assert await chat.recv() == {"type": "pong"}
+
+
+async def test_a_frame_beyond_the_transport_limit_closes_the_socket_but_not_the_server(
+    chat_url: str,
+) -> None:
+    async with connect(chat_url, max_size=None) as ws:
+        await ws.send("x" * (2 * 1024 * 1024))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), WAIT)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    async with connect(chat_url) as ws:
+        assert (await Chat(ws).start())["conversation_id"]
+
+
+async def test_binary_frames_are_refused_with_an_error_frame(chat_url: str) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        await ws.send(b'{"type": "ping"}')
+        assert (await chat.recv())["code"] == "bad_frame"
+        await chat.send(type="ping")
+        assert (await chat.recv())["type"] == "pong"
+
+
+async def test_a_thousand_garbage_frames_in_a_row_each_get_an_error(chat_url: str) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        for i in range(1000):
+            await ws.send(f"garbage {i} \x00\xff")
+        codes = [(await chat.recv())["code"] for _ in range(1000)]
+        assert set(codes) == {"bad_frame"}
+        assert (await chat.start())["type"] == "conversation"
+
+
+# conversations and access --------------------------------------------------------------------
+
+
+async def test_a_new_conversation_gets_an_id_a_token_and_the_model_label(chat_url: str) -> None:
+    async with connect(chat_url) as ws:
+        frame = await Chat(ws).start()
+    assert len(frame["conversation_id"]) >= 16
+    assert len(frame["token"]) >= 24
+    assert frame["model_label"] == "offline model"
+    assert frame["is_offline"] is True
+    assert frame["resumed"] is False
+
+
+async def test_resuming_with_a_wrong_token_looks_the_same_as_an_unknown_conversation(
+    chat_url: str,
+) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        mine = await chat.start()
+        await chat.send(type="resume", conversation_id=mine["conversation_id"], token="nope")
+        wrong_token = await chat.recv()
+        await chat.send(type="resume", conversation_id="does-not-exist", token=mine["token"])
+        unknown = await chat.recv()
+    assert wrong_token == unknown
+    assert wrong_token["code"] == "unauthorized"
+
+
+async def test_a_status_question_streams_tokens_from_the_orders_agent(chat_url: str) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        await chat.start()
+        frames = await chat.say("What's the status of order 1042?")
+    tokens = of_type(frames, "token")
+    end = frames[-1]
+    assert end["type"] == "reply_end"
+    assert end["agent"] == "orders"
+    assert len(tokens) > 3, "the reply arrives token by token"
+    assert "".join(t["text"] for t in tokens).strip() == end["text"].strip()
+    assert "1042" in end["text"]
+    assert of_type(frames, "agent_selected")[0]["agent"] == "orders"
+
+
+async def cancel_order_1042(chat: Chat) -> dict[str, Any]:
+    frames = await chat.say("Cancel order 1042", "approval_requested", "reply_end", "error")
+    request = frames[-1]
+    assert request["type"] == "approval_requested", frames
+    return request
+
+
+async def order_status(shop_url: str, order_id: int) -> str:
+    async with httpx.AsyncClient(base_url=shop_url) as client:
+        response = await client.get(f"/orders/{order_id}")
+        response.raise_for_status()
+        return str(response.json()["status"])
+
+
+async def test_an_approved_cancellation_cancels_the_order_in_the_shop(
+    chat_url: str,
+    running_shop: str,  # noqa: F811
+) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        await chat.start()
+        request = await cancel_order_1042(chat)
+        assert request["tool"] == "cancel_order"
+        assert request["args"] == {"order_id": 1042}
+        assert "1042" in request["summary"]
+        assert await order_status(running_shop, 1042) != "cancelled", "nothing before approval"
+        await chat.send(type="decision", approval_id=request["approval_id"], decision="approve")
+        frames = await chat.until("reply_end", "error")
+    resolved = of_type(frames, "approval_resolved")
+    assert resolved[0]["status"] == "approved"
+    assert resolved[0]["decided_by"] == "customer"
+    assert frames[-1]["type"] == "reply_end"
+    assert await order_status(running_shop, 1042) == "cancelled"
+
+
+async def test_a_rejected_cancellation_leaves_the_order_open(
+    chat_url: str,
+    running_shop: str,  # noqa: F811
+) -> None:
+    before = await order_status(running_shop, 1042)
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        await chat.start()
+        request = await cancel_order_1042(chat)
+        await chat.send(type="decision", approval_id=request["approval_id"], decision="reject")
+        frames = await chat.until("reply_end", "error")
+    assert of_type(frames, "approval_resolved")[0]["status"] == "rejected"
+    assert await order_status(running_shop, 1042) == before
+
+
+async def test_reconnecting_restores_the_transcript_and_the_pending_approval(
+    chat_url: str,
+    running_shop: str,  # noqa: F811
+) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        started = await chat.start()
+        await chat.say("What's the status of order 1042?")
+        request = await cancel_order_1042(chat)
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        await chat.send(
+            type="resume", conversation_id=started["conversation_id"], token=started["token"]
+        )
+        conversation = await chat.recv()
+        transcript = await chat.recv()
+        assert conversation["type"] == "conversation" and conversation["resumed"] is True
+        assert transcript["type"] == "transcript"
+        kinds = [e["kind"] for e in transcript["events"]]
+        assert "customer_message" in kinds and "reply_end" in kinds
+        texts = [e["data"].get("text") for e in transcript["events"]]
+        assert "What's the status of order 1042?" in texts
+        pending = transcript["pending_approvals"]
+        assert [p["approval_id"] for p in pending] == [request["approval_id"]]
+        assert pending[0]["summary"] == request["summary"]
+        await chat.send(type="decision", approval_id=request["approval_id"], decision="approve")
+        frames = await chat.until("reply_end", "error")
+    assert frames[-1]["type"] == "reply_end"
+    assert await order_status(running_shop, 1042) == "cancelled"
+
+
+async def test_a_customer_cannot_decide_an_approval_of_another_conversation(
+    chat_url: str,
+    running_shop: str,  # noqa: F811
+) -> None:
+    async with connect(chat_url) as victim_ws, connect(chat_url) as attacker_ws:
+        victim, attacker = Chat(victim_ws), Chat(attacker_ws)
+        await victim.start()
+        request = await cancel_order_1042(victim)
+        await attacker.start()
+        await attacker.send(type="decision", approval_id=request["approval_id"], decision="approve")
+        error = await attacker.recv()
+    assert error["type"] == "error"
+    assert error["code"] == "approval_error"
+    assert await order_status(running_shop, 1042) != "cancelled"
+
+
+async def test_a_turn_completes_and_is_stored_when_the_socket_closes_mid_reply(
+    chat_url: str,
+) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        started = await chat.start()
+        await chat.send(type="message", text="What's the status of order 1042?")
+        await chat.until("message_accepted")
+    # Gone before the reply: the server finishes the turn anyway. Resume until it is stored.
+    for _ in range(200):
+        async with connect(chat_url) as ws:
+            chat = Chat(ws)
+            await chat.send(
+                type="resume", conversation_id=started["conversation_id"], token=started["token"]
+            )
+            await chat.recv()
+            transcript = await chat.recv()
+        if any(e["kind"] == "reply_end" for e in transcript["events"]):
+            break
+        await asyncio.sleep(0.05)
+    replies = [e for e in transcript["events"] if e["kind"] == "reply_end"]
+    assert replies and "1042" in replies[0]["data"]["text"]
+
+
+async def test_an_approval_left_to_expire_reaches_the_customer_as_expired(
+    start_server: ServerFactory,
+    running_shop: str,  # noqa: F811
+) -> None:
+    options = {"sweep_interval_seconds": 0.2}
+    with start_server(approval_ttl_seconds=1, app_options=options) as url:
+        async with connect(url) as ws:
+            chat = Chat(ws)
+            await chat.start()
+            request = await cancel_order_1042(chat)
+            frames = await chat.until("approval_resolved")
+    assert frames[-1]["approval_id"] == request["approval_id"]
+    assert frames[-1]["status"] == "expired"
+    assert await order_status(running_shop, 1042) != "cancelled"
+
+
+async def test_a_client_that_stops_reading_is_disconnected_and_others_keep_chatting(
+    chat_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smart_support.server import ws as ws_module
+
+    # A tiny receive buffer and no reading: the server's writes block and its queue fills.
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    raw.connect(("127.0.0.1", int(chat_url.rsplit(":", 1)[1])))
+    raw.setblocking(False)
+    monkeypatch.setattr(ws_module, "SEND_QUEUE_FRAMES", 16)  # only for the slow connection
+    async with connect(chat_url, sock=raw, max_queue=1, ping_interval=None) as slow:
+        await slow.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(slow.recv(), WAIT)) == {"type": "pong"}
+        monkeypatch.undo()
+        async with connect(chat_url) as ws:
+            flood = json.dumps({"type": "ping"})
+            closed = False
+            try:
+                for _ in range(200_000):
+                    await slow.send(flood)
+            except websockets.ConnectionClosed:
+                closed = True
+            chat = Chat(ws)
+            await chat.start()
+            frames = await chat.say("What's the status of order 1042?")
+            assert frames[-1]["type"] == "reply_end"
+        if not closed:
+            # The server closed the slow socket; the client sees it once it reads again.
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                while True:
+                    await asyncio.wait_for(slow.recv(), WAIT)
+            closed = info.value.rcvd is not None and info.value.rcvd.code == 1013
+    assert closed
+
+
+def test_the_background_server_reports_a_failed_start(sqlite_url: str) -> None:
+    bad = Settings(database_url=sqlite_url, llm_provider="offline", agents_file="/no/such.yaml")
+    with pytest.raises(RuntimeError, match="did not start"), background.serve_in_thread(bad):
+        pass
+
+
+def test_the_protocol_document_holds_the_schemas_of_the_current_models() -> None:
+    from pathlib import Path
+
+    from smart_support.server.protocol import schemas_markdown
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
+    assert schemas_markdown() in doc, (
+        "docs/protocol.md is stale: run `python -m smart_support.server.protocol docs/protocol.md`"
+    )
+
+
+# failures reach the customer -----------------------------------------------------------------
+
+
+async def test_a_model_failure_reaches_the_customer_as_an_error_frame(
+    start_server: ServerFactory,
+) -> None:
+    from smart_support.testing import ScriptedChatModel
+
+    def outage(messages: object) -> str:
+        raise TimeoutError("provider timed out")
+
+    broken = ScriptedChatModel(default=outage)
+    with start_server(app_options={"model": broken}) as url:
+        async with connect(url) as ws:
+            chat = Chat(ws)
+            await chat.start()
+            frames = await chat.say("What's the status of order 1042?")
+            error = frames[-1]
+            await chat.send(type="ping")
+            assert (await chat.recv())["type"] == "pong"
+    assert error["type"] == "error"
+    assert error["code"] == "model_unavailable"
+    assert "timed out" not in error["message"]
+
+
+async def test_a_database_outage_reaches_the_customer_and_the_health_check(
+    pg_url: str,
+    running_shop: str,  # noqa: F811
+) -> None:
+    import psycopg
+
+    # The same admin database the `pg_url` fixture uses (tests/conftest.py).
+    admin_url = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    name = pg_url.rsplit("/", 1)[1]
+    with serve_in_thread(server_settings(pg_url, running_shop)) as url:
+        async with connect(url) as ws:
+            chat = Chat(ws)
+            await chat.start()
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            frames = await chat.say("What's the status of order 1042?")
+        async with httpx.AsyncClient(base_url=url) as client:
+            health = await client.get("/healthz")
+    assert frames[-1]["type"] == "error"
+    assert frames[-1]["code"] == "store_unavailable"
+    assert health.status_code == 503

@@ -1,0 +1,167 @@
+import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from "react";
+
+import { ApprovalCard } from "./ApprovalCard";
+import type { Item, Status } from "./chat";
+import { Markdown } from "./markdown";
+import { useChat } from "./useChat";
+
+const STATUS_TEXT: Record<Status, string> = {
+  connecting: "Connecting…",
+  ready: "Online",
+  thinking: "Thinking…",
+  offline: "Reconnecting…",
+  error: "Something went wrong",
+};
+
+function agentName(agent: string): string {
+  return agent.replace(/[_-]+/g, " ").replace(/\b\w/g, (c) => c.toUpperCase());
+}
+
+function Message({ item, onDecide }: { item: Item; onDecide: (id: string, d: "approve" | "reject") => void }) {
+  switch (item.kind) {
+    case "customer":
+      return (
+        <div className="row row-customer">
+          <div className="bubble bubble-customer" data-testid="message-customer">
+            {item.text}
+          </div>
+        </div>
+      );
+    case "agent":
+      return (
+        <div className="row row-agent">
+          <div
+            className={`bubble bubble-agent${item.streaming ? " streaming" : ""}`}
+            data-testid="message-agent"
+            data-agent={item.agent}
+            data-streaming={item.streaming ? "true" : "false"}
+          >
+            <div className="agent-name" data-testid="agent-name">
+              {agentName(item.agent)}
+            </div>
+            <div className="markdown">
+              <Markdown text={item.text} />
+            </div>
+          </div>
+        </div>
+      );
+    case "notice":
+      return (
+        <div className={`notice notice-${item.tone}`} data-testid="notice" role={item.tone === "error" ? "alert" : undefined}>
+          {item.text}
+        </div>
+      );
+    case "approval":
+      return <ApprovalCard item={item} onDecide={onDecide} />;
+  }
+}
+
+export function App() {
+  const { state, send, decide, restart } = useChat();
+  const [draft, setDraft] = useState("");
+  const log = useRef<HTMLDivElement>(null);
+  const input = useRef<HTMLTextAreaElement>(null);
+  const connected = state.status !== "connecting" && state.status !== "offline";
+  const waitingForApproval = state.items.some(
+    (it) => it.kind === "approval" && (it.status === "pending" || it.status === "deciding"),
+  );
+  const canSend = connected && state.status !== "thinking" && draft.trim().length > 0;
+
+  useEffect(() => {
+    log.current?.scrollTo({ top: log.current.scrollHeight });
+  }, [state.items, state.activity]);
+
+  const submit = (event?: FormEvent) => {
+    event?.preventDefault();
+    if (!canSend) return;
+    send(draft.trim());
+    setDraft("");
+    input.current?.focus();
+  };
+
+  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  };
+
+  return (
+    <div className="page">
+      <main className="widget" aria-label="Customer support chat">
+        <header className="widget-header">
+          <div className="brand">
+            <span className="logo" aria-hidden="true">
+              S
+            </span>
+            <div>
+              <h1>Support</h1>
+              <p className="status" data-testid="chat-status" data-status={state.status} aria-live="polite">
+                <span className={`dot dot-${state.status}`} aria-hidden="true" />
+                {STATUS_TEXT[state.status]}
+              </p>
+            </div>
+          </div>
+          <div className="header-actions">
+            {state.isOffline && (
+              <span
+                className="badge"
+                data-testid="offline-badge"
+                title="Answers come from the built-in offline model, not an LLM"
+              >
+                offline model
+              </span>
+            )}
+            <button type="button" className="btn btn-ghost" onClick={restart} data-testid="new-conversation">
+              New chat
+            </button>
+          </div>
+        </header>
+
+        <div className="log" ref={log} data-testid="chat-log" aria-live="polite" aria-relevant="additions text">
+          {state.items.length === 0 && state.status !== "connecting" && (
+            <div className="empty">
+              <p>Hi! I can check orders, answer questions about shipping and returns, and make changes for you — always with your approval.</p>
+              <p className="hint">Try “What's the status of order 1042?”</p>
+            </div>
+          )}
+          {state.items.map((item) => (
+            <Message key={item.id} item={item} onDecide={decide} />
+          ))}
+          {state.status === "thinking" && (
+            <div className="typing" data-testid="thinking" role="status">
+              <span className="dots" aria-hidden="true">
+                <i />
+                <i />
+                <i />
+              </span>
+              {state.activity ?? "Thinking…"}
+            </div>
+          )}
+        </div>
+
+        <form className="composer" onSubmit={submit}>
+          <label htmlFor="message" className="sr-only">
+            Your message
+          </label>
+          <textarea
+            id="message"
+            ref={input}
+            rows={1}
+            maxLength={4000}
+            data-testid="message-input"
+            placeholder={waitingForApproval ? "Approve or reject the action above, or ask something…" : "Type your message…"}
+            value={draft}
+            onChange={(e) => setDraft(e.target.value)}
+            onKeyDown={onKeyDown}
+            disabled={!connected}
+          />
+          <button type="submit" className="btn btn-primary" data-testid="send-button" disabled={!canSend}>
+            Send
+          </button>
+        </form>
+        {state.modelLabel && !state.isOffline && <p className="footnote">Answers by {state.modelLabel}</p>}
+      </main>
+    </div>
+  );
+}

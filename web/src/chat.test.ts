@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+
+import { type ChatState, initialState, reduce } from "./chat";
+import type { ServerFrame } from "./protocol";
+
+const C = "conv-1";
+
+function run(frames: ServerFrame[], state: ChatState = initialState): ChatState {
+  return frames.reduce((s, frame) => reduce(s, { type: "frame", frame }), state);
+}
+
+const approval = {
+  approval_id: "a1",
+  agent: "orders",
+  tool: "cancel_order",
+  args: { order_id: 1042 },
+  summary: "Cancel order 1042",
+  expires_at: "2030-01-01T00:00:00Z",
+};
+
+describe("the chat reducer", () => {
+  it("streams tokens into one reply and ends it on reply_end", () => {
+    const state = run([
+      { type: "token", conversation_id: C, agent: "orders", text: "Order " },
+      { type: "token", conversation_id: C, agent: "orders", text: "1042" },
+    ]);
+    expect(state.status).toBe("thinking");
+    expect(state.items).toMatchObject([{ kind: "agent", text: "Order 1042", streaming: true }]);
+    const done = run([{ type: "reply_end", conversation_id: C, agent: "orders", text: "Order 1042" }], state);
+    expect(done.status).toBe("ready");
+    expect(done.items).toHaveLength(1);
+    expect(done.items[0]).toMatchObject({ streaming: false, text: "Order 1042" });
+  });
+
+  it("shows one approval card even when the request arrives twice", () => {
+    const frame = { type: "approval_requested", conversation_id: C, ...approval } as ServerFrame;
+    const state = run([frame, frame]);
+    expect(state.items.filter((i) => i.kind === "approval")).toHaveLength(1);
+    const expired = run(
+      [{ type: "approval_resolved", conversation_id: C, approval_id: "a1", status: "expired", decided_by: "system" }],
+      state,
+    );
+    expect(expired.items[0]).toMatchObject({ kind: "approval", status: "expired" });
+  });
+
+  it("rebuilds the conversation and its pending approval from a transcript", () => {
+    const at = "2030-01-01T00:00:00Z";
+    const state = run([
+      {
+        type: "transcript",
+        conversation_id: C,
+        events: [
+          { seq: 1, kind: "customer_message", agent: null, data: { text: "Cancel order 1042" }, created_at: at },
+          { seq: 2, kind: "approval_requested", agent: "orders", data: approval, created_at: at },
+          { seq: 3, kind: "approval_requested", agent: "orders", data: approval, created_at: at },
+        ],
+        pending_approvals: [approval],
+      },
+    ]);
+    expect(state.items.map((i) => i.kind)).toEqual(["customer", "approval"]);
+    expect(state.items[1]).toMatchObject({ status: "pending" });
+  });
+
+  it("puts a failed decision back to pending and shows the error", () => {
+    const requested = run([{ type: "approval_requested", conversation_id: C, ...approval } as ServerFrame]);
+    const deciding = reduce(requested, { type: "deciding", approvalId: "a1" });
+    expect(deciding.items[0]).toMatchObject({ status: "deciding" });
+    const failed = run([{ type: "error", code: "store_unavailable", message: "Try again." }], deciding);
+    expect(failed.items[0]).toMatchObject({ status: "pending" });
+    expect(failed.items[1]).toMatchObject({ kind: "notice", tone: "error", text: "Try again." });
+  });
+});
