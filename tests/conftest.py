@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -11,13 +10,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pg_admin import PG_ADMIN_URL
 
 pytest_plugins = ["shop_fixture"]
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# The project's shared/ folder sits beside the clone (also in CI).
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-if not SHARED.exists():  # CI clones main into another folder with shared/ beside it
-    SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

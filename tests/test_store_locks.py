@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from conftest import PG_ADMIN_URL
+from pg_admin import PG_ADMIN_URL
 from smart_support.store import PostgresStore, SqliteStore, create_store
 
 GUARD_SECONDS = 60  # only a guard against hanging forever; no assertion depends on timing

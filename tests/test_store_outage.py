@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from langchain_core.runnables import RunnableConfig
 
-from conftest import PG_ADMIN_URL
+from pg_admin import PG_ADMIN_URL
 from smart_support.errors import StoreUnavailable
 from smart_support.settings import Settings
 from smart_support.store import (
