@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from pg_admin import PG_ADMIN_URL
 
 pytest_plugins = ["shop_fixture"]

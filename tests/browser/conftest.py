@@ -49,8 +49,10 @@ def _ensure_ui_built() -> None:
     subprocess.run([npm, "run", "build"], cwd=web, check=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    # while it is open, which would break every asyncio test collected after the browser tests.
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} not found: run `make system-deps` (apt-get install chromium)")
     _ensure_ui_built()
