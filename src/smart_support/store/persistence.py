@@ -112,6 +112,7 @@ async def _open_sqlite(settings: Settings, stack: AsyncExitStack) -> Persistence
     with translate_store_errors():
         conn = await aiosqlite.connect(path)
         stack.push_async_callback(conn.close)
+        await conn.execute("PRAGMA synchronous=NORMAL")  # as the store's connection (WAL)
         saver = AsyncSqliteSaver(conn)
         await saver.setup()
     return Persistence(store=store, checkpointer=saver, dialect="sqlite")

@@ -81,6 +81,10 @@ class SqliteStore:
                     conn.row_factory = sqlite3.Row
                     try:
                         await conn.execute("PRAGMA foreign_keys=ON")
+                        # WAL + NORMAL: a commit survives a crash of this process; only an OS
+                        # crash or power loss can drop the last commits. FULL fsyncs every
+                        # commit and made writes queue up under load.
+                        await conn.execute("PRAGMA synchronous=NORMAL")
                     except BaseException:
                         await conn.close()
                         raise
