@@ -55,7 +55,7 @@ def serve(port: int, database_url: str, latency: float) -> None:
     model = ScriptedChatModel(default=REPLY, latency=latency)
     router = ScriptedChatModel(default="none")  # no transfer call: the fallback agent answers
     settings = Settings(database_url=database_url, llm_provider="offline")
-    app = create_app(settings, model=model, router_model=router)
+    app = create_app(settings, model=model, router_model=router, tune_gc=True)  # as `serve`
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
