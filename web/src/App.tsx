@@ -22,7 +22,12 @@ function Message({ item, onDecide }: { item: Item; onDecide: (id: string, d: "ap
     case "customer":
       return (
         <div className="row row-customer">
-          <div className="bubble bubble-customer" data-testid="message-customer">
+          <div
+            className="bubble bubble-customer"
+            data-testid="message-customer"
+            data-delivery={item.delivery}
+            title={item.delivery === "failed" ? "Not sent: please send it again" : undefined}
+          >
             {item.text}
           </div>
         </div>

@@ -69,4 +69,15 @@ describe("the chat reducer", () => {
     expect(failed.items[0]).toMatchObject({ status: "pending" });
     expect(failed.items[1]).toMatchObject({ kind: "notice", tone: "error", text: "Try again." });
   });
+
+  it("marks a message the server did not accept as not sent, and an accepted one as sent", () => {
+    let state = reduce({ ...initialState, conversationId: C }, { type: "sent", text: "hello" });
+    state = run([{ type: "message_accepted", conversation_id: C, text: "hello", seq: 1 }], state);
+    state = reduce(state, { type: "sent", text: "again" });
+    state = run([{ type: "error", conversation_id: C, code: "store_unavailable", message: "not sent" }], state);
+    expect(state.items.filter((i) => i.kind === "customer")).toMatchObject([
+      { text: "hello", delivery: "sent" },
+      { text: "again", delivery: "failed" },
+    ]);
+  });
 });

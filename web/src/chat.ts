@@ -5,7 +5,7 @@ import type { ApprovalStatus, PendingApproval, ServerFrame, TranscriptEntry } fr
 export type Status = "connecting" | "ready" | "thinking" | "offline" | "error";
 
 export type Item =
-  | { kind: "customer"; id: string; text: string }
+  | { kind: "customer"; id: string; text: string; delivery: "sending" | "sent" | "failed" }
   | { kind: "agent"; id: string; agent: string; text: string; streaming: boolean }
   | { kind: "notice"; id: string; text: string; tone: "info" | "error" }
   | {
@@ -70,7 +70,7 @@ export function fromTranscript(events: TranscriptEntry[], pending: PendingApprov
   for (const ev of events) {
     const data = ev.data as Record<string, unknown>;
     if (ev.kind === "customer_message" || ev.kind === "message_accepted") {
-      items.push({ kind: "customer", id: `t${ev.seq}`, text: String(data.text ?? "") });
+      items.push({ kind: "customer", id: `t${ev.seq}`, text: String(data.text ?? ""), delivery: "sent" });
     } else if (ev.kind === "reply_end") {
       const text = String(data.text ?? "");
       if (text) {
@@ -122,7 +122,7 @@ export function reduce(state: ChatState, action: Action): ChatState {
         status: "thinking",
         activity: null,
         lastError: null,
-        items: [...state.items, { kind: "customer", id: nextId(), text: action.text }],
+        items: [...state.items, { kind: "customer", id: nextId(), text: action.text, delivery: "sending" }],
       };
     case "deciding":
       return {
@@ -148,7 +148,14 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
       };
     case "transcript":
       return { ...state, items: fromTranscript(frame.events, frame.pending_approvals) };
-    case "message_accepted":
+    case "message_accepted": {
+      // The server stored it: the oldest message still "sending" is this one.
+      const index = state.items.findIndex((it) => it.kind === "customer" && it.delivery === "sending");
+      if (index < 0) return { ...state, status: "thinking" };
+      const items = [...state.items];
+      items[index] = { ...(items[index] as Item & { kind: "customer" }), delivery: "sent" };
+      return { ...state, status: "thinking", items };
+    }
     case "agent_selected":
       if (frame.type === "agent_selected" && frame.previous && frame.previous !== frame.agent) {
         return {
@@ -205,8 +212,13 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
       return { ...state, status: "ready", activity: null, items };
     }
     case "error": {
+      // An error before `message_accepted` means the message was not taken: say so on it.
       const items = state.items.map((it) =>
-        it.kind === "approval" && it.status === "deciding" ? { ...it, status: "pending" as const } : it,
+        it.kind === "approval" && it.status === "deciding"
+          ? { ...it, status: "pending" as const }
+          : it.kind === "customer" && it.delivery === "sending"
+            ? { ...it, delivery: "failed" as const }
+            : it,
       );
       return {
         ...state,
