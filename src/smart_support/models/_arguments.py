@@ -1,0 +1,231 @@
+"""How the offline model fills a tool call's arguments from the conversation, or asks for them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ToolMessage,
+)
+
+from smart_support.models._text import parse_json, text_of
+from smart_support.models.matching import split_identifier, tokenize
+
+__all__ = ["fill_arguments", "question_for"]
+
+
+def _name(tool: dict[str, Any]) -> str:
+    return str(tool.get("function", tool).get("name", ""))
+
+
+# -- arguments -----------------------------------------------------------------------------------
+
+_ID_WORDS = frozenset({"id", "number", "num", "no", "nr", "ref", "reference", "isbn", "sku"})
+_TEXT_PARAMS_TEXT = """
+    query q question text message search keywords keyword term terms topic description
+    details issue problem summary subject content body request prompt
+"""
+_TEXT_PARAMS = frozenset(_TEXT_PARAMS_TEXT.split())
+_REASON_PARAMS = frozenset(["reason", "note", "notes", "comment", "comments", "explanation", "why"])
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_TOKEN = re.compile(r"#?[\w'-]+(?:\.\d+)?")
+_NUMBER = re.compile(r"#?(\d+(?:\.\d+)?)")
+_REASON_CLAUSE = re.compile(r"\b(?:because|since|due to|reason is|reason:)\s+(.+)$", re.I)
+_PROPER = re.compile(
+    r"\b(?:in|to|at|for|from|near|called|named)\s+(?:the\s+)?([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)"
+)
+_CODE = re.compile(r"#?([A-Za-z]*\d[\w-]*)")
+
+
+def _prop_type(prop: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The JSON type of a schema property (Optional unwrapped) and the effective property."""
+    for option in prop.get("anyOf") or prop.get("oneOf") or ():
+        if isinstance(option, dict) and option.get("type") not in (None, "null"):
+            return _prop_type({**prop, **option, "anyOf": None, "oneOf": None})
+    if "enum" in prop:
+        return "enum", prop
+    kind = prop.get("type", "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    return str(kind), prop
+
+
+def _name_words(name: str) -> list[str]:
+    return split_identifier(name).lower().split()
+
+
+def _is_id(name: str) -> bool:
+    words = _name_words(name)
+    return bool(words) and words[-1] in _ID_WORDS
+
+
+def _subject_stems(name: str) -> set[str]:
+    return {t for w in _name_words(name) if w not in _ID_WORDS for t in tokenize(w)}
+
+
+def _numbers_near(text: str, name: str, pattern: re.Pattern[str]) -> list[tuple[str, int]]:
+    """Numbers (or codes) in `text` with a strength: 3 next to the param's words, 2 written #N,
+    1 alone."""
+    subject = _subject_stems(name)
+    tokens = [m.group(0) for m in _TOKEN.finditer(text) if "@" not in m.group(0)]
+    found = []
+    for i, tok in enumerate(tokens):
+        m = pattern.fullmatch(tok)
+        if not m or _DATE.fullmatch(tok):
+            continue
+        before = [t for t in tokens[max(0, i - 3) : i] if t.lower().strip("#") not in _ID_WORDS]
+        after = tokens[i + 1 : i + 2]
+        near = {s for t in before[-1:] + after for s in tokenize(t)}
+        strength = 3 if subject & near else 2 if tok.startswith("#") else 1
+        found.append((m.group(1), strength))
+    return found
+
+
+def _structured_value(kind: str, prop: dict[str, Any], name: str, text: str, alone: bool) -> Any:
+    """A value for an int/number/id/email/enum/date parameter found in one text, or None."""
+    if kind in ("integer", "number") or (kind == "string" and _is_id(name)):
+        candidates = _numbers_near(text, name, _NUMBER if kind != "string" else _CODE)
+        ranked = sorted(candidates, key=lambda c: -c[1])
+        if ranked and (ranked[0][1] >= 2 or (alone and len(candidates) == 1)):
+            raw = ranked[0][0]
+            if kind == "integer":
+                return int(float(raw))
+            return float(raw) if kind == "number" else raw
+        return None
+    if kind == "string" and (prop.get("format") == "email" or "email" in _name_words(name)):
+        m = _EMAIL.search(text)
+        return m.group(0) if m else None
+    if kind == "enum":
+        words = set(tokenize(text))
+        best = None
+        for value in prop.get("enum") or ():
+            value_tokens = tokenize(str(value))
+            longer = best is None or len(value_tokens) > len(tokenize(str(best)))
+            if value_tokens and set(value_tokens) <= words and longer:
+                best = value
+        return best
+    if kind == "string" and (prop.get("format") in ("date", "date-time") or "date" in name):
+        m = _DATE.search(text)
+        return m.group(0) if m else None
+    return None
+
+
+def _history_value(name: str, kind: str, prop: dict[str, Any], history: list[BaseMessage]) -> Any:
+    """The newest value for a parameter in the recent conversation (tool calls, results, texts)."""
+    for message in reversed(history):
+        if isinstance(message, AIMessage):
+            for call in message.tool_calls:
+                if call["args"].get(name) is not None:
+                    return call["args"][name]
+        if isinstance(message, ToolMessage):
+            data = parse_json(text_of(message.content))
+            if isinstance(data, dict) and data.get(name) is not None:
+                return data[name]
+            continue
+        value = _structured_value(kind, prop, name, text_of(message.content), alone=False)
+        if value is not None:
+            return value
+    return None
+
+
+def _clean(text: str) -> str:
+    return text.strip().rstrip("?!.").strip()
+
+
+def fill_arguments(
+    schema: dict[str, Any], text: str, history: list[BaseMessage]
+) -> tuple[dict[str, Any], list[str]]:
+    """Fill a tool's arguments from the customer's message, then from the recent conversation.
+
+    Args:
+        schema: The tool's JSON schema (`parameters`).
+        text: The customer's last message.
+        history: Earlier recent messages, oldest first.
+
+    Returns:
+        The arguments found, and the names of required parameters still missing.
+    """
+    props: dict[str, Any] = schema.get("properties") or {}
+    required = set(schema.get("required") or ())
+    args: dict[str, Any] = {}
+    numeric = [n for n in props if _prop_type(props[n])[0] in ("integer", "number") or _is_id(n)]
+    free: list[str] = []
+    for name, raw_prop in props.items():
+        kind, prop = _prop_type(raw_prop)
+        words = set(_name_words(name))
+        value = _structured_value(kind, prop, name, text, alone=len(numeric) == 1)
+        if value is None and kind == "string" and not _is_id(name):
+            if words & _TEXT_PARAMS:
+                value = _clean(text) or None
+            elif words & _REASON_PARAMS:
+                clause = _REASON_CLAUSE.search(text)
+                value = (
+                    _clean(clause.group(1))
+                    if clause
+                    else (_clean(text) if name in required else None)
+                )
+            elif prop.get("format") is None and "email" not in words and "date" not in words:
+                free.append(name)
+                continue
+        if value is None and kind not in ("boolean", "object", "array"):
+            value = _history_value(name, kind, prop, history)
+        if value is None and "default" in prop and name in required:
+            value = prop["default"]
+        if value is not None:
+            args[name] = value
+    _fill_free_strings(free, text, args, history)
+    missing = [n for n in props if n in required and n not in args]
+    return args, missing
+
+
+def _fill_free_strings(
+    names: list[str], text: str, args: dict[str, Any], history: list[BaseMessage]
+) -> None:
+    """Plain string parameters (city, street, name...): "city is X", a comma list, "in Paris"."""
+    todo = []
+    for name in names:
+        label = r"\s+".join(map(re.escape, _name_words(name)))
+        m = re.search(rf"\b{label}\s*(?:is|:|=)\s*([^,;!?\n]+)", text, re.I)
+        if m:
+            args[name] = _clean(m.group(1))
+        else:
+            todo.append(name)
+    if len(todo) >= 2:
+        tail = re.split(r"\bto\b|:", text)[-1]
+        parts = [_clean(p) for p in re.split(r"[,;\n]", tail) if _clean(p)]
+        if len(parts) == len(todo):
+            args.update(zip(todo, parts, strict=True))
+            todo = []
+    if len(todo) == 1:
+        m = _PROPER.search(text)
+        if m:
+            args[todo.pop()] = m.group(1)
+    for name in todo:
+        value = _history_value(name, "string", {}, [m for m in history if isinstance(m, AIMessage)])
+        if value is not None:
+            args[name] = value
+
+
+def question_for(missing: list[str], schema: dict[str, Any]) -> str:
+    """A clarifying question that names what is missing: "Which order number is this about?"."""
+    props = schema.get("properties") or {}
+    if len(missing) == 1:
+        name = missing[0]
+        kind, _ = _prop_type(props.get(name) or {})
+        subject = " ".join(w for w in _name_words(name) if w not in _ID_WORDS)
+        if _is_id(name):
+            return f"Which {subject + ' ' if subject else ''}number is this about?"
+        if "email" in _name_words(name):
+            return "Which email address should I use?"
+        if kind in ("integer", "number"):
+            return f"How many {subject or 'of them'} would you like?"
+        return f"Could you tell me the {subject or split_identifier(name)}?"
+    labels = [split_identifier(n).lower() for n in missing]
+    return f"Could you tell me the {', '.join(labels[:-1])} and {labels[-1]}?"
+
+
+# -- answers -------------------------------------------------------------------------------------
