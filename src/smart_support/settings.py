@@ -61,7 +61,6 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     operator_token: str | None = Field(None, description="Bearer token for operator endpoints.")
-    redact_payloads: bool = Field(False, description="Keep message and tool payloads out of logs.")
     history_window: int = Field(12, ge=2, le=200, description="Messages an agent sees per turn.")
 
     @field_validator("egress_allowlist", mode="before")
