@@ -53,3 +53,18 @@ async def cancel_order(order_id: int) -> dict[str, Any]:
     book["orders"][str(order_id)] = "cancelled"
     _save(book)
     return {"order_id": order_id, "status": "cancelled"}
+
+
+async def pull_the_plug(order_id: int) -> str:
+    """Check the warehouse for an order (the database goes away while this runs)."""
+    import psycopg
+
+    url = os.environ["ENGINE_TEST_PG_URL"]
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/test", autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (database,),
+        )
+    return "the warehouse is checking"

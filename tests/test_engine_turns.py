@@ -218,3 +218,35 @@ async def test_a_message_while_an_approval_is_pending_is_refused_until_it_is_dec
         await collect(engine.send(conversation, "cancel order 1042"))
         [error] = await collect(engine.send(conversation, "hello?"))
         assert isinstance(error, TurnError) and error.code == "approval_pending"
+
+
+async def test_a_message_accepted_before_the_database_went_away_is_answered_with_the_next(
+    pg_url, book, monkeypatch
+):
+    monkeypatch.setenv("ENGINE_TEST_PG_URL", pg_url)
+    database = pg_url.rsplit("/", 1)[1]
+    admin_url = pg_url.rsplit("/", 1)[0] + "/test"
+    def step(messages):
+        humans = [m.content for m in messages if m.type == "human"]
+        if humans == ["where is order 1042 in the warehouse"] and messages[-1].type == "human":
+            return call("pull_the_plug", {"order_id": 1042})  # the database goes away mid-turn
+        return " + ".join(humans)
+
+    model = ScriptedChatModel(default=step)
+    async with Engine.open(
+        settings_for(pg_url), model=model, router_model=keyword_router()
+    ) as engine:
+        conversation, _ = await engine.start_conversation()
+        try:
+            first = await collect(engine.send(conversation, "where is order 1042 in the warehouse"))
+            assert only(first, MessageAccepted), "the message was stored before the failure"
+            [error] = only(first, TurnError)
+            assert error.code == "store_unavailable"
+            assert "saved and will be answered together with your next one" in error.message
+        finally:
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
+        second = await collect(engine.send(conversation, "and order 1043?"))
+        assert only(second, ReplyEnd)[0].text == (
+            "where is order 1042 in the warehouse + and order 1043?"
+        )

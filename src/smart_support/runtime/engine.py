@@ -56,6 +56,9 @@ log = logging.getLogger("smart_support.engine")
 
 DEMO_AGENTS = Path(__file__).resolve().parents[1] / "demo" / "agents.yaml"
 MAX_MESSAGE_CHARS = 4000
+#: How far back a turn looks for customer messages that were stored but never answered.
+BACKLOG_EVENTS = 20
+UNANSWERED_NOTE = "{} Your message was saved and will be answered together with your next one."
 
 
 def _token_hash(token: str) -> str:
@@ -257,22 +260,35 @@ class Engine:
         self, conversation_id: str, events: AsyncIterator[Event]
     ) -> AsyncIterator[Event]:
         """Hold the conversation lock, publish each event, and turn failures into an event."""
+        accepted = False
+        failure: SmartSupportError
         try:
             async with self.store.conversation_lock(conversation_id):
                 async for event in events:
+                    accepted = accepted or isinstance(event, MessageAccepted)
                     yield await self._emit(event)
+            return
         except SmartSupportError as exc:
-            yield await self._emit_quietly(self._error(conversation_id, exc))
+            failure = exc
         except Exception as exc:  # a provider's or the checkpointer's own exception types
             if is_store_unavailable(exc):
                 log.warning("store unavailable in conversation %s: %r", conversation_id, exc)
-                yield await self._emit_quietly(self._error(conversation_id, StoreUnavailable()))
+                failure = StoreUnavailable()
             elif _is_model_failure(exc):
                 log.warning("model failed in conversation %s: %r", conversation_id, exc)
-                yield await self._emit_quietly(self._error(conversation_id, ModelError()))
+                failure = ModelError()
             else:
                 log.exception("turn failed in conversation %s", conversation_id)
-                yield await self._emit_quietly(self._error(conversation_id, SmartSupportError()))
+                failure = SmartSupportError()
+        error = self._error(conversation_id, failure)
+        if accepted:  # the message is stored: it is answered together with the next one
+            reason = (
+                "Our database stopped answering before the reply was finished."
+                if isinstance(failure, StoreUnavailable)
+                else error.message
+            )
+            error = error.model_copy(update={"message": UNANSWERED_NOTE.format(reason)})
+        yield await self._emit_quietly(error)
 
     async def _emit_quietly(self, event: Event) -> Event:
         try:
@@ -306,11 +322,32 @@ class Engine:
             conversation_id, "customer_message", None, {"text": text}
         )
         yield MessageAccepted(conversation_id=conversation_id, text=text, seq=record.seq)
-        human = HumanMessage(text, id=f"{conversation_id}:{record.seq}")
+        humans = [
+            HumanMessage(earlier, id=f"{conversation_id}:{seq}")
+            for seq, earlier in await self._unanswered(conversation_id, record.seq)
+        ]
+        humans.append(HumanMessage(text, id=f"{conversation_id}:{record.seq}"))
         async for event in self._run(
-            conversation_id, {"messages": [human]}, agent=conversation.active_agent
+            conversation_id, {"messages": humans}, agent=conversation.active_agent
         ):
             yield event
+
+    async def _unanswered(self, conversation_id: str, seq: int) -> list[tuple[int, str]]:
+        """Customer messages before `seq` that were stored but whose turn failed (the model or
+        the database went away mid-turn): they go into the next turn, so none is lost. Message
+        ids are stable, so one the checkpoint already holds is not added twice."""
+        recent = await self.store.events(
+            conversation_id, after_seq=max(0, seq - BACKLOG_EVENTS), limit=BACKLOG_EVENTS
+        )
+        waiting: list[tuple[int, str]] = []
+        for record in recent:
+            if record.seq >= seq:
+                break
+            if record.kind == "customer_message":
+                waiting.append((record.seq, str(record.data.get("text", ""))))
+            elif record.kind in ("reply_end", "approval_requested"):
+                waiting.clear()  # everything before an answer was answered
+        return waiting
 
     async def _decision(
         self, approval: Approval, status: ApprovalStatus, decided_by: str
