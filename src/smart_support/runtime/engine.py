@@ -16,7 +16,6 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -32,6 +31,7 @@ from smart_support.errors import (
 )
 from smart_support.models.provider import build_chat_model, model_label
 from smart_support.registry import Registry, load_registry
+from smart_support.registry.validate import demo_agents_file
 from smart_support.runtime.events import (
     AgentSelected,
     ApprovalRequested,
@@ -54,7 +54,6 @@ from smart_support.tools import open_toolkit
 
 log = logging.getLogger("smart_support.engine")
 
-DEMO_AGENTS = Path(__file__).resolve().parents[1] / "demo" / "agents.yaml"
 MAX_MESSAGE_CHARS = 4000
 #: How far back a turn looks for customer messages that were stored but never answered.
 BACKLOG_EVENTS = 20
@@ -99,7 +98,7 @@ class Engine:
         """Open the store, checkpointer, MCP sessions and model once; close them on exit.
 
         `model`/`router_model` inject a LangChain chat model (tests, benchmarks)."""
-        registry = registry or load_registry(settings.agents_file or DEMO_AGENTS)
+        registry = registry or load_registry(settings.agents_file or demo_agents_file())
         if model is None:
             model = build_chat_model(settings)
             label, offline = model_label(settings), settings.resolved_provider() == "offline"
