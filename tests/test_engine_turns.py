@@ -226,6 +226,7 @@ async def test_a_message_accepted_before_the_database_went_away_is_answered_with
     monkeypatch.setenv("ENGINE_TEST_PG_URL", pg_url)
     database = pg_url.rsplit("/", 1)[1]
     admin_url = pg_url.rsplit("/", 1)[0] + "/test"
+
     def step(messages):
         humans = [m.content for m in messages if m.type == "human"]
         if humans == ["where is order 1042 in the warehouse"] and messages[-1].type == "human":

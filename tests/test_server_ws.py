@@ -461,3 +461,26 @@ async def test_a_database_outage_reaches_the_customer_and_the_health_check(
     assert frames[-1]["type"] == "error"
     assert frames[-1]["code"] == "store_unavailable"
     assert health.status_code == 503
+
+
+# origins --------------------------------------------------------------------------------------
+
+
+async def test_a_page_from_another_site_cannot_open_the_chat_socket(chat_url: str) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with connect(chat_url, origin="https://evil.example"):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_the_servers_own_pages_and_listed_origins_can_open_the_chat_socket(
+    start_server: ServerFactory,
+) -> None:
+    with start_server(allowed_origins=["https://shop.example"]) as url:
+        own = url  # the page the server itself serves
+        for origin in (own, "https://shop.example"):
+            async with connect(url, origin=origin) as ws:
+                assert (await Chat(ws).start())["type"] == "conversation"
+        with pytest.raises(websockets.InvalidStatus):
+            async with connect(url, origin="https://other.example"):
+                pass

@@ -61,9 +61,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     operator_token: str | None = Field(None, description="Bearer token for operator endpoints.")
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins (https://shop.example) whose pages may open the chat"
+        " WebSocket besides the server's own; for embedding the chat in another site.",
+    )
     history_window: int = Field(12, ge=2, le=200, description="Messages an agent sees per turn.")
 
-    @field_validator("egress_allowlist", mode="before")
+    @field_validator("egress_allowlist", "allowed_origins", mode="before")
     @classmethod
     def _split_allowlist(cls, value: object) -> object:
         if isinstance(value, str):

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ValidationError
@@ -347,9 +348,28 @@ class ChatConnection:
         await self._drive(conversation_id, events)
 
 
+def origin_allowed(websocket: WebSocket) -> bool:
+    """Browsers send `Origin` on every WebSocket: accept the server's own pages, the origins the
+    operator listed (ALLOWED_ORIGINS) and clients that send none (not a browser). Refusing other
+    sites stops a foreign page from driving the chat in its visitors' browsers."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    if parts.netloc and parts.netloc == websocket.headers.get("host"):
+        return True
+    return origin.rstrip("/") in {
+        o.rstrip("/") for o in websocket.app.state.settings.allowed_origins
+    }
+
+
 @router.websocket("/ws/v1")
 async def chat_socket(websocket: WebSocket) -> None:
     """The customer chat: see docs/protocol.md."""
+    if not origin_allowed(websocket):
+        log.warning("refused a chat socket from origin %r", websocket.headers.get("origin"))
+        await websocket.close(code=1008, reason="origin not allowed")
+        return
     await websocket.accept()
     app = websocket.app
     connection = ChatConnection(websocket, app.state.engine, app.state.tasks)
