@@ -26,6 +26,7 @@ _ABOUT_YOU = re.compile(
     re.I,
 )
 _HUMAN_WORDS = re.compile(r"\b(human|person|colleague|escalat\w*|staff|team member)\b", re.I)
+_SAYS_NOT_DONE = re.compile(r"\s*(not done|not asked|outcome unknown)\b", re.I)
 _REFUSED = re.compile(
     r"\b(reject\w*|declined|denied|expired|not approved|did not approve|was not (?:performed|"
     r"carried out|done|executed)|not been (?:performed|carried out|done|executed))\b",
@@ -59,6 +60,8 @@ def _describe(message: ToolMessage, tool_name: str) -> str:
     raw = text_of(message.content).strip()
     data = parse_json(raw)
     if data is None:
+        if _SAYS_NOT_DONE.match(raw):  # already worded for the customer: quoted as it is
+            return raw
         if _REFUSED.search(raw):
             return f"That was not done. {raw}"
         if message.status == "error" or raw.lower().startswith("error"):
