@@ -92,8 +92,9 @@ def test_asking_for_a_person_reaches_escalation(shop, tmp_path):
 def test_cancelling_a_shipped_order_is_not_offered_for_approval(shop, tmp_path):
     out = chat(["Cancel order 1050"], shop, tmp_path)
     assert "APPROVAL NEEDED" not in out
-    assert (
-        'orders> Not asked: "Cancel order 1050" needs status to be pending or processing, but it is shipped now'
-        in out
+    expected = (
+        'orders> Not asked: "Cancel order 1050" needs status to be pending or processing, '
+        "but it is shipped now"
     )
+    assert expected in out
     assert order(shop, 1050)["status"] == "shipped"
