@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -134,7 +135,7 @@ class ScriptedChatModel(BaseChatModel):
             content="",
             id=message.id,
             tool_call_chunks=[
-                tool_call_chunk(name=c["name"], args=_json(c["args"]), id=c["id"], index=i)
+                tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i)
                 for i, c in enumerate(message.tool_calls)
             ],
             usage_metadata=message.usage_metadata,
@@ -173,12 +174,6 @@ class ScriptedChatModel(BaseChatModel):
                     str(chunk.content), chunk=ChatGenerationChunk(message=chunk)
                 )
             yield ChatGenerationChunk(message=chunk)
-
-
-def _json(args: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(args)
 
 
 __all__ = ["ScriptedChatModel", "call", "calls"]

@@ -122,10 +122,13 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
                 return await _call(handler, request)
 
         name, call_id, args = call["name"], call["id"] or "", dict(call["args"])
+        summary = summarize(name, args, metadata.get("summary"))
         if not self._first_write_of_step(request, call_id):
-            return _refusal(call, ONE_AT_A_TIME, summarize(name, args, metadata.get("summary")))
+            return _refusal(call, ONE_AT_A_TIME, summary)
 
-        approval = await self._pending_or_stored(conversation_id, name, call_id, args, metadata)
+        approval = await self._pending_or_stored(
+            conversation_id, name, call_id, args, summary, metadata.get("check")
+        )
         if isinstance(approval, str):  # the pre-check found it cannot be done now
             return _message(call, approval, "error")
         while approval.status == "pending":
@@ -141,21 +144,18 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
             return _refusal(call, CANCELLED, approval.summary)
         if approval.tool != name or approval.args_hash != hash_args(args):
             log.error("approval %s does not match the call being run; refused", approval.id)
-            return _refusal(call, ARGS_CHANGED, summarize(name, args, metadata.get("summary")))
+            return _refusal(call, ARGS_CHANGED, summary)
         return await self._run_once(request, handler, approval, conversation_id)
 
     def _first_write_of_step(self, request: ToolCallRequest, call_id: str) -> bool:
         """True unless an earlier call of the same model step is also a write."""
         for message in reversed(request.state.get("messages", [])):
-            if isinstance(message, AIMessage) and any(
-                c.get("id") == call_id for c in message.tool_calls
-            ):
-                for c in message.tool_calls:
-                    if c.get("id") == call_id:
-                        return True
-                    if self.access.get(c["name"], "write") != "read":
-                        return False
-                return True
+            if not isinstance(message, AIMessage):
+                continue
+            ids = [c.get("id") for c in message.tool_calls]
+            if call_id in ids:
+                earlier = message.tool_calls[: ids.index(call_id)]
+                return all(self.access.get(c["name"], "write") == "read" for c in earlier)
         return True
 
     async def _pending_or_stored(
@@ -164,7 +164,8 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
         name: str,
         call_id: str,
         args: dict[str, Any],
-        metadata: dict[str, Any],
+        summary: str,
+        check: dict[str, Any] | None,
     ) -> Approval | str:
         """The approval of this call, created (after the pre-check) on first sight; or why the
         call is not offered for approval."""
@@ -172,10 +173,9 @@ class ApprovalGate(AgentMiddleware):  # type: ignore[type-arg]
         stored = await self.store.get_approval(approval_id)
         if stored is not None:
             return stored
-        summary = summarize(name, args, metadata.get("summary"))
-        if metadata.get("check"):
+        if check:
             ctx = ToolContext(self.settings, conversation_id=conversation_id)
-            problem = await precheck(metadata["check"], self._by_name, args, summary, ctx)
+            problem = await precheck(check, self._by_name, args, summary, ctx)
             if problem is not None:
                 return problem
         now = datetime.now(UTC)

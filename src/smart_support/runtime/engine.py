@@ -292,9 +292,7 @@ class Engine:
     async def _emit_quietly(self, event: Event) -> Event:
         try:
             return await self._emit(event)
-        except SmartSupportError:  # the store is down or the conversation unknown: live only
-            for queue in self._subscribers.get(event.conversation_id, ()):
-                queue.put_nowait(event)
+        except SmartSupportError:  # store down or conversation unknown: published, not logged
             return event
 
     @staticmethod
@@ -480,15 +478,14 @@ class Engine:
     async def _selected(
         self, conversation_id: str, agent: str, previous: str | None, reason: Reason
     ) -> AgentSelected:
-        before = previous
-        if before != agent:
+        if previous != agent:
             await self.store.set_active_agent(conversation_id, agent)
         escalation = self.registry.escalation
         if escalation is not None and agent == escalation.name:
             await self.store.mark_escalated(conversation_id)
             reason = "escalation"
         return AgentSelected(
-            conversation_id=conversation_id, agent=agent, previous=before, reason=reason
+            conversation_id=conversation_id, agent=agent, previous=previous, reason=reason
         )
 
 
