@@ -1,67 +1,41 @@
-"""Routing accuracy of the offline model on labelled customer requests.
+"""Routing accuracy of the runtime's router (offline model) on labelled customer requests.
 
-Routes every case of a cases file the way the runtime does (one `transfer_to_<agent>` tool per
-specialist and escalation agent, described by the agent's description and examples; no tool call
-means the fallback agent) and prints the accuracy overall and per agent, and every misrouted
-request. `--bind-fallback` also gives the fallback agent a transfer tool.
+Every case goes through `smart_support.runtime.routing.Router` exactly as the conversation graph
+binds it: the registry's agents, one `transfer_to_<agent>` tool per routable agent and the
+fallback, the router prompt, sticky follow-ups. A case's `history` (customer, assistant, ...) is
+replayed first: each earlier customer message is routed in turn, so the active agent and the
+recent messages are what the graph would hold when the case's message arrives. Prints the
+accuracy overall and per agent, and every misrouted request.
 
 Usage:
-    python bench/routing_accuracy.py [AGENTS_YAML] [--cases CASES_YAML] [--bind-fallback]
+    python bench/routing_accuracy.py [AGENTS_YAML] [--cases CASES_YAML]
 
 AGENTS_YAML defaults to the demo's agents.yaml when present, else tests/data/routing_agents.yaml.
+The two case files: tests/data/routing_cases.yaml (the project's own set) and
+tests/data/routing_holdout.yaml (held out: never tuned on).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from smart_support.models.offline import OfflineChatModel
+from smart_support.registry import load_registry
+from smart_support.runtime.routing import Router
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_AGENTS = ROOT / "src" / "smart_support" / "demo" / "agents.yaml"
 FIXTURE_AGENTS = ROOT / "tests" / "data" / "routing_agents.yaml"
 CASES = ROOT / "tests" / "data" / "routing_cases.yaml"
-ROUTER_PROMPT = (
-    "You route each customer message to the one agent best placed to answer it. "
-    "Call exactly one transfer tool. If none fits, do not call any tool."
-)
-
-
-def load_agents(path: Path) -> list[dict[str, Any]]:
-    """The `agents` list of an agents.yaml file."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return list(data.get("agents") or [])
-
-
-def routing_tools(agents: Sequence[dict[str, Any]], *, bind_fallback: bool = False) -> list[dict]:
-    """One argument-free `transfer_to_<agent>` tool per routable agent, as the runtime does."""
-    tools = []
-    for agent in agents:
-        if agent.get("role") == "fallback" and not bind_fallback:
-            continue
-        description = str(agent.get("description") or "").strip()
-        examples = [str(e) for e in agent.get("examples") or ()]
-        if examples:
-            description += "\nExamples:\n" + "\n".join(f"- {e}" for e in examples)
-        tools.append(
-            {
-                "type": "function",
-                "function": {
-                    "name": f"transfer_to_{agent['name']}",
-                    "description": description,
-                    "parameters": {"type": "object", "properties": {}},
-                },
-            }
-        )
-    return tools
+HOLDOUT = ROOT / "tests" / "data" / "routing_holdout.yaml"
 
 
 @dataclass
@@ -78,29 +52,32 @@ class Result:
         return self.correct / self.total if self.total else 0.0
 
 
-def route(model: Any, fallback: str, text: str, history: Sequence[str]) -> str:
-    """The agent the offline model picks for `text` after `history` (customer, reply, ...)."""
-    messages: list[BaseMessage] = [SystemMessage(ROUTER_PROMPT)]
+async def route(router: Router, text: str, history: Sequence[str]) -> str:
+    """The agent the router picks for `text` after `history` (customer, reply, customer, ...)."""
+    active: str | None = None
+    recent: list[BaseMessage] = []
     for i, earlier in enumerate(history):
-        messages.append(HumanMessage(earlier) if i % 2 == 0 else AIMessage(earlier))
-    messages.append(HumanMessage(text))
-    reply = model.invoke(messages)
-    if reply.tool_calls:
-        return str(reply.tool_calls[0]["name"]).removeprefix("transfer_to_")
-    return fallback
+        if i % 2 == 0:
+            active = (await router.route(earlier, active, recent)).agent
+            recent.append(HumanMessage(earlier))
+        else:
+            recent.append(AIMessage(earlier))
+    return (await router.route(text, active, recent)).agent
 
 
-def evaluate(agents_path: Path, cases_path: Path = CASES, *, bind_fallback: bool = False) -> Result:
-    """Route every case and count the hits."""
-    agents = load_agents(agents_path)
-    fallback = next((a["name"] for a in agents if a.get("role") == "fallback"), "")
-    tools = routing_tools(agents, bind_fallback=bind_fallback)
-    model = OfflineChatModel().bind_tools(tools)
-    cases = (yaml.safe_load(cases_path.read_text(encoding="utf-8")) or {}).get("cases") or []
+def load_cases(path: Path) -> list[dict[str, object]]:
+    """The `cases` list of a cases file."""
+    return list((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("cases") or [])
+
+
+async def evaluate_async(agents_path: Path, cases_path: Path = CASES) -> Result:
+    """Route every case through the runtime's router and count the hits."""
+    router = Router(load_registry(agents_path), OfflineChatModel())
     result = Result()
-    for case in cases:
+    for case in load_cases(cases_path):
         expected = str(case["agent"])
-        got = route(model, fallback, str(case["text"]), case.get("history") or ())
+        history = [str(h) for h in case.get("history") or ()]  # type: ignore[attr-defined]
+        got = await route(router, str(case["text"]), history)
         stats = result.per_agent.setdefault(expected, [0, 0])
         stats[1] += 1
         result.total += 1
@@ -110,6 +87,11 @@ def evaluate(agents_path: Path, cases_path: Path = CASES, *, bind_fallback: bool
         else:
             result.confusions.append((str(case["text"]), expected, got))
     return result
+
+
+def evaluate(agents_path: Path, cases_path: Path = CASES) -> Result:
+    """`evaluate_async` for callers without an event loop."""
+    return asyncio.run(evaluate_async(agents_path, cases_path))
 
 
 def report(result: Result) -> str:
@@ -124,16 +106,17 @@ def report(result: Result) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     default = DEMO_AGENTS if DEMO_AGENTS.exists() else FIXTURE_AGENTS
     parser.add_argument("agents", nargs="?", type=Path, default=default)
-    parser.add_argument("--cases", type=Path, default=CASES)
     parser.add_argument(
-        "--bind-fallback", action="store_true", help="bind a transfer tool for the fallback too"
+        "--cases", type=Path, action="append", help="a cases file (repeatable; default: both)"
     )
     args = parser.parse_args(argv)
-    print(f"agents: {args.agents}\ncases: {args.cases}")
-    print(report(evaluate(args.agents, args.cases, bind_fallback=args.bind_fallback)))
+    print(f"agents: {args.agents}")
+    for cases in args.cases or [CASES, HOLDOUT]:
+        print(f"cases: {cases}")
+        print(report(evaluate(args.agents, cases)))
     return 0
 
 
