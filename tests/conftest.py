@@ -15,9 +15,6 @@ from pg_admin import PG_ADMIN_URL
 
 pytest_plugins = ["shop_fixture"]
 
-# The project's shared/ folder sits beside the clone (also in CI).
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
@@ -95,12 +92,6 @@ def book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "book.json"
     monkeypatch.setenv("ENGINE_TEST_BOOK", str(path))
     return path
-
-
-@pytest.fixture
-def shared_dir() -> Path:
-    assert SHARED.exists(), f"shared/ not found beside the project ({SHARED})"
-    return SHARED
 
 
 __all__ = ["AsyncIterator"]

@@ -20,9 +20,12 @@ from smart_support.egress import (
 from smart_support.errors import ConfigError
 from smart_support.settings import load_settings
 
+#: The SSRF payload corpus, copied into the repository with its sources (see its README.md).
+PAYLOADS = Path(__file__).resolve().parent / "data" / "ssrf" / "ssrf-payloads.txt"
 
-def _payloads(shared_dir: Path) -> list[str]:
-    text = (shared_dir / "corpus" / "ssrf-payloads.txt").read_text(encoding="utf-8")
+
+def _payloads() -> list[str]:
+    text = PAYLOADS.read_text(encoding="utf-8")
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
@@ -44,8 +47,8 @@ def _public_policy(*names: str) -> EgressPolicy:
 # --- the payload corpus -------------------------------------------------------------------------
 
 
-async def test_every_payload_in_the_corpus_is_refused(shared_dir: Path) -> None:
-    payloads = _payloads(shared_dir)
+async def test_every_payload_in_the_corpus_is_refused() -> None:
+    payloads = _payloads()
     policy = EgressPolicy(resolver=ImpliedAddressResolver())
     allowed = []
     for url in payloads:
@@ -59,9 +62,9 @@ async def test_every_payload_in_the_corpus_is_refused(shared_dir: Path) -> None:
     assert allowed == []
 
 
-async def test_payloads_that_break_the_url_parser_become_refusals(shared_dir: Path) -> None:
+async def test_payloads_that_break_the_url_parser_become_refusals() -> None:
     unparseable = []
-    for url in _payloads(shared_dir):
+    for url in _payloads():
         try:
             urlsplit(url).port  # noqa: B018 - the port property is where some inputs fail
         except ValueError:
@@ -71,9 +74,7 @@ async def test_payloads_that_break_the_url_parser_become_refusals(shared_dir: Pa
         assert "cannot be parsed" in await _reason(url, EgressPolicy(resolver=ScriptedResolver()))
 
 
-async def test_most_payloads_are_refused_before_dns_and_metadata_names_by_name(
-    shared_dir: Path,
-) -> None:
+async def test_most_payloads_are_refused_before_dns_and_metadata_names_by_name() -> None:
     # A resolver that says "public" for every name: what is left is refused by the rules alone.
     class EverythingPublic:
         def __init__(self) -> None:
@@ -86,7 +87,7 @@ async def test_most_payloads_are_refused_before_dns_and_metadata_names_by_name(
     resolver = EverythingPublic()
     policy = EgressPolicy(resolver=resolver)
     refused_by_rules = 0
-    for url in _payloads(shared_dir):
+    for url in _payloads():
         try:
             await check_url(url, policy)
         except EgressRefused:
