@@ -1,4 +1,4 @@
-# One gate: `make check`. The README's two commands: `make demo` and `make test`.
+# One gate: `make check`. The README's two commands: `make demo` and `make check`.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -33,7 +33,8 @@ postgres:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 	  echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1
 
-demo: install
+# The demo needs no browser: only the tests install chromium.
+demo: python-deps web
 	$(VENV)/bin/smart-support demo
 
 test: install postgres
