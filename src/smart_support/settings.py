@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from smart_support.errors import ConfigError
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-6"
 DEFAULT_OPENAI_MODEL = "gpt-4.1-mini"
+
+#: The environment variable each provider SDK reads its API key from.
+PROVIDER_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 
 # USD per million tokens (input, output). Operators override or extend with MODEL_PRICES.
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
@@ -93,6 +97,19 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: str) -> str:
         return value.strip().lower()
+
+    @field_validator("llm_provider")
+    @classmethod
+    def _provider_key_is_set(cls, value: str) -> str:
+        # The provider SDKs read their key from the environment; without it every turn would fail.
+        key = PROVIDER_KEYS.get(value)
+        if key and not os.environ.get(key):
+            local = " (any value for a local server)" if value == "openai" else ""
+            raise PydanticCustomError(
+                "missing_key",
+                f"{value} needs {key}{local} in the environment, or use LLM_PROVIDER=offline",
+            )
+        return value
 
     @property
     def is_postgres(self) -> bool:
