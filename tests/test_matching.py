@@ -130,3 +130,40 @@ def test_two_matchers_built_from_the_same_texts_score_identically() -> None:
 
 def test_an_empty_matcher_matches_nothing() -> None:
     assert Matcher({}).best("anything at all") is None
+
+
+# -- style: what a message's function words and numbers say ---------------------------------------
+
+HOTEL_DESK = {
+    "bookings": [
+        "One booking of the guest, by booking reference: dates, room, payment.",
+        "Is booking 88120 confirmed?",
+        "Move my booking 77311 to next week",
+        "What room did I get in reservation 50921?",
+    ],
+    "policies": [
+        "General questions about the hotel's rules: check-in times, pets, parking, breakfast.",
+        "Do you allow pets?",
+        "Can I check in early?",
+        "Is breakfast included?",
+    ],
+}
+
+
+def _lead(matcher: Matcher, text: str) -> float:
+    scores = matcher.scores(text)
+    return scores["bookings"] - scores["policies"]
+
+
+def test_style_moves_a_general_question_towards_the_key_whose_texts_are_general() -> None:
+    text = "can I change the room of a booking?"
+    assert _lead(Matcher(HOTEL_DESK, style_weight=0.3), text) < _lead(Matcher(HOTEL_DESK), text)
+
+
+def test_style_moves_a_question_about_one_numbered_record_towards_its_key() -> None:
+    text = "is breakfast included in booking 40411?"
+    assert _lead(Matcher(HOTEL_DESK, style_weight=0.3), text) > _lead(Matcher(HOTEL_DESK), text)
+
+
+def test_style_never_lifts_a_message_the_matcher_knows_nothing_of() -> None:
+    assert Matcher(HOTEL_DESK, style_weight=0.3).best("do you qwzx?") is None
