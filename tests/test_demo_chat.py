@@ -4,12 +4,19 @@ agents and the real demo shop over HTTP."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
+import smart_support
+from shop_fixture import free_port
+
+DEMO_AGENTS = Path(smart_support.__file__).parent / "demo" / "agents.yaml"
 
 
 def chat(lines: list[str], shop_url: str, tmp_path) -> str:
@@ -98,3 +105,89 @@ def test_cancelling_a_shipped_order_is_not_offered_for_approval(shop, tmp_path):
     )
     assert expected in out
     assert order(shop, 1050)["status"] == "shipped"
+
+
+def fresh_chat(lines: list[str], cwd: Path, **env_overrides: str) -> subprocess.CompletedProcess:
+    """`smart-support chat` as a new user runs it: no shop running, no allowlist, no settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"AGENTS_FILE", "EGRESS_ALLOWLIST", "DATABASE_URL", "SHOP_URL"}
+    }
+    env.update({"LLM_PROVIDER": "auto", **env_overrides})
+    script = Path(sys.executable).parent / "smart-support"
+    return subprocess.run(
+        [str(script), "chat"],
+        input="\n".join(lines) + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_readme_chat_works_on_a_fresh_install_by_starting_the_demo_shop(tmp_path):
+    port = free_port()  # SHOP_URL's default port may be taken by someone's running demo
+    process = fresh_chat(
+        ["What's the status of order 1042?"], tmp_path, SHOP_URL=f"http://127.0.0.1:{port}"
+    )
+    assert process.returncode == 0, process.stderr
+    assert f"started the demo shop on http://127.0.0.1:{port}" in process.stdout
+    assert "Status: processing" in process.stdout
+    assert "Sorry" not in process.stdout
+    assert process.stderr == ""
+    assert (tmp_path / "data" / "smart-support.db").exists()
+    assert not port_is_open(port), "the shop the chat started stops with the chat"
+
+
+def test_a_running_demo_shop_is_used_and_allowlisted_without_settings(shop, tmp_path):
+    process = fresh_chat(["What's the status of order 1042?"], tmp_path, SHOP_URL=shop)
+    assert process.returncode == 0, process.stderr
+    assert "started the demo shop" not in process.stdout
+    assert "Status: processing" in process.stdout
+    assert port_is_open(urlsplit(shop).port or 80)
+
+
+def test_a_shop_address_taken_by_something_else_is_one_line_saying_what_to_run(tmp_path):
+    with socket.socket() as squatter:  # listens but never answers HTTP
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(8)
+        port = squatter.getsockname()[1]
+        process = fresh_chat(
+            ["hello"],
+            tmp_path,
+            SHOP_URL=f"http://127.0.0.1:{port}",
+            EGRESS_TIMEOUT_SECONDS="0.5",
+        )
+    assert process.returncode == 2
+    assert process.stderr.splitlines() == [
+        f"error: the demo shop is not running at http://127.0.0.1:{port} and did not start:"
+        f" start it with `smart-support shop --host 127.0.0.1 --port {port}` in another terminal"
+    ]
+
+
+def test_a_failing_tool_shows_the_customer_one_sentence_and_logs_the_traceback(tmp_path):
+    # Your own agents file (here the demo's, named explicitly) gets no automatic allowlist: the
+    # shop on loopback is refused by the egress guard and the tool fails.
+    port = free_port()
+    process = fresh_chat(
+        ["What's the status of order 1042?"],
+        tmp_path,
+        AGENTS_FILE=str(DEMO_AGENTS),
+        SHOP_URL=f"http://127.0.0.1:{port}",
+    )
+    assert process.returncode == 0, process.stderr
+    assert "get_order_status failed" in process.stdout
+    assert "Traceback" not in process.stdout + process.stderr
+    warnings = process.stderr.splitlines()
+    assert warnings and all(line.startswith(("warning: ", "error: ")) for line in warnings)
+    assert "(details in data/chat.log)" in process.stderr
+    log = (tmp_path / "data" / "chat.log").read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in log
+    assert "loopback" in log

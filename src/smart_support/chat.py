@@ -2,13 +2,21 @@
 
 Interactive: type messages, answer approval prompts. Piped: one message per line; when an
 approval is pending, the next line must be `approve` or `reject`, so sessions can be scripted.
+
+With the demo agents (AGENTS_FILE unset) the chat lets the demo shop's own address through the
+egress guard and starts the shop if nothing answers there. The terminal shows the conversation and
+one-line warnings; tracebacks go to the log file only (`chat.log` beside the SQLite database).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TextIO
 
 from smart_support.errors import ConfigError, SmartSupportError
@@ -24,6 +32,8 @@ from smart_support.runtime.events import (
     TurnError,
 )
 from smart_support.settings import Settings
+
+log = logging.getLogger("smart_support.chat")
 
 APPROVE = {"approve", "a", "yes", "y"}
 REJECT = {"reject", "r", "no", "n"}
@@ -86,10 +96,25 @@ class _Printer:
             self._line(f"error: {event.message} [{event.code}]")
 
 
+@asynccontextmanager
+async def _chat_settings(settings: Settings, printer: _Printer) -> AsyncIterator[Settings]:
+    """The settings to chat with: with the demo agents, the demo shop reachable and running."""
+    if settings.agents_file is not None:
+        yield settings
+        return
+    from smart_support.demo.shop_process import demo_shop
+
+    async with demo_shop(settings, announce=lambda line: printer.write(line + "\n")) as demo:
+        yield demo
+
+
 async def chat(settings: Settings, lines: TextIO, out: TextIO, *, interactive: bool) -> int:
     """Run a chat session reading `lines` until end of input."""
     printer = _Printer(out)
-    async with Engine.open(settings) as engine:
+    async with (
+        _chat_settings(settings, printer) as settings,
+        Engine.open(settings) as engine,
+    ):
         conversation_id, _ = await engine.start_conversation()
         printer.write(
             f"Smart Support chat · model: {engine.model_label} · conversation {conversation_id}\n"
@@ -124,15 +149,75 @@ async def chat(settings: Settings, lines: TextIO, out: TextIO, *, interactive: b
     return 0
 
 
+class _OneLine(logging.Formatter):
+    """`warning: message (details in LOG)`: never a traceback in the terminal."""
+
+    def __init__(self, log_file: Path | None) -> None:
+        super().__init__("%(levelname)s: %(message)s")
+        self.suffix = f" (details in {log_file})" if log_file else ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        plain = logging.makeLogRecord(
+            {**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None}
+        )
+        plain.levelname = record.levelname.lower()
+        text = super().format(plain).splitlines()[0] if plain.getMessage() else ""
+        return text + (self.suffix if record.exc_info else "")
+
+
+def log_file_for(settings: Settings) -> Path:
+    """`chat.log` beside the SQLite database, or in the working directory with PostgreSQL."""
+    folder = Path(".") if settings.is_postgres else settings.sqlite_path.parent
+    return folder / "chat.log"
+
+
+def configure_logging(settings: Settings) -> Path | None:
+    """Everything (with tracebacks) to the log file; one-line warnings to stderr.
+
+    Returns:
+        The log file, or None when it cannot be written (then stderr alone, still one-line).
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    log_file: Path | None = log_file_for(settings)
+    try:
+        assert log_file is not None
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+    except OSError:
+        log_file = None
+    else:
+        file_handler.setLevel(logging.INFO)
+        file_handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        root.addHandler(file_handler)
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setLevel(logging.WARNING)
+    terminal.setFormatter(_OneLine(log_file))
+    root.addHandler(terminal)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    return log_file
+
+
 def run_chat(settings: Settings) -> int:
     """Entry point of `smart-support chat`."""
+    log_file = configure_logging(settings)
     try:
         return asyncio.run(chat(settings, sys.stdin, sys.stdout, interactive=sys.stdin.isatty()))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SmartSupportError as exc:
+        log.warning("chat stopped: %s", exc, exc_info=exc)
         print(f"error: {exc.public_message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the user sees one line; the traceback is in the log file
+        log.error("the chat stopped unexpectedly", exc_info=exc)
+        where = f" (details in {log_file})" if log_file else ""
+        print(f"error: the chat stopped unexpectedly{where}", file=sys.stderr)
+        return 1
