@@ -1,9 +1,12 @@
 """Open everything durable at once: our Store and LangGraph's checkpointer, from the settings.
 
 SQLite: the store and an AsyncSqliteSaver each get a connection of their own to the same file,
-in WAL mode, so a reader never waits for the other's write. PostgreSQL: the store and an
-AsyncPostgresSaver share one AsyncConnectionPool (conversation locks live apart from it, see
-pg_locks.py).
+in WAL mode, so a reader never waits for the other's write. SQLite serves one process: the file
+is claimed with an exclusive lock on `<database>.lock` (fcntl), and a second process opening it
+gets a ConfigError (conversation locks are per process, so two servers would fork the history).
+
+PostgreSQL: the store and an AsyncPostgresSaver share one AsyncConnectionPool (conversation locks
+live apart from it, see pg_locks.py).
 
 Usage::
 
@@ -16,12 +19,15 @@ Usage::
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import aiosqlite
 import psycopg
@@ -99,6 +105,64 @@ async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
         yield persistence
 
 
+class _ProcessClaims:
+    """This process's claims on SQLite files: one flock per file, shared by its openers here."""
+
+    guard: ClassVar[threading.Lock] = threading.Lock()
+    #: The real path of each lock file -> (its fd, how many openers in this process share it).
+    held: ClassVar[dict[str, tuple[int, int]]] = {}
+
+
+@contextmanager
+def claim_sqlite_file(path: str) -> Iterator[None]:
+    """Hold `<path>.lock` exclusively for this process while the block runs.
+
+    Several openers in one process share the claim; another process gets a ConfigError naming
+    its pid. The kernel drops the lock when the holder exits, even after a crash.
+
+    Raises:
+        ConfigError: Another process uses the file (DATABASE_URL).
+        StoreUnavailable: The lock file cannot be created.
+    """
+    lock_path = os.path.realpath(path + ".lock")
+    with _ProcessClaims.guard:
+        if lock_path in _ProcessClaims.held:
+            fd, openers = _ProcessClaims.held[lock_path]
+            _ProcessClaims.held[lock_path] = (fd, openers + 1)
+        else:
+            _ProcessClaims.held[lock_path] = (_lock_exclusively(path, lock_path), 1)
+    try:
+        yield
+    finally:
+        with _ProcessClaims.guard:
+            fd, openers = _ProcessClaims.held.pop(lock_path)
+            if openers > 1:
+                _ProcessClaims.held[lock_path] = (fd, openers - 1)
+            else:
+                os.close(fd)  # releases the flock
+
+
+def _lock_exclusively(path: str, lock_path: str) -> int:
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot create the lock file {lock_path}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f"another process (pid {holder})" if holder.isdigit() else "another process"
+        raise ConfigError(
+            f"{who} uses the SQLite database {path}; SQLite serves one process at a time: stop"
+            " it, or use PostgreSQL (DATABASE_URL=postgresql://...) for several processes",
+            field="DATABASE_URL",
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+    return fd
+
+
 async def _open_sqlite(settings: Settings, stack: AsyncExitStack) -> Persistence:
     path = _sqlite_path(settings.database_url)
     try:
@@ -106,6 +170,7 @@ async def _open_sqlite(settings: Settings, stack: AsyncExitStack) -> Persistence
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreUnavailable(f"cannot create the directory of {path}: {exc}") from exc
+    stack.enter_context(claim_sqlite_file(path))
     store = SqliteStore(path)
     stack.push_async_callback(store.close)
     await store.setup()  # also switches the file to WAL mode
@@ -171,6 +236,7 @@ def translate_store_errors() -> Iterator[None]:
 
 __all__ = [
     "Persistence",
+    "claim_sqlite_file",
     "create_store",
     "is_store_unavailable",
     "open_persistence",
