@@ -11,6 +11,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from smart_support.models._arguments import READ_VERBS
 from smart_support.models._text import ROUTING_PREFIX, parse_json, text_of
 from smart_support.models.matching import split_identifier
 
@@ -32,10 +33,7 @@ _REFUSED = re.compile(
     r"carried out|done|executed)|not been (?:performed|carried out|done|executed))\b",
     re.I,
 )
-_READ_VERBS_TEXT = """
-    get find search list track lookup look check fetch read show query view describe
-"""
-_READ_VERBS = frozenset(_READ_VERBS_TEXT.split())
+
 _PASSAGE_KEYS = ("content", "text", "snippet", "passage", "body", "answer", "excerpt", "summary")
 _TITLE_KEYS = ("title", "question", "name", "heading", "topic")
 
@@ -161,7 +159,7 @@ def _facts(data: dict[str, Any], tool_name: str) -> str:
     if lists and not any(lists) and not facts:
         return " ".join(["I could not find anything matching that.", *notes])
     # A write tool that answered no error (errors are relayed before this) has done its job.
-    lead = "Here's what I found:" if verb in _READ_VERBS or not tool_name else "Done."
+    lead = "Here's what I found:" if verb in READ_VERBS or not tool_name else "Done."
     if not facts and not notes:
         return "Done." if lead == "Done." else "I could not find anything matching that."
     return "\n".join([lead, *notes, *facts])

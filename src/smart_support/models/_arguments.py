@@ -11,10 +11,11 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from smart_support.models._address import address_role, parse_address
 from smart_support.models._text import parse_json, text_of
 from smart_support.models.matching import split_identifier, tokenize
 
-__all__ = ["fill_arguments", "question_for"]
+__all__ = ["READ_VERBS", "action_words", "fill_arguments", "question_for"]
 
 
 def _name(tool: dict[str, Any]) -> str:
@@ -114,13 +115,24 @@ def _structured_value(kind: str, prop: dict[str, Any], name: str, text: str, alo
     return None
 
 
-def _history_value(name: str, kind: str, prop: dict[str, Any], history: list[BaseMessage]) -> Any:
-    """The newest value for a parameter in the recent conversation (tool calls, results, texts)."""
+def _history_value(
+    name: str, kind: str, prop: dict[str, Any], history: list[BaseMessage], tool: str = ""
+) -> Any:
+    """The newest value for a reference parameter (an id, email, date, number) in the recent
+    conversation: tool calls, tool results, messages.
+
+    Free text (a reason, a query, a street) is never taken from here: it belongs to the message
+    that asked for the action; see `fill_arguments`. Only a call of the same tool (a retry) lends
+    its free-text arguments.
+    """
+    reference = kind != "string" or _is_id(name) or _structured(prop, name)
     for message in reversed(history):
         if isinstance(message, AIMessage):
             for call in message.tool_calls:
-                if call["args"].get(name) is not None:
+                if call["args"].get(name) is not None and (reference or call["name"] == tool):
                     return call["args"][name]
+        if not reference:
+            continue
         if isinstance(message, ToolMessage):
             data = parse_json(text_of(message.content))
             if isinstance(data, dict) and data.get(name) is not None:
@@ -132,60 +144,141 @@ def _history_value(name: str, kind: str, prop: dict[str, Any], history: list[Bas
     return None
 
 
+def _aside(text: str, tool: str) -> str | None:
+    """What a request says besides asking for the action: "return order 1060, the jacket is too
+    small" -> "the jacket is too small"; None when it says nothing else (then we ask)."""
+    action = set(tokenize(split_identifier(tool)))
+    parts = [_clean(p) for p in re.split(r"[,;.!?:()]|\s[-–]\s|\b(?:as|but)\b", text)]
+    kept = [
+        p
+        for p in parts
+        if len(tokenize(p)) >= 1
+        and len(p.split()) >= 2
+        and not action & set(tokenize(p))
+        and not re.search(r"\d", p)
+    ]
+    if kept:
+        return "; ".join(kept)
+    # A message that does not name the action ("get me a person, now" for a hand-off) is itself
+    # the customer's explanation; one that only names it ("return order 1060") says no reason.
+    return None if action_words(tool) & set(tokenize(text)) else (_clean(text) or None)
+
+
+#: Verbs that open an action's name without saying what it does ("start_return").
+_OPENING_VERBS = frozenset(
+    {"start", "make", "create", "submit", "request", "do", "perform", "process", "open"}
+    | {"initiate", "add", "set", "issue"}
+)
+#: Verbs that open a read tool's name: such a tool may be called for any message it matches.
+READ_VERBS = frozenset(
+    {"get", "find", "search", "list", "track", "lookup", "look", "check", "fetch", "read"}
+    | {"show", "query", "view", "describe"}
+)
+
+
+def action_words(tool: str) -> set[str]:
+    """The tokens a message must contain to ask for this tool; empty for a read tool.
+
+    A tool whose name starts with a read verb (get, find, track...) reads; any other acts, and
+    is asked for by its verb ("cancel_order": cancel) or, after an opening verb
+    ("start_return"), the word after it (return).
+    """
+    words = split_identifier(tool).lower().split()
+    if not words or words[0] in READ_VERBS:
+        return set()
+    head = words[1] if words[0] in _OPENING_VERBS and len(words) > 1 else words[0]
+    return set(tokenize(head))
+
+
+def _structured(prop: dict[str, Any], name: str) -> bool:
+    """A string parameter with a recognisable shape: an email address or a date."""
+    words = _name_words(name)
+    return prop.get("format") in ("email", "date", "date-time") or bool(
+        {"email", "date"} & set(words)
+    )
+
+
 def _clean(text: str) -> str:
     return text.strip().rstrip("?!.").strip()
 
 
 def fill_arguments(
-    schema: dict[str, Any], text: str, history: list[BaseMessage]
+    schema: dict[str, Any],
+    text: str,
+    history: list[BaseMessage],
+    *,
+    tool: str = "",
+    request: str | None = None,
+    asked: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Fill a tool's arguments from the customer's message, then from the recent conversation.
+
+    Free text (reasons, queries, addresses) comes only from the message that asked for the
+    action; references (ids, emails, dates) may also come from the recent conversation, so "and
+    when will it arrive?" knows which order. When the message answers the agent's own question
+    (`request` is the message that asked for the action, `asked` the parameters the question
+    named), the answer fills what was asked and the request the rest.
 
     Args:
         schema: The tool's JSON schema (`parameters`).
         text: The customer's last message.
         history: Earlier recent messages, oldest first.
+        tool: The tool's name: its own earlier calls lend their arguments (a retry).
+        request: The message that asked for the action, when `text` answers a question.
+        asked: The parameters that question asked for.
 
     Returns:
         The arguments found, and the names of required parameters still missing.
     """
     props: dict[str, Any] = schema.get("properties") or {}
     required = set(schema.get("required") or ())
+    asked_set = set(asked or ())
     args: dict[str, Any] = {}
     numeric = [n for n in props if _prop_type(props[n])[0] in ("integer", "number") or _is_id(n)]
     free: list[str] = []
     for name, raw_prop in props.items():
         kind, prop = _prop_type(raw_prop)
         words = set(_name_words(name))
-        value = _structured_value(kind, prop, name, text, alone=len(numeric) == 1)
+        sources = [text] if request is None else [text, request]
+        value = None
+        for source in sources:
+            value = _structured_value(kind, prop, name, source, alone=len(numeric) == 1)
+            if value is not None:
+                break
         if value is None and kind == "string" and not _is_id(name):
+            # free text: from the answer when it was asked for, else from the request
+            own = text if request is None or name in asked_set else request
             if words & _TEXT_PARAMS:
-                value = _clean(text) or None
+                value = _clean(own) or None
             elif words & _REASON_PARAMS:
-                clause = _REASON_CLAUSE.search(text)
-                value = (
-                    _clean(clause.group(1))
-                    if clause
-                    else (_clean(text) if name in required else None)
-                )
-            elif prop.get("format") is None and "email" not in words and "date" not in words:
+                clause = _REASON_CLAUSE.search(own)
+                if clause:
+                    value = _clean(clause.group(1))
+                elif request is not None and name in asked_set:
+                    value = _clean(own) or None  # the answer to "why?" is the reason
+                elif name in required:
+                    value = _aside(own, tool)
+            elif not _structured(prop, name):
                 free.append(name)
                 continue
         if value is None and kind not in ("boolean", "object", "array"):
-            value = _history_value(name, kind, prop, history)
+            value = _history_value(name, kind, prop, history, tool)
         if value is None and "default" in prop and name in required:
             value = prop["default"]
         if value is not None:
             args[name] = value
-    _fill_free_strings(free, text, args, history)
+    if free:
+        asked_free = [n for n in free if n in asked_set]
+        own = text if request is None or asked_free else request
+        _fill_free_strings(free, own, args, history, tool)
     missing = [n for n in props if n in required and n not in args]
     return args, missing
 
 
 def _fill_free_strings(
-    names: list[str], text: str, args: dict[str, Any], history: list[BaseMessage]
+    names: list[str], text: str, args: dict[str, Any], history: list[BaseMessage], tool: str
 ) -> None:
-    """Plain string parameters (city, street, name...): "city is X", a comma list, "in Paris"."""
+    """Plain string parameters (city, street, name...): "city is X", an address, "in Paris"."""
     todo = []
     for name in names:
         label = r"\s+".join(map(re.escape, _name_words(name)))
@@ -194,18 +287,28 @@ def _fill_free_strings(
             args[name] = _clean(m.group(1))
         else:
             todo.append(name)
-    if len(todo) >= 2:
+    roles = {n: address_role(_name_words(n)) for n in todo}
+    if sum(r is not None for r in roles.values()) >= 2:
+        address = parse_address(text)
+        if address is not None:
+            for name, role in roles.items():
+                part = address.part(role) if role else None
+                if part:
+                    args[name] = part
+            todo = [n for n in todo if n not in args]
+    elif len(todo) >= 2:
         tail = re.split(r"\bto\b|:", text)[-1]
         parts = [_clean(p) for p in re.split(r"[,;\n]", tail) if _clean(p)]
         if len(parts) == len(todo):
             args.update(zip(todo, parts, strict=True))
             todo = []
-    if len(todo) == 1:
+    if len(todo) == 1 and roles.get(todo[0]) is None:
         m = _PROPER.search(text)
         if m:
             args[todo.pop()] = m.group(1)
     for name in todo:
-        value = _history_value(name, "string", {}, [m for m in history if isinstance(m, AIMessage)])
+        calls = [m for m in history if isinstance(m, AIMessage)]
+        value = _history_value(name, "string", {}, calls, tool)
         if value is not None:
             args[name] = value
 
@@ -226,6 +329,3 @@ def question_for(missing: list[str], schema: dict[str, Any]) -> str:
         return f"Could you tell me the {subject or split_identifier(name)}?"
     labels = [split_identifier(n).lower() for n in missing]
     return f"Could you tell me the {', '.join(labels[:-1])} and {labels[-1]}?"
-
-
-# -- answers -------------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ _SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("login", "signin", "logon"),
     ("register", "signup", "enrol", "enroll"),
     ("return", "sendback"),
+    ("change", "update", "modify", "edit", "amend", "alter"),
     ("help", "assist", "support"),
     ("thank", "thx", "cheers"),
     ("bye", "goodbye"),
@@ -370,12 +371,29 @@ class Matcher:
                 scores[key] = min(1.0, max(0.0, scores[key] + self.style_weight * (p - even)))
         return scores
 
-    def best(self, text: str, context: Sequence[str] = ()) -> Match | None:
+    def tokens(self, text: str) -> set[str]:
+        """The tokens of `text` as the matcher reads them: stemmed, synonyms merged, typos fixed."""
+        out = set()
+        for word in _words(text):
+            token = _SYNONYMS.get(stem(word), stem(word))
+            out.add(token if token in self._idf else (self._correct(word) or token))
+        return out
+
+    def best(
+        self, text: str, context: Sequence[str] = (), among: Sequence[str] | None = None
+    ) -> Match | None:
         """The best key for a text, or None when no key scores at least `MIN_SCORE`.
 
         Ties go to the key listed first in `docs`, so results are deterministic.
+
+        Args:
+            text: The message to match.
+            context: Earlier messages (see `scores`).
+            among: Only these keys may win (and count as runner-up); default all.
         """
         scores = self.scores(text, context)
+        if among is not None:
+            scores = {k: v for k, v in scores.items() if k in among}
         if not scores:
             return None
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])  # stable: keeps docs order on ties

@@ -45,8 +45,9 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
+from smart_support.models._address import address_role, parse_address
 from smart_support.models._answers import compose_answer, generic_reply
-from smart_support.models._arguments import _name, fill_arguments, question_for
+from smart_support.models._arguments import _name, action_words, fill_arguments, question_for
 from smart_support.models._text import ROUTING_PREFIX, text_of
 from smart_support.models.matching import Matcher, split_identifier
 
@@ -90,6 +91,39 @@ ROUTING_STYLE_WEIGHT = 0.3
 @lru_cache(maxsize=64)
 def _matcher(tools_key: tuple[tuple[str, tuple[str, ...]], ...], routing: bool = False) -> Matcher:
     return Matcher(dict(tools_key), style_weight=ROUTING_STYLE_WEIGHT if routing else 0.0)
+
+
+def _action_words(tool: dict[str, Any]) -> set[str]:
+    name = _name(tool)
+    return set() if name.startswith(ROUTING_PREFIX) else action_words(name)
+
+
+def _allowed(
+    tools: dict[str, dict[str, Any]], text: str, message_tokens: set[str]
+) -> tuple[list[str], list[str]]:
+    """The tools this message may call: actions only when it asks for them, if a read tool
+    could answer instead (an agent whose one tool acts, like a hand-off, keeps it). A message
+    that carries a full postal address asks for a tool that takes one ("send it to ..."): those
+    are listed second too."""
+    needs = {name: _action_words(tool) for name, tool in tools.items()}
+    if all(needs.values()):
+        return list(tools), []
+    address = None
+    allowed, by_address = [], []
+    for name, words in needs.items():
+        if not words or words & message_tokens:
+            allowed.append(name)
+            continue
+        props = (tools[name].get("function", tools[name]).get("parameters") or {}).get(
+            "properties"
+        ) or {}
+        roles = {address_role(split_identifier(p).lower().split()) for p in props} - {None}
+        if len(roles) >= 2:
+            address = address or parse_address(text)
+            if address is not None:
+                allowed.append(name)
+                by_address.append(name)
+    return allowed, by_address
 
 
 class OfflineChatModel(BaseChatModel):
@@ -274,9 +308,21 @@ class OfflineChatModel(BaseChatModel):
                 for c in m.tool_calls
             ]
             chosen, sure = self._choose(text, context, tools, tool_choice)
+            request, asked = None, None
+            pending = None if routing else self._pending(history, tools)
+            if pending is not None and (
+                chosen is None
+                or _name(chosen) == _name(pending[0])
+                or not self._choose(text, [], tools, None)[1]  # no clear new request alone
+            ):
+                # The customer answers our question: that request goes on.
+                chosen, request, asked = pending
+                sure = True
             if chosen is not None:
                 schema = chosen.get("function", chosen).get("parameters") or {}
-                args, missing = fill_arguments(schema, text, history)
+                args, missing = fill_arguments(
+                    schema, text, history, tool=_name(chosen), request=request, asked=asked
+                )
                 if not missing:
                     return "", (_name(chosen), args)
                 # A vague match that would need everything asked for is more likely a question
@@ -286,6 +332,30 @@ class OfflineChatModel(BaseChatModel):
         if routing:
             return "", None
         return generic_reply(text, system, tools), None
+
+    def _pending(
+        self, history: list[BaseMessage], tools: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], str, list[str]] | None:
+        """The tool whose missing arguments our last reply asked for, the customer's request
+        that needed it, and what was asked; None when the last reply was no such question."""
+        if len(history) < 2 or not isinstance(history[-1], AIMessage) or history[-1].tool_calls:
+            return None
+        question = text_of(history[-1].content).strip()
+        index = next(
+            (i for i in range(len(history) - 2, -1, -1) if isinstance(history[i], HumanMessage)),
+            None,
+        )
+        if not question or index is None:
+            return None
+        request, earlier = text_of(history[index].content), history[:index]
+        tool, _ = self._choose(request, [], tools, None)
+        if tool is None:
+            return None
+        schema = tool.get("function", tool).get("parameters") or {}
+        _, missing = fill_arguments(schema, request, earlier, tool=_name(tool))
+        if missing and question_for(missing, schema) == question:
+            return tool, request, missing
+        return None
 
     @staticmethod
     def _choose(
@@ -300,7 +370,14 @@ class OfflineChatModel(BaseChatModel):
             return by_name[forced], True
         routing = all(_name(t).startswith(ROUTING_PREFIX) for t in tools)
         matcher = _matcher(tuple((_name(t), _tool_texts(t)) for t in tools), routing)
-        match = matcher.best(text, context)
+        # An action (cancel, change, book...) is only proposed when the message asks for it:
+        # "when will order 1110 be delivered?" must not match "start a return for a delivered
+        # order", nor may an earlier "cancel" in the context carry over.
+        words = matcher.tokens(text)
+        allowed, by_address = _allowed(by_name, text, words)
+        if len(by_address) == 1:
+            return by_name[by_address[0]], True
+        match = matcher.best(text, context, among=allowed)
         if match is not None:
             return by_name[match.key], match.confident
         if forced in ("any", "required", True):
