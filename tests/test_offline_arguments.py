@@ -1,4 +1,4 @@
-"""The offline model's arguments: from the message that asked, addresses, actions only on request."""
+"""The offline model's arguments: from the message that asked, addresses, actions on request."""
 
 from __future__ import annotations
 
@@ -34,13 +34,13 @@ def cancel_order(order_id: int, reason: str | None = None) -> dict:
 def change_shipping_address(
     order_id: int, street: str, city: str, postal_code: str, country: str
 ) -> dict:
-    """Change the delivery address (street, city, postal code, country) of an order not yet shipped."""
+    """Change the delivery address (street, city, postal code, country) of an unshipped order."""
     return {}
 
 
 @tool
 def start_return(order_id: int, reason: str) -> dict:
-    """Start a return for a delivered order (within 30 days of delivery) and get the return label."""
+    """Start a return for a delivered order (within 30 days of delivery) and get a label."""
     return {}
 
 
@@ -86,7 +86,7 @@ def call(name: str, **args: Any) -> AIMessage:
     return AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"call_{name}"}])
 
 
-# -- arguments come from the message that asked -----------------------------------------------------
+# -- arguments come from the message that asked ---------------------------------------------
 
 
 def test_a_reason_given_in_an_earlier_hand_off_is_not_reused_for_a_cancellation() -> None:

@@ -307,7 +307,7 @@ def _fill_free_strings(
         if m:
             args[todo.pop()] = m.group(1)
     for name in todo:
-        calls = [m for m in history if isinstance(m, AIMessage)]
+        calls: list[BaseMessage] = [m for m in history if isinstance(m, AIMessage)]
         value = _history_value(name, "string", {}, calls, tool)
         if value is not None:
             args[name] = value
