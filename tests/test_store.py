@@ -96,7 +96,7 @@ async def test_two_stores_setting_up_one_empty_database_at_the_same_time_both_su
     try:
         await asyncio.gather(first.setup(), second.setup())
         assert await applied_versions(first) == await applied_versions(second)
-        assert await applied_versions(first) == [1]
+        assert await applied_versions(first) == list(range(1, len(SQLITE_MIGRATIONS) + 1))
     finally:
         await first.close()
         await second.close()
@@ -349,6 +349,44 @@ async def test_finishing_an_action_stores_its_status_result_and_time(store: Stor
 
 
 # -- usage --------------------------------------------------------------------------------------
+
+
+async def test_a_conversation_is_anonymous_until_an_identity_is_stored(store: Store) -> None:
+    await store.create_conversation("c-1", "h")
+    assert (await store.get_conversation("c-1")).identity is None  # type: ignore[union-attr]
+
+    claims = {"customer_id": "17", "email": "maya@example.com", "method": "signed", "extra": {}}
+    await store.set_identity("c-1", claims)
+
+    assert (await store.get_conversation("c-1")).identity == claims  # type: ignore[union-attr]
+
+
+async def test_failed_verifications_are_counted_per_conversation(store: Store) -> None:
+    await store.create_conversation("c-1", "h")
+    await store.create_conversation("c-2", "h")
+
+    counts = [await store.count_failed_verification("c-1") for _ in range(3)]
+
+    assert counts == [1, 2, 3]
+    assert (await store.get_conversation("c-1")).verify_failures == 3  # type: ignore[union-attr]
+    assert (await store.get_conversation("c-2")).verify_failures == 0  # type: ignore[union-attr]
+    with pytest.raises(ConversationNotFound):
+        await store.count_failed_verification("nope")
+
+
+async def test_actions_are_listed_by_status_newest_first(store: Store) -> None:
+    for index, key in enumerate(["k-1", "k-2", "k-3"]):
+        await store.begin_action(
+            key, "ap", "c-1", "cancel_order", {}, T0 + timedelta(minutes=index)
+        )
+    await store.finish_action("k-1", "unknown", None, T0)
+    await store.finish_action("k-3", "unknown", None, T0)
+
+    unknown = await store.list_actions("unknown")
+    every = await store.list_actions()
+
+    assert [a.idempotency_key for a in unknown] == ["k-3", "k-1"]
+    assert [a.idempotency_key for a in every] == ["k-3", "k-2", "k-1"]
 
 
 async def test_usage_is_recorded_and_read_back_per_conversation(store: Store) -> None:

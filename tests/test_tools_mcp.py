@@ -109,7 +109,7 @@ async def toolkit(
         tmp_path_factory.mktemp("agents"),
         STDIO + f"  web:\n    url: {http_server}\n",
         "      - mcp: shop\n"
-        "        access: read\n"
+        "        read_tools: [get_tracking, whoami, refuse]\n"
         "      - mcp: web\n"
         "        tool: whoami\n"
         "        name: web_whoami\n"
@@ -139,13 +139,61 @@ async def test_every_tool_of_a_stdio_server_is_listed_with_its_access(toolkit: T
         "web_tracking",
         "web_cancel",
     ]
-    assert tools[0].metadata == {"access": "read", "summary": None, "source": "mcp:shop"}
+    assert tools[0].metadata == {
+        "access": "read",
+        "summary": None,
+        "source": "mcp:shop",
+    }
     assert tools[0].description == "Tracking number and carrier of an order."
     assert tools[6].metadata == {
         "access": "write",
         "summary": "Cancel order {order_id}",
         "source": "mcp:web",
     }
+
+
+async def test_a_whole_server_tool_left_out_of_read_tools_is_a_write(toolkit: Toolkit) -> None:
+    # cancel_order of the stdio shop is not listed under read_tools, so it waits for approval.
+    assert toolkit.access("cancel_order") == "write"
+    assert toolkit.access("get_tracking") == "read"
+
+
+async def test_access_read_on_a_whole_mcp_server_is_refused_with_the_way_out(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, STDIO, "      - mcp: shop\n        access: read\n")
+
+    with pytest.raises(ConfigError) as err:
+        load_registry(path)
+
+    assert "agents[0].tools[0]" in str(err.value)
+    assert "read_tools:" in str(err.value)
+
+
+async def test_read_tools_naming_a_tool_the_server_lacks_is_a_config_error(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, STDIO, "      - mcp: shop\n        read_tools: [whoami, delete_all]\n")
+
+    async with resolve_toolkit(load_registry(path), Settings()) as (_, errors):
+        assert [e.field for e in errors] == ["agents[0].tools[0].read_tools"]
+        assert "no tool 'delete_all'" in str(errors[0])
+
+
+async def test_an_approved_mcp_write_sends_its_idempotency_key_as_request_metadata(
+    toolkit: Toolkit,
+) -> None:
+    from smart_support.tools import ToolContext, tool_context
+
+    tools = {t.name: t for t in toolkit.tools_for("general")}
+    with tool_context(ToolContext(Settings(), idempotency_key="key-123")):
+        stdio = await tools["cancel_order"].ainvoke({"order_id": "9"})
+        http = await tools["web_cancel"].ainvoke({"order_id": "9"})
+    without = await tools["cancel_order"].ainvoke({"order_id": "9"})
+
+    assert stdio == "order 9 cancelled (idempotency key key-123)"
+    assert http == "order 9 cancelled (idempotency key key-123)"
+    assert without == "order 9 cancelled"
 
 
 async def test_an_mcp_tool_without_declared_access_counts_as_write(toolkit: Toolkit) -> None:
@@ -220,7 +268,7 @@ async def test_a_tool_error_from_the_server_reaches_the_model(toolkit: Toolkit) 
 async def test_a_killed_stdio_server_fails_the_next_call_and_is_restarted_after(
     tmp_path: Path,
 ) -> None:
-    path = _write(tmp_path, STDIO, "      - mcp: shop\n        access: read\n")
+    path = _write(tmp_path, STDIO, "      - mcp: shop\n        read_tools: [whoami]\n")
     async with open_toolkit(load_registry(path), Settings()) as opened:
         tools = {t.name: t for t in opened.tools_for("general")}
         pid = json.loads(await tools["whoami"].ainvoke({}))["pid"]
@@ -238,7 +286,7 @@ async def test_a_dead_server_that_cannot_restart_fails_calls_with_tool_error(
     tmp_path: Path,
 ) -> None:
     servers = STDIO + f"    env:\n      SHOP_SERVER_ONCE: {tmp_path / 'started'}\n"
-    path = _write(tmp_path, servers, "      - mcp: shop\n        access: read\n")
+    path = _write(tmp_path, servers, "      - mcp: shop\n        read_tools: [whoami]\n")
     async with open_toolkit(load_registry(path), Settings()) as opened:
         tools = {t.name: t for t in opened.tools_for("general")}
         os.kill(json.loads(await tools["whoami"].ainvoke({}))["pid"], signal.SIGKILL)

@@ -75,6 +75,32 @@ class StoreUnavailable(SmartSupportError):
     )
 
 
+class IdentityError(SmartSupportError):
+    """A signed identity from the host page that cannot be trusted: forged, expired, malformed.
+
+    The message says why, for the site's developer; the customer sees `public_message`.
+    """
+
+    code = "identity_refused"
+    public_message = "We could not confirm who you are. Please reload the page and try again."
+
+
+class ActionNotRecorded(StoreUnavailable):
+    """An approved action ran, then the database went away before its outcome was saved.
+
+    The customer is told what happened to the action, not that their message was lost.
+    """
+
+    def __init__(self, action: str, succeeded: bool) -> None:
+        self.action, self.succeeded = action, succeeded
+        outcome = "was carried out" if succeeded else "did not go through"
+        self.public_message = (
+            f'"{action}" {outcome}. We could not save the rest of this conversation just now; '
+            "please send your next message in a moment."
+        )
+        super().__init__(self.public_message)
+
+
 class ConversationNotFound(SmartSupportError):
     code = "conversation_not_found"
     public_message = "This conversation does not exist or is not yours."

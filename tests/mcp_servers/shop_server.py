@@ -20,9 +20,11 @@ def get_tracking(order_id: str) -> dict[str, str]:
 
 
 @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True))
-def cancel_order(order_id: str) -> str:
+def cancel_order(order_id: str, ctx: Context) -> str:
     """Cancel an order (the server calls itself read-only; the registry must not believe it)."""
-    return f"order {order_id} cancelled"
+    meta = ctx.request_context.meta if ctx.request_context else None
+    key = (meta.model_extra or {}).get("idempotency_key") if meta is not None else None
+    return f"order {order_id} cancelled" + (f" (idempotency key {key})" if key else "")
 
 
 @mcp.tool

@@ -68,6 +68,22 @@ class CheckSpec(_Strict):
         return value
 
 
+class OwnerSpec(_Strict):
+    """Whose record a read returned: a result field that must equal a claim of the customer."""
+
+    field: str = Field(min_length=1)
+    """Dotted path into the tool's JSON result, e.g. `customer_email` or `customer.id`."""
+
+    claim: str = Field(min_length=1)
+    """The verified claim it must equal: `email`, `customer_id`, `name` or one the host site
+    adds. Strings compare without case and surrounding spaces."""
+
+    not_found: str = "not found"
+    """What the agent gets instead of a record that is not the customer's, with `{argument}`
+    placeholders; word it as the API's own "not found", so nobody learns that the record
+    exists (e.g. `"order {order_id} does not exist"`)."""
+
+
 class ToolSpec(_Strict):
     """One entry of an agent's `tools:` list: a Python callable, or tools of an MCP server."""
 
@@ -96,6 +112,24 @@ class ToolSpec(_Strict):
     check: CheckSpec | None = None
     """With `access: write` only: re-check the current state before asking for approval (and
     again when the customer retries after an approval expired)."""
+
+    read_tools: list[str] | None = None
+    """With `mcp:` and no `tool:` only: the server's tools that are reads. Every other tool of
+    the server, including any it adds later, is a write (`access: read` cannot cover a whole
+    server)."""
+
+    needs_customer: bool = False
+    """The tool handles one customer's data: it is refused until the conversation's customer is
+    verified (a signed identity from the host site, or the `identity.verify` tool). Implied by
+    `bind:` and `owner:`."""
+
+    bind: dict[str, str] | None = None
+    """Arguments filled from the verified customer's claims, e.g. `{email: email}`; the model
+    never sees them in the tool's schema and cannot pass another value."""
+
+    owner: OwnerSpec | None = None
+    """With `access: read`: checked on every result before the model sees it (and before a
+    write whose `check:` uses this tool is offered for approval)."""
 
     @field_validator("python")
     @classmethod
@@ -140,17 +174,50 @@ class ToolSpec(_Strict):
             raise ValueError("`name:` on an `mcp:` entry needs `tool:` (it renames one tool)")
         if self.check is not None and self.access != "write":
             raise ValueError("`check:` goes only with `access: write`")
+        whole_server = self.mcp is not None and self.tool is None
+        if whole_server and self.access == "read":
+            raise ValueError(
+                "`access: read` on a whole MCP server would make every tool it has, or adds "
+                "later, a read: list the read tools under `read_tools:` (the others are writes)"
+            )
+        if self.read_tools is not None and not whole_server:
+            raise ValueError("`read_tools:` goes only with `mcp:` and no `tool:`")
+        if whole_server and (self.bind or self.owner or self.needs_customer):
+            raise ValueError(
+                "`bind:`, `owner:` and `needs_customer:` need one tool: add `tool:` to the entry"
+            )
+        if self.owner is not None and self.access != "read":
+            raise ValueError("`owner:` goes only with `access: read` (writes use `check:`)")
         return self
 
-    def metadata(self) -> dict[str, Any]:
-        """What the tools made from this entry carry in `BaseTool.metadata`."""
+    @property
+    def requires_customer(self) -> bool:
+        """Whether the tool is refused until the customer is verified."""
+        return self.needs_customer or bool(self.bind) or self.owner is not None
+
+    def access_of(self, tool_name: str) -> Access:
+        """The access level of one tool made from this entry (a whole MCP server's tools are
+        writes unless listed in `read_tools:`)."""
+        if self.read_tools is not None:
+            return "read" if tool_name in self.read_tools else "write"
+        return self.access
+
+    def metadata(self, tool_name: str | None = None) -> dict[str, Any]:
+        """What the tool made from this entry (named `tool_name` for a whole MCP server's
+        tools) carries in `BaseTool.metadata`: what the tool guard enforces."""
         data: dict[str, Any] = {
-            "access": self.access,
+            "access": self.access_of(tool_name) if tool_name else self.access,
             "summary": self.summary,
             "source": self.source,
         }
+        if self.requires_customer:
+            data["needs_customer"] = True
         if self.check is not None:
             data["check"] = self.check.model_dump()
+        if self.bind:
+            data["bind"] = dict(self.bind)
+        if self.owner is not None:
+            data["owner"] = self.owner.model_dump()
         return data
 
     @property
@@ -213,6 +280,9 @@ class AgentSpec(_Strict):
     name: str
     """Unique id, `[a-z][a-z0-9_]*`."""
 
+    display_name: str | None = Field(None, min_length=1, max_length=60)
+    """How customers see the agent (e.g. `Orders team`); the id when unset."""
+
     description: str = Field(min_length=1)
     """What the agent handles; the supervisor routes on it."""
 
@@ -234,6 +304,43 @@ class AgentSpec(_Strict):
     def _agent_name(cls, value: str) -> str:
         return check_name(value)
 
+    @property
+    def shown_name(self) -> str:
+        """The name customers see."""
+        return self.display_name or self.name.replace("_", " ").capitalize()
+
+
+class VerifySpec(_Strict):
+    """How an anonymous customer proves who they are in the conversation."""
+
+    tool: str
+    """A `read` tool of some agent that checks details the customer gives (e.g. the email on
+    an order and its number) and answers `{"ok": true, "customer": {"customer_id": ...,
+    "email": ..., "name": ...}}` when they match; any other answer is a failed attempt."""
+
+    max_attempts: int = Field(5, ge=1, le=20)
+    """Failed attempts allowed per conversation; after that the tool is refused."""
+
+    ask: str = (
+        "Before I can look at anything personal I need to confirm who you are: please tell me "
+        "the email address on your account and one of your order numbers."
+    )
+    """What the agent is told to ask when a tool needs a verified customer."""
+
+    @field_validator("tool")
+    @classmethod
+    def _check_tool_name(cls, value: str) -> str:
+        if not TOOL_NAME_PATTERN.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid tool name")
+        return value
+
+
+class IdentitySpec(_Strict):
+    """Customer identity: how a conversation learns who its customer is."""
+
+    verify: VerifySpec | None = None
+    """The verification tool for customers without a signed identity from the host site."""
+
 
 class RegistryFile(_Strict):
     """The whole agents.yaml file."""
@@ -243,6 +350,9 @@ class RegistryFile(_Strict):
 
     mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
     """MCP servers by name; one session per server is held open for the app's lifetime."""
+
+    identity: IdentitySpec = Field(default_factory=IdentitySpec)
+    """How customers are identified (signed identities need no entry here)."""
 
     agents: list[AgentSpec] = Field(min_length=1)
     """The agents; exactly one has role `fallback`."""
@@ -304,6 +414,11 @@ class Registry:
     def fallback(self) -> AgentSpec:
         """The one agent with role `fallback`."""
         return next(a for a in self.spec.agents if a.role == "fallback")
+
+    @property
+    def identity(self) -> IdentitySpec:
+        """The `identity:` section."""
+        return self.spec.identity
 
     @property
     def escalation(self) -> AgentSpec | None:

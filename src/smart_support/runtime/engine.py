@@ -29,6 +29,8 @@ from smart_support.errors import (
     SmartSupportError,
     StoreUnavailable,
 )
+from smart_support.identity import Identity
+from smart_support.models.offline import OfflineChatModel
 from smart_support.models.provider import build_chat_model, model_label
 from smart_support.registry import Registry, load_registry
 from smart_support.registry.validate import demo_agents_file
@@ -36,6 +38,7 @@ from smart_support.runtime.events import (
     AgentSelected,
     ApprovalRequested,
     ApprovalResolved,
+    CustomerVerified,
     Event,
     MessageAccepted,
     ReplyEnd,
@@ -84,6 +87,11 @@ class Engine:
         self.model_label = label
         self.is_offline = offline
         self._subscribers: dict[str, set[asyncio.Queue[Event]]] = {}
+        #: Tools that act on one customer's data: approving one needs the verified owner.
+        self.customer_tools: set[str] = set()
+        #: The verification tool, if agents.yaml names one.
+        verify = registry.identity.verify
+        self._verify_tool = verify.tool if verify is not None else None
 
     @classmethod
     @asynccontextmanager
@@ -103,8 +111,8 @@ class Engine:
             model = build_chat_model(settings)
             label, offline = model_label(settings), settings.resolved_provider() == "offline"
         else:
-            label = "offline model" if model._llm_type == "offline" else model._llm_type
-            offline = model._llm_type == "offline"
+            offline = isinstance(model, OfflineChatModel)
+            label = OfflineChatModel.label if offline else type(model).__name__
         if router_model is None:
             router_model = (
                 build_chat_model(settings, router=True) if settings.router_model else model
@@ -122,6 +130,12 @@ class Engine:
                 checkpointer=persistence.checkpointer,
             )
             engine = cls(settings, persistence.store, registry, graph, label=label, offline=offline)
+            engine.customer_tools = {
+                tool.name
+                for agent in registry.agents
+                for tool in toolkit.tools_for(agent.name)
+                if (tool.metadata or {}).get("needs_customer")
+            }
             log.info(
                 "engine ready: %s, %d agents, %s",
                 label,
@@ -133,12 +147,31 @@ class Engine:
 
     # conversations -------------------------------------------------------------------------
 
-    async def start_conversation(self) -> tuple[str, str]:
-        """Create a conversation. Returns (conversation_id, customer_token); both unguessable."""
+    async def start_conversation(self, identity: Identity | None = None) -> tuple[str, str]:
+        """Create a conversation. Returns (conversation_id, customer_token); both unguessable.
+
+        Args:
+            identity: The customer, when the host site passed a signed identity (checked by
+                `smart_support.identity.verify_identity_token`); anonymous otherwise.
+        """
         conversation_id = secrets.token_urlsafe(18)
         token = secrets.token_urlsafe(24)
         await self.store.create_conversation(conversation_id, _token_hash(token))
+        if identity is not None:
+            await self.store.set_identity(conversation_id, identity.model_dump(mode="json"))
+            await self._emit(
+                CustomerVerified(
+                    conversation_id=conversation_id, method=identity.method, customer=identity.label
+                )
+            )
         return conversation_id, token
+
+    async def customer(self, conversation_id: str) -> Identity | None:
+        """The conversation's verified customer; None while anonymous (or unknown id)."""
+        conversation = await self.store.get_conversation(conversation_id)
+        if conversation is None or conversation.identity is None:
+            return None
+        return Identity.model_validate(conversation.identity)
 
     async def authorize(self, conversation_id: str, token: str) -> bool:
         """True when `token` is the customer token issued for this conversation."""
@@ -223,6 +256,18 @@ class Engine:
                     conversation_id=conversation_id or "",
                     code=ApprovalError.code,
                     message="There is no such approval in this conversation.",
+                )
+            )
+            return
+        needs_owner = bool(conversation_id) and approve and approval.tool in self.customer_tools
+        if needs_owner and await self.customer(approval.conversation_id) is None:
+            # only the verified owner of the conversation (or an operator) approves
+            log.warning("approval %s: an unverified visitor tried to approve", approval.id)
+            yield await self._emit_quietly(
+                TurnError(
+                    conversation_id=approval.conversation_id,
+                    code=ApprovalError.code,
+                    message="Only the verified account owner can approve this.",
                 )
             )
             return
@@ -449,6 +494,14 @@ class Engine:
             elif isinstance(chunk, ToolMessage) and node_agent:
                 if reply:
                     reply.append("\n\n")
+                if chunk.name == self._verify_tool and chunk.status != "error":
+                    customer = await self.customer(conversation_id)
+                    if customer is not None:
+                        yield CustomerVerified(
+                            conversation_id=conversation_id,
+                            method=customer.method,
+                            customer=customer.label,
+                        )
                 yield ToolActivity(
                     conversation_id=conversation_id,
                     agent=node_agent,
@@ -485,7 +538,11 @@ class Engine:
             await self.store.mark_escalated(conversation_id)
             reason = "escalation"
         return AgentSelected(
-            conversation_id=conversation_id, agent=agent, previous=previous, reason=reason
+            conversation_id=conversation_id,
+            agent=agent,
+            previous=previous,
+            reason=reason,
+            display_name=self.registry.agent(agent).shown_name,
         )
 
 

@@ -6,9 +6,12 @@ Every event is a pydantic model with a `type` tag, so it serialises to JSON as i
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from smart_support.store.records import Approval
 
 
 class _Event(BaseModel):
@@ -30,6 +33,8 @@ class AgentSelected(_Event):
     agent: str
     previous: str | None = None
     reason: Literal["routed", "follow_up", "fallback", "escalation", "resume"] = "routed"
+    display_name: str | None = None
+    """How customers see the agent (agents.yaml `display_name`)."""
 
 
 class Token(_Event):
@@ -39,7 +44,11 @@ class Token(_Event):
 
 
 class ToolActivity(_Event):
-    type: Literal["tool"] = "tool"
+    """An agent called a tool (`started`) or got its result. Kept whole in the event log for
+    operators; the chat socket sends customers only a label and the status
+    (`smart_support.server.protocol.ToolActivityFrame`)."""
+
+    type: Literal["tool_activity"] = "tool_activity"
     agent: str
     tool: str
     call_id: str
@@ -48,14 +57,34 @@ class ToolActivity(_Event):
     detail: str | None = None
 
 
-class ApprovalRequested(_Event):
-    type: Literal["approval_requested"] = "approval_requested"
+class ApprovalView(BaseModel):
+    """An approval as the customer who decides it sees it: the one approval model that the
+    event, the socket frames and the REST answers extend."""
+
     approval_id: str
     agent: str
-    tool: str
-    args: dict[str, Any]
-    summary: str
+    summary: str = Field(description="The action in plain words.")
+    args: dict[str, Any] = Field(description="The exact arguments that will be executed.")
     expires_at: datetime
+
+    @classmethod
+    def from_record(cls, approval: Approval, **extra: Any) -> Self:
+        """Build any of the approval models from a store record (`store.records.Approval`)."""
+        fields: dict[str, Any] = {"approval_id": approval.id, **extra}
+        for name in cls.model_fields:
+            if name not in fields and hasattr(approval, name):
+                fields[name] = getattr(approval, name)
+        return cls.model_validate(fields)
+
+
+class ApprovalRequest(ApprovalView):
+    """An approval with the tool it runs (for the event log and operators)."""
+
+    tool: str
+
+
+class ApprovalRequested(ApprovalRequest, _Event):
+    type: Literal["approval_requested"] = "approval_requested"
 
 
 class ApprovalResolved(_Event):
@@ -73,6 +102,15 @@ class ReplyEnd(_Event):
     text: str
 
 
+class CustomerVerified(_Event):
+    """The conversation's customer is now verified (signed identity at start, or the
+    verification tool). `customer` is how the UI names them."""
+
+    type: Literal["customer_verified"] = "customer_verified"
+    method: Literal["signed", "verified"]
+    customer: str
+
+
 class TurnError(_Event):
     type: Literal["error"] = "error"
     code: str
@@ -87,6 +125,7 @@ Event = Annotated[
     | ApprovalRequested
     | ApprovalResolved
     | ReplyEnd
+    | CustomerVerified
     | TurnError,
     Field(discriminator="type"),
 ]

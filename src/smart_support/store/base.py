@@ -34,6 +34,12 @@ class Store(Protocol):
     async def list_conversations(self, limit: int = 50, offset: int = 0) -> list[Conversation]: ...
     async def set_active_agent(self, conversation_id: str, agent: str | None) -> None: ...
     async def mark_escalated(self, conversation_id: str) -> None: ...
+    async def set_identity(self, conversation_id: str, identity: dict[str, Any]) -> None:
+        """Store the verified customer of a conversation (replaces an earlier one)."""
+
+    async def count_failed_verification(self, conversation_id: str) -> int:
+        """Count one more failed verification attempt; returns the new count."""
+
     async def append_event(
         self, conversation_id: str, kind: str, agent: str | None, data: dict[str, Any]
     ) -> EventRecord:
@@ -81,6 +87,10 @@ class Store(Protocol):
     ) -> Action: ...
 
     async def get_action(self, idempotency_key: str) -> Action | None: ...
+    async def list_actions(
+        self, status: ActionStatus | None = None, limit: int = 100
+    ) -> list[Action]:
+        """Ledger entries, newest first; `unknown` ones are what an operator must check."""
 
     # usage
     async def record_usage(self, usage: Usage) -> None: ...

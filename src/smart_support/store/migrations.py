@@ -102,6 +102,14 @@ SQLITE_MIGRATIONS: list[Migration] = [
             "CREATE INDEX usage_conversation_idx ON usage (conversation_id)",
         ),
     ),
+    Migration(
+        "customer identity; actions by status",
+        (
+            "ALTER TABLE conversations ADD COLUMN identity TEXT",
+            "ALTER TABLE conversations ADD COLUMN verify_failures INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX actions_status_idx ON actions (status, started_at)",
+        ),
+    ),
 ]
 
 POSTGRES_MIGRATIONS: list[Migration] = [
@@ -169,6 +177,14 @@ POSTGRES_MIGRATIONS: list[Migration] = [
                 extra JSONB NOT NULL
             )""",
             "CREATE INDEX usage_conversation_idx ON usage (conversation_id)",
+        ),
+    ),
+    Migration(
+        "customer identity; actions by status",
+        (
+            "ALTER TABLE conversations ADD COLUMN identity JSONB",
+            "ALTER TABLE conversations ADD COLUMN verify_failures INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX actions_status_idx ON actions (status, started_at)",
         ),
     ),
 ]

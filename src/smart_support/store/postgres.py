@@ -184,6 +184,25 @@ class PostgresStore:
             "mark_escalated", conversation_id, "UPDATE conversations SET escalated = TRUE"
         )
 
+    async def set_identity(self, conversation_id: str, identity: dict[str, Any]) -> None:
+        await self._update_conversation(
+            "set_identity",
+            conversation_id,
+            "UPDATE conversations SET identity = %s::jsonb",
+            rows.dumps(identity),
+        )
+
+    async def count_failed_verification(self, conversation_id: str) -> int:
+        found = await self._fetch(
+            "count_failed_verification",
+            "UPDATE conversations SET verify_failures = verify_failures + 1 WHERE id = %s"
+            " RETURNING verify_failures",
+            (conversation_id,),
+        )
+        if not found:
+            raise ConversationNotFound(f"conversation {conversation_id} not found")
+        return int(found[0]["verify_failures"])
+
     async def append_event(
         self, conversation_id: str, kind: str, agent: str | None, data: dict[str, Any]
     ) -> EventRecord:
@@ -330,6 +349,18 @@ class PostgresStore:
         if not found:
             raise LookupError(f"no action with idempotency key {idempotency_key}")
         return rows.action(found[0], json_text=False)
+
+    async def list_actions(
+        self, status: ActionStatus | None = None, limit: int = 100
+    ) -> list[Action]:
+        """Newest first; `status="unknown"` lists what a person must check."""
+        found = await self._fetch(
+            "list_actions",
+            "SELECT * FROM actions WHERE (%s::text IS NULL OR status = %s)"
+            " ORDER BY started_at DESC LIMIT %s",
+            (status, status, limit),
+        )
+        return [rows.action(r, json_text=False) for r in found]
 
     async def get_action(self, idempotency_key: str) -> Action | None:
         found = await self._fetch(

@@ -17,6 +17,10 @@ class Conversation:
     created_at: datetime
     active_agent: str | None = None
     escalated: bool = False
+    #: The verified customer (`smart_support.identity.Identity` as JSON), None while anonymous.
+    identity: dict[str, Any] | None = None
+    #: Failed attempts of the verification tool in this conversation.
+    verify_failures: int = 0
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ def conversation(row: Row) -> Conversation:
         created_at=_when(row["created_at"]),
         active_agent=row["active_agent"],
         escalated=bool(row["escalated"]),
+        identity=_json(row["identity"], isinstance(row["identity"], str)),
+        verify_failures=int(row["verify_failures"] or 0),
     )
 
 

@@ -30,16 +30,21 @@ from typing import Any
 import anyio
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from langchain_mcp_adapters.client import MultiServerMCPClient
-from langchain_mcp_adapters.tools import load_mcp_tools
+from langchain_mcp_adapters.tools import _convert_call_tool_result, load_mcp_tools
+from mcp import ClientSession
 from mcp.shared.exceptions import McpError
-from mcp.types import CONNECTION_CLOSED
+from mcp.types import CONNECTION_CLOSED, TextContent
 
 from smart_support.egress import ConnectError, mcp_httpx_client_factory
 from smart_support.errors import EgressRefused, ToolError
 from smart_support.registry.schema import McpServerSpec, ToolSpec
 from smart_support.settings import Settings
+from smart_support.tools.context import tool_context_or_none
 
 log = logging.getLogger("smart_support.tools")
+
+#: The `_meta` key of an approved write's idempotency key on `tools/call`.
+IDEMPOTENCY_META = "idempotency_key"
 
 #: How long one MCP request (start-up handshake or tool call) may take before it fails.
 CALL_TIMEOUT = timedelta(seconds=60)
@@ -98,6 +103,7 @@ class _Session:
         self.owner: asyncio.Task[None] | None = None
         self.failure: BaseException | None = None
         self.tools: dict[str, BaseTool] = {}
+        self.session: ClientSession | None = None
 
     @property
     def alive(self) -> bool:
@@ -162,6 +168,7 @@ class McpServer:
     async def _own(self, state: _Session) -> None:
         try:
             async with self._client.session(self.name) as session:
+                state.session = session
                 tools = await load_mcp_tools(
                     session, server_name=self.name, handle_tool_errors=False
                 )
@@ -236,7 +243,17 @@ class McpServer:
         if not isinstance(inner, StructuredTool) or inner.coroutine is None:
             raise ToolError(f"MCP server {self.name!r} no longer offers the tool {tool_name!r}")
         assert state.owner is not None
-        call = asyncio.ensure_future(inner.coroutine(**arguments))
+        ctx = tool_context_or_none()
+        if ctx is not None and ctx.idempotency_key and state.session is not None:
+            # An approved write: the key travels as request metadata (`_meta.idempotency_key`),
+            # which the adapter's own tools cannot send, so the session is called directly.
+            call = asyncio.ensure_future(
+                _call_with_meta(
+                    state.session, tool_name, arguments, {IDEMPOTENCY_META: ctx.idempotency_key}
+                )
+            )
+        else:
+            call = asyncio.ensure_future(inner.coroutine(**arguments))
         try:
             # Race the call against the session's death so a dead server never leaves us waiting.
             await asyncio.wait({call, state.owner}, return_when=asyncio.FIRST_COMPLETED)
@@ -277,8 +294,21 @@ class McpServer:
             coroutine=run,
             response_format="content_and_artifact",
             handle_tool_error=True,
-            metadata=spec.metadata(),
+            metadata=spec.metadata(tool_name),
         )
+
+
+async def _call_with_meta(
+    session: ClientSession, tool_name: str, arguments: dict[str, Any], meta: dict[str, Any]
+) -> tuple[Any, Any]:
+    """`tools/call` with request metadata; the result converted as the adapter converts it."""
+    result = await session.call_tool(
+        tool_name, arguments, read_timeout_seconds=CALL_TIMEOUT, meta=meta
+    )
+    if result.isError:
+        text = "\n".join(c.text for c in result.content if isinstance(c, TextContent))
+        raise ToolException(text or f"{tool_name} failed")
+    return _convert_call_tool_result(result)
 
 
 def as_text(content: Any, artifact: Any) -> str:

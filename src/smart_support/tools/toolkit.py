@@ -103,7 +103,16 @@ def _resolve_entry(
     if server is None:  # undeclared: the loader reported it
         return [], None
     if spec.tool is None:
-        return [server.tool(name, spec) for name in server.tool_names], None
+        unknown = sorted(set(spec.read_tools or []) - set(server.tool_names))
+        tools = [server.tool(name, spec) for name in server.tool_names]
+        if unknown:
+            offered = ", ".join(server.tool_names) or "none"
+            message = (
+                f"MCP server {spec.mcp!r} has no tool {unknown[0]!r} to be a read "
+                f"(it offers: {offered})"
+            )
+            return tools, ConfigError(message, **{**where, "field": f"{where['field']}.read_tools"})
+        return tools, None
     if spec.tool not in server.tool_names:
         offered = ", ".join(server.tool_names) or "none"
         message = f"MCP server {spec.mcp!r} has no tool {spec.tool!r} (it offers: {offered})"
@@ -121,6 +130,22 @@ def _check_summary(summary: str, tool: BaseTool, where: dict[str, Any]) -> Confi
         f"(arguments: {names})",
         **{**where, "field": f"{where['field']}.summary"},
     )
+
+
+def _check_identity_rules(
+    spec: ToolSpec, tool: BaseTool, where: dict[str, Any]
+) -> ConfigError | None:
+    """`bind:` names arguments the tool has."""
+    field = where["field"]
+    for argument in spec.bind or {}:
+        if argument not in tool.args:
+            names = ", ".join(tool.args) or "none"
+            return ConfigError(
+                f"bind names {argument!r}, which is not an argument of {tool.name!r} "
+                f"(arguments: {names})",
+                **{**where, "field": f"{field}.bind"},
+            )
+    return None
 
 
 def _check_check(name: str, tools: list[BaseTool], where: dict[str, Any]) -> ConfigError | None:
@@ -154,17 +179,21 @@ def _resolve(
             if spec.summary is not None and spec.declared_name is not None and resolved:
                 error = _check_summary(spec.summary, resolved[0], where)
                 errors.extend([error] if error else [])
+            if spec.bind and resolved:
+                error = _check_identity_rules(spec, resolved[0], where)
+                errors.extend([error] if error else [])
             for tool in resolved:
                 if any(t.name == tool.name for t in tools):
                     message = f"duplicate tool name {tool.name!r} in agent {agent.name!r}"
                     errors.append(ConfigError(message, **where))
                     continue
-                first = meaning.setdefault(tool.name, (agent.name, spec.source, spec.access))
-                if first[1:] != (spec.source, spec.access):
+                access = (tool.metadata or {}).get("access", "write")
+                first = meaning.setdefault(tool.name, (agent.name, spec.source, access))
+                if first[1:] != (spec.source, access):
                     errors.append(
                         ConfigError(
                             f"tool {tool.name!r} means {first[1]} ({first[2]}) in agent "
-                            f"{first[0]!r} but {spec.source} ({spec.access}) here; "
+                            f"{first[0]!r} but {spec.source} ({access}) here; "
                             "a tool name must mean one thing across agents",
                             **where,
                         )
@@ -175,8 +204,46 @@ def _resolve(
                 where = registry.where(*registry.tool_path(agent.name, index))
                 error = _check_check(spec.check.tool, tools, where)
                 errors.extend([error] if error else [])
+            if spec.requires_customer and spec.access == "write" and not spec.bind:
+                where = registry.where(*registry.tool_path(agent.name, index))
+                error = _check_write_ownership(spec, tools, where)
+                errors.extend([error] if error else [])
         by_agent[agent.name] = tools
+    errors.extend(_check_verify_tool(registry, by_agent))
     return by_agent, errors
+
+
+def _check_write_ownership(
+    spec: ToolSpec, tools: list[BaseTool], where: dict[str, Any]
+) -> ConfigError | None:
+    """A write for one customer must prove the record is theirs before anyone is asked: its
+    `check:` names a read with an `owner:` rule (or the write binds its arguments)."""
+    check = next((t for t in tools if spec.check and t.name == spec.check.tool), None)
+    if check is not None and (check.metadata or {}).get("owner"):
+        return None
+    return ConfigError(
+        "a write that needs a customer must prove ownership before approval: give it a "
+        "`check:` whose read tool has an `owner:` rule, or `bind:` its customer arguments",
+        **where,
+    )
+
+
+def _check_verify_tool(
+    registry: Registry, by_agent: dict[str, list[BaseTool]]
+) -> list[ConfigError]:
+    verify = registry.identity.verify
+    if verify is None:
+        return []
+    found = [t for tools in by_agent.values() for t in tools if t.name == verify.tool]
+    if found and all((t.metadata or {}).get("access") == "read" for t in found):
+        return []
+    problem = "is not a tool of any agent" if not found else "is not a read tool"
+    return [
+        ConfigError(
+            f"verification tool {verify.tool!r} {problem}",
+            **registry.where("identity", "verify", "tool"),
+        )
+    ]
 
 
 @asynccontextmanager
