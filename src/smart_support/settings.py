@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -71,13 +72,60 @@ class Settings(BaseSettings):
         " WebSocket besides the server's own; for embedding the chat in another site.",
     )
     history_window: int = Field(12, ge=2, le=200, description="Messages an agent sees per turn.")
+    welcome_message: str = Field(
+        "Hi! How can I help you today?",
+        min_length=1,
+        max_length=1000,
+        description="What the chat says before the customer's first message (plain text).",
+    )
+    link_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated domains (shop.example) whose links the chat shows as links;"
+        " subdomains included. Any other URL in a reply is shown as plain text, so text from a"
+        " tool or a customer cannot become a phishing link in the agent's voice.",
+    )
+    identity_secret: SecretStr | None = Field(
+        None,
+        description="HS256 secret the host site signs customer identities (JWT) with; at least"
+        " 32 characters.",
+    )
+    identity_public_key: str | None = Field(
+        None,
+        description="PEM public key (RS256/ES256) the host site's identity JWTs are checked with,"
+        " instead of a shared secret.",
+    )
+    identity_issuer: str | None = Field(None, description="Required `iss` of identity JWTs.")
+    identity_audience: str | None = Field(None, description="Required `aud` of identity JWTs.")
+    identity_max_ttl_seconds: int = Field(
+        24 * 3600, gt=0, description="Identity JWTs valid for longer than this are refused."
+    )
+    demo_identities: bool = Field(
+        False,
+        description="Let the chat issue signed identities of demo customers (the demo's picker)."
+        " Never in production.",
+    )
 
-    @field_validator("egress_allowlist", "allowed_origins", mode="before")
+    @field_validator("egress_allowlist", "allowed_origins", "link_domains", mode="before")
     @classmethod
     def _split_allowlist(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("link_domains")
+    @classmethod
+    def _bare_domains(cls, value: list[str]) -> list[str]:
+        domains = []
+        for entry in value:
+            domain = entry.strip().lower().rstrip(".")
+            if not re.fullmatch(
+                r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", domain
+            ):
+                raise ValueError(
+                    f"{entry!r} is not a domain name (shop.example, no scheme or path)"
+                )
+            domains.append(domain)
+        return domains
 
     @field_validator("model_prices", mode="before")
     @classmethod
@@ -91,6 +139,13 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("identity_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
         return value
 
     @field_validator("llm_provider")

@@ -71,6 +71,8 @@ class ScriptedChatModel(BaseChatModel):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     #: Every list of messages the model was called with, in order.
     seen: list[list[BaseMessage]] = Field(default_factory=list)
+    #: The tool schemas (OpenAI format) of every call, in order: what the model was shown.
+    seen_tools: list[list[dict[str, Any]]] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -80,9 +82,10 @@ class ScriptedChatModel(BaseChatModel):
         # Bound as JSON schemas, as real chat models do (some callers inspect them).
         return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
 
-    def _next(self, messages: Sequence[BaseMessage]) -> AIMessage:
+    def _next(self, messages: Sequence[BaseMessage], tools: Any = None) -> AIMessage:
         with self._lock:
             self.seen.append(list(messages))
+            self.seen_tools.append(list(tools or []))
             if self.script:
                 step = self.script.pop(0)
             elif self.default is not None:
@@ -111,7 +114,9 @@ class ScriptedChatModel(BaseChatModel):
     ) -> ChatResult:
         if self.latency:
             time.sleep(self.latency)
-        return ChatResult(generations=[ChatGeneration(message=self._next(messages))])
+        return ChatResult(
+            generations=[ChatGeneration(message=self._next(messages, kwargs.get("tools")))]
+        )
 
     async def _agenerate(
         self,
@@ -122,7 +127,9 @@ class ScriptedChatModel(BaseChatModel):
     ) -> ChatResult:
         if self.latency:
             await asyncio.sleep(self.latency)
-        return ChatResult(generations=[ChatGeneration(message=self._next(messages))])
+        return ChatResult(
+            generations=[ChatGeneration(message=self._next(messages, kwargs.get("tools")))]
+        )
 
     def _chunks(self, message: AIMessage) -> Iterator[AIMessageChunk]:
         text = str(message.content)
@@ -152,7 +159,7 @@ class ScriptedChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         if self.latency:
             time.sleep(self.latency)
-        for chunk in self._chunks(self._next(messages)):
+        for chunk in self._chunks(self._next(messages, kwargs.get("tools"))):
             if run_manager and chunk.content:
                 run_manager.on_llm_new_token(
                     str(chunk.content), chunk=ChatGenerationChunk(message=chunk)
@@ -168,7 +175,7 @@ class ScriptedChatModel(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         if self.latency:
             await asyncio.sleep(self.latency)
-        for chunk in self._chunks(self._next(messages)):
+        for chunk in self._chunks(self._next(messages, kwargs.get("tools"))):
             if run_manager and chunk.content:
                 await run_manager.on_llm_new_token(
                     str(chunk.content), chunk=ChatGenerationChunk(message=chunk)

@@ -20,6 +20,8 @@ from smart_support.tools.context import current_tool_context
 logger = logging.getLogger("smart_support.demo")
 
 _BAD_ORDER_ID = "an order number is a whole number such as 1042"
+#: The header that tells the shop which verified customer a request is made for.
+CUSTOMER_HEADER = "X-Customer-Id"
 
 
 async def get_order_status(order_id: int) -> dict[str, Any]:
@@ -78,8 +80,41 @@ async def track_order(order_id: int) -> dict[str, Any]:
     return await _call("GET", f"/orders/{number}/tracking")
 
 
+async def verify_customer(
+    email: str, order_id: int | None = None, postal_code: str | None = None
+) -> dict[str, Any]:
+    """Verify who the customer is: the email address on their account plus one of their order
+    numbers or the postal code of their address.
+
+    Args:
+        email: The email address on the customer's account.
+        order_id: One of the customer's order numbers, e.g. 1042.
+        postal_code: The postal or ZIP code of the customer's saved address.
+    """
+    number = _order_number(order_id) if order_id is not None else None
+    if number is None and not postal_code:
+        return {"ok": False, "error": "an order number or a postal code is needed as well"}
+    found = await _call("GET", "/customers", params={"email": email}, as_customer=False)
+    if not found["ok"]:
+        return {"ok": False, "error": "the details do not match"}
+    orders = {order["id"] for order in found["orders"]}
+    address = found.get("default_address") or {}
+    postcode_ok = bool(postal_code) and _same_postcode(postal_code, address.get("postal_code"))
+    if not (number in orders or postcode_ok):
+        return {"ok": False, "error": "the details do not match"}
+    customer = {"customer_id": str(found["id"]), "email": found["email"], "name": found["name"]}
+    return {"ok": True, "customer": customer}
+
+
+def _same_postcode(given: str | None, stored: Any) -> bool:
+    def norm(value: Any) -> str:
+        return "".join(str(value or "").split()).upper()
+
+    return bool(norm(given)) and norm(given) == norm(stored)
+
+
 async def find_customer(email: str) -> dict[str, Any]:
-    """Find a customer account by email address: name, saved address, payment methods, orders.
+    """Find the customer's account: name, saved address, payment methods and their orders.
 
     Args:
         email: The customer's email address.
@@ -190,13 +225,19 @@ async def _call(
     params: dict[str, Any] | None = None,
     json: dict[str, Any] | None = None,
     write: bool = False,
+    as_customer: bool = True,
 ) -> dict[str, Any]:
-    """One request to the shop; 4xx becomes {"ok": False, "error": reason}, failures ToolError."""
+    """One request to the shop; 4xx becomes {"ok": False, "error": reason}, failures ToolError.
+
+    With a verified customer the request carries `X-Customer-Id`, and the shop refuses that
+    customer any order or account but their own (defence in depth beside the tool guard)."""
     ctx = current_tool_context()
     base_url = ctx.settings.shop_url.rstrip("/")
     headers = {"Accept": "application/json"}
     if write and ctx.idempotency_key:
         headers["Idempotency-Key"] = ctx.idempotency_key
+    if as_customer and ctx.identity is not None and ctx.identity.customer_id:
+        headers[CUSTOMER_HEADER] = ctx.identity.customer_id
     try:
         async with async_client(ctx.settings, base_url=base_url, headers=headers) as client:
             response = await client.request(method, path, params=params, json=json)

@@ -43,6 +43,15 @@ def _current_shop(request: Request) -> ShopState:
 
 
 Shop = Annotated[ShopState, Depends(_current_shop)]
+CustomerId = Annotated[
+    int | None,
+    Header(
+        alias="X-Customer-Id",
+        ge=1,
+        description="The verified customer the request is made for: other customers' orders and"
+        " accounts then answer 404, as if they did not exist.",
+    ),
+]
 OrderId = Annotated[int, Path(description="The order number, e.g. 1042.")]
 IdempotencyKey = Annotated[
     str | None,
@@ -118,8 +127,9 @@ def create_app(*, today: date | None = None, seed: int = DEFAULT_SEED) -> FastAP
         email: Annotated[
             str, Query(min_length=3, max_length=254, pattern=r"^\s*[^@\s]+@[^@\s]+\s*$")
         ],
+        customer_id: CustomerId = None,
     ) -> CustomerWithOrders:
-        return shop.customer(email)
+        return shop.customer(email, customer_id)
 
     @app.get(
         "/orders/{order_id}",
@@ -128,8 +138,8 @@ def create_app(*, today: date | None = None, seed: int = DEFAULT_SEED) -> FastAP
         response_model=Order,
         responses=_ERRORS,
     )
-    async def get_order(shop: Shop, order_id: OrderId) -> Order:
-        return shop.order(order_id)
+    async def get_order(shop: Shop, order_id: OrderId, customer_id: CustomerId = None) -> Order:
+        return shop.order(order_id, customer_id)
 
     @app.get(
         "/orders/{order_id}/tracking",
@@ -138,8 +148,10 @@ def create_app(*, today: date | None = None, seed: int = DEFAULT_SEED) -> FastAP
         response_model=Tracking,
         responses=_ERRORS,
     )
-    async def get_tracking(shop: Shop, order_id: OrderId) -> Tracking:
-        return shop.tracking(order_id)
+    async def get_tracking(
+        shop: Shop, order_id: OrderId, customer_id: CustomerId = None
+    ) -> Tracking:
+        return shop.tracking(order_id, customer_id)
 
     @app.get(
         "/products",
@@ -179,6 +191,7 @@ def create_app(*, today: date | None = None, seed: int = DEFAULT_SEED) -> FastAP
         order_id: OrderId,
         idempotency_key: IdempotencyKey = None,
         body: CancelRequest | None = None,
+        customer_id: CustomerId = None,
     ) -> JSONResponse:
         reason = body.reason if body else None
         return _answer(
@@ -186,7 +199,7 @@ def create_app(*, today: date | None = None, seed: int = DEFAULT_SEED) -> FastAP
                 idempotency_key,
                 f"POST /orders/{order_id}/cancel",
                 {"reason": reason},
-                lambda: shop.cancel(order_id, reason),
+                lambda: shop.cancel(order_id, reason, customer_id),
             )
         )
 
@@ -197,14 +210,18 @@ def create_app(*, today: date | None = None, seed: int = DEFAULT_SEED) -> FastAP
         responses={**_WRITE_OK, **_WRITE_ERRORS},
     )
     async def change_shipping_address(
-        shop: Shop, order_id: OrderId, body: AddressChange, idempotency_key: IdempotencyKey = None
+        shop: Shop,
+        order_id: OrderId,
+        body: AddressChange,
+        idempotency_key: IdempotencyKey = None,
+        customer_id: CustomerId = None,
     ) -> JSONResponse:
         return _answer(
             shop.idempotent(
                 idempotency_key,
                 f"POST /orders/{order_id}/shipping-address",
                 body.model_dump(),
-                lambda: shop.change_address(order_id, body),
+                lambda: shop.change_address(order_id, body, customer_id),
             )
         )
 
@@ -215,14 +232,18 @@ def create_app(*, today: date | None = None, seed: int = DEFAULT_SEED) -> FastAP
         responses={**_WRITE_OK, **_WRITE_ERRORS},
     )
     async def start_return(
-        shop: Shop, order_id: OrderId, body: ReturnRequest, idempotency_key: IdempotencyKey = None
+        shop: Shop,
+        order_id: OrderId,
+        body: ReturnRequest,
+        idempotency_key: IdempotencyKey = None,
+        customer_id: CustomerId = None,
     ) -> JSONResponse:
         return _answer(
             shop.idempotent(
                 idempotency_key,
                 f"POST /orders/{order_id}/returns",
                 body.model_dump(),
-                lambda: shop.start_return(order_id, body.reason),
+                lambda: shop.start_return(order_id, body.reason, customer_id),
             )
         )
 

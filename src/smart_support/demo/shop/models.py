@@ -167,6 +167,7 @@ class Tracking(BaseModel):
     """Where an order is: status plus the carrier's view of the parcel."""
 
     order_id: int
+    customer_email: str
     status: OrderStatus
     shipped: bool
     carrier: str | None = None

@@ -78,15 +78,17 @@ class ShopState:
 
     # --- reads ---------------------------------------------------------------------------
 
-    def order(self, order_id: int) -> Order:
+    def order(self, order_id: int, customer_id: int | None = None) -> Order:
+        """The order; with `customer_id` (a request made for a verified customer) another
+        customer's order does not exist, worded exactly as a missing one."""
         order = self.data.orders.get(order_id)
-        if order is None:
+        if order is None or (customer_id is not None and order.customer_id != customer_id):
             raise ShopRefusal(404, "order_not_found", f"order {order_id} does not exist")
         return order
 
-    def customer(self, email: str) -> CustomerWithOrders:
+    def customer(self, email: str, customer_id: int | None = None) -> CustomerWithOrders:
         customer: Customer | None = self.data.customer_by_email(email)
-        if customer is None:
+        if customer is None or (customer_id is not None and customer.id != customer_id):
             raise ShopRefusal(
                 404, "customer_not_found", f"no customer has the email address {email.strip()}"
             )
@@ -100,15 +102,21 @@ class ShopState:
         ]
         return CustomerWithOrders(**customer.model_dump(), orders=summaries)
 
-    def tracking(self, order_id: int) -> Tracking:
-        order = self.order(order_id)
+    def tracking(self, order_id: int, customer_id: int | None = None) -> Tracking:
+        order = self.order(order_id, customer_id)
         shipment = order.shipment
         if shipment is None:
             message = {
                 "cancelled": f"order {order_id} was cancelled and will not ship",
                 "pending": f"order {order_id} has not shipped yet; it is waiting to be processed",
             }.get(order.status, f"order {order_id} is being prepared and has not shipped yet")
-            return Tracking(order_id=order_id, status=order.status, shipped=False, message=message)
+            return Tracking(
+                order_id=order_id,
+                customer_email=order.customer_email,
+                status=order.status,
+                shipped=False,
+                message=message,
+            )
         if shipment.delivered_on:
             message = f"order {order_id} was delivered on {shipment.delivered_on.isoformat()}"
         else:
@@ -118,6 +126,7 @@ class ShopState:
             )
         return Tracking(
             order_id=order_id,
+            customer_email=order.customer_email,
             status=order.status,
             shipped=True,
             carrier=shipment.carrier,
@@ -193,8 +202,10 @@ class ShopState:
                 self._idempotency[key] = _Remembered(fingerprint, request, status, body)
             return status, body, False
 
-    def cancel(self, order_id: int, reason: str | None) -> dict[str, Any]:
-        order = self.order(order_id)
+    def cancel(
+        self, order_id: int, reason: str | None, customer_id: int | None = None
+    ) -> dict[str, Any]:
+        order = self.order(order_id, customer_id)
         self._require_not_shipped(order, "cancelled")
         order.status = "cancelled"
         order.cancellation = Cancellation(
@@ -214,8 +225,10 @@ class ShopState:
             "cancellation": order.cancellation.model_dump(mode="json"),
         }
 
-    def change_address(self, order_id: int, change: AddressChange) -> dict[str, Any]:
-        order = self.order(order_id)
+    def change_address(
+        self, order_id: int, change: AddressChange, customer_id: int | None = None
+    ) -> dict[str, Any]:
+        order = self.order(order_id, customer_id)
         self._require_not_shipped(order, "have its shipping address changed")
         previous = order.shipping_address
         order.shipping_address = previous.model_copy(
@@ -236,8 +249,10 @@ class ShopState:
             "shipping_address": order.shipping_address.model_dump(),
         }
 
-    def start_return(self, order_id: int, reason: str) -> dict[str, Any]:
-        order = self.order(order_id)
+    def start_return(
+        self, order_id: int, reason: str, customer_id: int | None = None
+    ) -> dict[str, Any]:
+        order = self.order(order_id, customer_id)
         if order.status == "returned" and order.return_info:
             raise ShopRefusal(
                 409,
