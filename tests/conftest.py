@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -11,48 +10,61 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import network_guard
 from pg_admin import PG_ADMIN_URL
 
-pytest_plugins = ["shop_fixture"]
-
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
+pytest_plugins = ["shop_fixture", "pytester"]
 
 
-def _loopback_only(address: object) -> None:
-    if isinstance(address, tuple) and address:
-        host = str(address[0])
-        try:
-            ip = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            raise OSError(f"test network guard: connect to unresolved host {host!r}") from None
-        if not ip.is_loopback:
-            raise OSError(f"test network guard: {host} is not loopback; tests stay on this machine")
+def pytest_configure(config: pytest.Config) -> None:
+    # For the whole process, before any fixture: session fixtures and server threads included.
+    network_guard.install()
 
 
-def _guarded_connect(self: socket.socket, address: object) -> None:
-    _loopback_only(address)
-    return _real_connect(self, address)  # type: ignore[arg-type]
-
-
-def _guarded_connect_ex(self: socket.socket, address: object) -> int:
-    _loopback_only(address)
-    return _real_connect_ex(self, address)  # type: ignore[arg-type]
+def pytest_unconfigure(config: pytest.Config) -> None:
+    network_guard.uninstall()
 
 
 @pytest.fixture(autouse=True)
 def loopback_only_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Any connection off this machine fails: a test that reaches a real LLM provider fails."""
-    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
-    for key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    """Any connection off this machine fails the test, even when the code swallowed the error.
+
+    The guard (tests/network_guard.py) raises where the connection is attempted and records
+    it; a test that made one fails here. No real provider keys, no proxies, the offline model.
+    """
+    for key in (
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "OPENAI_BASE_URL",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(key, raising=False)
         monkeypatch.delenv(key.lower(), raising=False)
     monkeypatch.setenv("LLM_PROVIDER", "offline")
+    # libpq's sockets are invisible to Python: check where subprocesses would connect, too.
+    database_url = os.environ.get("DATABASE_URL", "")
+    if database_url.startswith(("postgresql://", "postgres://")):
+        network_guard.check_pg_hosts(database_url)
+    network_guard.check_pg_hosts("")  # PGHOST / PGHOSTADDR
+    leftover = network_guard.GUARD.take()
+    assert not leftover, f"refused before this test started: {leftover}"
     yield
+    refused = network_guard.GUARD.take()
+    if refused:
+        pytest.fail("\n".join(dict.fromkeys(refused)), pytrace=False)
+
+
+@pytest.fixture
+def network_refusals() -> Iterator[network_guard.NetworkGuard]:
+    """For tests of the guard itself: `take()` the refusals the test expects."""
+    yield network_guard.GUARD
 
 
 def _admin() -> psycopg.Connection:
+    network_guard.check_pg_hosts(PG_ADMIN_URL)  # the test databases live on this machine
     try:
         return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:  # in CI a missing PostgreSQL is a failure

@@ -49,7 +49,9 @@ def shop_server(*, today: date | None = None) -> Iterator[ShopServer]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     app = create_app(today=today)
-    server = _QuietServer(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # The asyncio loop (not uvloop): the test network guard sees the connections it makes.
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", loop="asyncio")
+    server = _QuietServer(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="demo-shop", daemon=True
     )

@@ -21,6 +21,7 @@ from dns_server import (
     loopback_server,
     self_signed_certificate,
 )
+from network_guard import NetworkGuard
 from smart_support.cli import main
 from smart_support.egress import (
     EgressRefused,
@@ -100,7 +101,7 @@ async def test_a_host_header_set_by_the_caller_is_replaced_by_the_checked_author
 
 
 async def test_dns_rebinding_between_check_and_connect_cannot_swap_the_target(
-    shop: LoopbackServer,
+    shop: LoopbackServer, network_refusals: NetworkGuard
 ) -> None:
     resolver = ScriptedResolver({"rebind.test": [["93.184.216.34"], ["127.0.0.1"]]})
     url = f"http://rebind.test:{shop.port}/"
@@ -114,6 +115,8 @@ async def test_dns_rebinding_between_check_and_connect_cannot_swap_the_target(
             await client.get(url)
     assert resolver.calls == ["rebind.test", "rebind.test"]
     assert shop.requests == []
+    # The one connection attempt to the public address, refused by the test network guard.
+    assert ["93.184.216.34" in refusal for refusal in network_refusals.take()] == [True]
 
 
 async def test_a_mixed_answer_set_is_refused_before_any_connection(shop: LoopbackServer) -> None:
@@ -308,7 +311,7 @@ async def test_the_mcp_client_factory_is_guarded_and_keeps_a_long_read_timeout(
 
 
 async def test_a_ttl_zero_dns_server_alternating_answers_cannot_rebind_a_request(
-    shop: LoopbackServer,
+    shop: LoopbackServer, network_refusals: NetworkGuard
 ) -> None:
     with RotatingDnsServer([["93.184.216.34"], ["127.0.0.1"]]) as dns:
         resolver = DnsServerResolver(dns.port)
@@ -321,6 +324,8 @@ async def test_a_ttl_zero_dns_server_alternating_answers_cannot_rebind_a_request
                 await client.get(url)
             assert dns.a_queries("rebind.test") == 2
     assert shop.requests == []
+    # The one connection attempt to the public address, refused by the test network guard.
+    assert ["93.184.216.34" in refusal for refusal in network_refusals.take()] == [True]
 
 
 async def test_a_ttl_zero_dns_server_answer_is_pinned_for_the_whole_request(

@@ -114,7 +114,8 @@ def fake_openai(monkeypatch) -> Iterator[tuple[FakeOpenAI, str]]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(server_app.app, log_level="warning", lifespan="off"))
+    config = uvicorn.Config(server_app.app, log_level="warning", lifespan="off", loop="asyncio")
+    server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -182,17 +183,32 @@ async def test_a_provider_that_keeps_failing_gives_the_customer_a_clear_error(
     assert len(server.requests) == 3  # one try and two retries
 
 
-async def test_a_test_that_reaches_a_real_provider_fails(monkeypatch):
+def test_building_a_real_provider_model_in_a_test_fails_at_the_model_layer(
+    monkeypatch, network_refusals
+):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-not-real")
-    model = build_chat_model(Settings(llm_provider="anthropic", llm_max_retries=0))
-    with pytest.raises(Exception) as failure:
-        await model.ainvoke("hello")
-    assert (
-        "network guard"
-        in repr(failure.value) + repr(failure.value.__cause__) + repr(failure.value.__context__)
-        or "resolve" in str(failure.value).lower()
-        or "connect" in str(failure.value).lower()
-    )
+    with pytest.raises(
+        pytest.fail.Exception, match=r"real ChatAnthropic for https://api\.anthropic"
+    ):
+        build_chat_model(Settings(llm_provider="anthropic", llm_max_retries=0))
+    [refusal] = network_refusals.take()
+    assert "offline model" in refusal
+
+
+async def test_invoking_a_provider_model_pointed_off_this_machine_fails_before_any_request(
+    fake_openai, network_refusals
+):
+    server, base_url = fake_openai
+    model = build_chat_model(openai_settings(base_url, "sqlite:///unused.db"))
+    assert (await model.ainvoke("hello")).content.strip() == "Your order 1042 is pending."
+    moved = model.model_copy(update={"openai_api_base": "https://api.openai.com/v1"})
+    with pytest.raises(pytest.fail.Exception, match="invoked a real ChatOpenAI"):
+        await moved.ainvoke("hello")
+    with pytest.raises(pytest.fail.Exception, match="invoked a real ChatOpenAI"):
+        async for _ in moved.astream("hello"):
+            pass
+    assert len(server.requests) == 1
+    assert len(network_refusals.take()) == 2
 
 
 def test_the_offline_provider_builds_the_offline_model_and_says_so():
