@@ -9,13 +9,15 @@ import psycopg
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import (
     AgentSelected,
+    ApprovalRequested,
+    ApprovalResolved,
     MessageAccepted,
     ReplyEnd,
     Token,
     TurnError,
 )
 from smart_support.testing import ScriptedChatModel, call
-from test_engine_approvals import collect, only, settings_for
+from test_engine_approvals import collect, only, read_book, settings_for
 
 
 class CountingRouter(ScriptedChatModel):
@@ -207,17 +209,67 @@ async def test_an_empty_or_oversized_message_is_refused_with_a_clear_error(sqlit
         assert isinstance(missing, TurnError) and missing.code == "conversation_not_found"
 
 
-async def test_a_message_while_an_approval_is_pending_is_refused_until_it_is_decided(
-    sqlite_url, book
+async def test_a_question_while_an_approval_waits_is_answered_and_the_approval_keeps_waiting(
+    database_url, book
 ):
-    model = ScriptedChatModel(script=[call("cancel_order", {"order_id": 1042}), "done"])
+    model = ScriptedChatModel(
+        script=[call("cancel_order", {"order_id": 1042}), "It ships tomorrow.", "Cancelled."]
+    )
+    async with Engine.open(
+        settings_for(database_url), model=model, router_model=keyword_router()
+    ) as engine:
+        conversation, _ = await engine.start_conversation()
+        [request] = only(
+            await collect(engine.send(conversation, "cancel order 1042")), ApprovalRequested
+        )
+        aside = await collect(engine.send(conversation, "when would order 1042 ship?"))
+        still = await engine.pending_approvals(conversation)
+        decided = await collect(engine.decide(request.approval_id, True, "customer", conversation))
+
+    assert only(aside, ReplyEnd)[0].text == "It ships tomorrow."
+    assert [a.id for a in still] == [request.approval_id], "the approval keeps waiting"
+    assert only(decided, ReplyEnd)[0].text == "Cancelled."
+    assert [c["order_id"] for c in read_book(book)["calls"] if c["tool"] == "cancel_order"] == [
+        1042
+    ]
+
+
+async def test_no_leave_it_while_an_approval_waits_declines_it(sqlite_url, book):
+    model = ScriptedChatModel(
+        script=[call("cancel_order", {"order_id": 1042}), "Fine, nothing was changed."]
+    )
     async with Engine.open(
         settings_for(sqlite_url), model=model, router_model=keyword_router()
     ) as engine:
         conversation, _ = await engine.start_conversation()
         await collect(engine.send(conversation, "cancel order 1042"))
-        [error] = await collect(engine.send(conversation, "hello?"))
-        assert isinstance(error, TurnError) and error.code == "approval_pending"
+        events = await collect(engine.send(conversation, "no, leave it"))
+
+    [resolved] = only(events, ApprovalResolved)
+    assert (resolved.status, resolved.decided_by) == ("rejected", "customer")
+    assert only(events, ReplyEnd)[0].text == "Fine, nothing was changed."
+    assert not [c for c in read_book(book)["calls"] if c["tool"] == "cancel_order"]
+
+
+async def test_asking_for_another_action_while_one_waits_replaces_the_waiting_one(sqlite_url, book):
+    model = ScriptedChatModel(
+        script=[call("cancel_order", {"order_id": 1042}), call("cancel_order", {"order_id": 1043})]
+    )
+    async with Engine.open(
+        settings_for(sqlite_url), model=model, router_model=keyword_router()
+    ) as engine:
+        conversation, _ = await engine.start_conversation()
+        [first] = only(
+            await collect(engine.send(conversation, "cancel order 1042")), ApprovalRequested
+        )
+        events = await collect(engine.send(conversation, "actually cancel order 1043 instead"))
+        pending = await engine.pending_approvals(conversation)
+
+    [second] = only(events, ApprovalRequested)
+    assert second.summary == "Cancel order 1043"
+    [resolved] = only(events, ApprovalResolved)
+    assert (resolved.approval_id, resolved.status) == (first.approval_id, "cancelled")
+    assert [a.id for a in pending] == [second.approval_id]
 
 
 async def test_a_message_accepted_before_the_database_went_away_is_answered_with_the_next(
@@ -227,9 +279,12 @@ async def test_a_message_accepted_before_the_database_went_away_is_answered_with
     database = pg_url.rsplit("/", 1)[1]
     admin_url = pg_url.rsplit("/", 1)[0] + "/test"
 
+    plugged = []
+
     def step(messages):
         humans = [m.content for m in messages if m.type == "human"]
-        if humans == ["where is order 1042 in the warehouse"] and messages[-1].type == "human":
+        if not plugged and messages[-1].type == "human":
+            plugged.append(True)
             return call("pull_the_plug", {"order_id": 1042})  # the database goes away mid-turn
         return " + ".join(humans)
 
@@ -243,11 +298,13 @@ async def test_a_message_accepted_before_the_database_went_away_is_answered_with
             assert only(first, MessageAccepted), "the message was stored before the failure"
             [error] = only(first, TurnError)
             assert error.code == "store_unavailable"
-            assert "saved and will be answered together with your next one" in error.message
+            assert "saved and will be answered before your next one" in error.message
         finally:
             with psycopg.connect(admin_url, autocommit=True) as admin:
                 admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
         second = await collect(engine.send(conversation, "and order 1043?"))
-        assert only(second, ReplyEnd)[0].text == (
-            "where is order 1042 in the warehouse + and order 1043?"
-        )
+        # The saved message gets its own answer first, then the new one is answered.
+        assert [r.text for r in only(second, ReplyEnd)] == [
+            "where is order 1042 in the warehouse",
+            "where is order 1042 in the warehouse + and order 1043?",
+        ]

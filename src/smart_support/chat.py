@@ -1,7 +1,9 @@
 """`smart-support chat`: the engine in a terminal.
 
-Interactive: type messages, answer approval prompts. Piped: one message per line; when an
-approval is pending, the next line must be `approve` or `reject`, so sessions can be scripted.
+Interactive: type messages, answer approval prompts. Piped: one message per line, so sessions can
+be scripted. While an approval is pending, `approve`/`yes` and `reject`/`no` decide it; any other
+line is a message, answered while the approval waits. `--as EMAIL` chats as a demo customer;
+without it the chat is anonymous and the assistant asks who you are before anything personal.
 
 With the demo agents (AGENTS_FILE unset) the chat lets the demo shop's own address through the
 egress guard and starts the shop if nothing answers there. The terminal shows the conversation and
@@ -20,11 +22,13 @@ from pathlib import Path
 from typing import TextIO
 
 from smart_support.errors import ConfigError, SmartSupportError
+from smart_support.identity import Identity
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import (
     AgentSelected,
     ApprovalRequested,
     ApprovalResolved,
+    CustomerVerified,
     Event,
     ReplyEnd,
     Token,
@@ -80,11 +84,14 @@ class _Printer:
                 f"APPROVAL NEEDED: {event.summary}\n"
                 f"  action: {event.tool} {json.dumps(event.args)}\n"
                 f"  expires: {event.expires_at:%Y-%m-%d %H:%M:%S %Z}\n"
-                "  answer `approve` or `reject`"
+                "  answer `approve` (yes) or `reject` (no), or ask something first"
             )
         elif isinstance(event, ApprovalResolved):
-            self.pending = None
+            if self.pending is not None and self.pending.approval_id == event.approval_id:
+                self.pending = None
             self._line(f"  approval {event.status}")
+        elif isinstance(event, CustomerVerified):
+            self._line(f"  (verified: {event.customer})")
         elif isinstance(event, ReplyEnd):
             if self.speaking is None and event.text:
                 self.write(f"{event.agent}> {event.text}")
@@ -108,17 +115,29 @@ async def _chat_settings(settings: Settings, printer: _Printer) -> AsyncIterator
         yield demo
 
 
-async def chat(settings: Settings, lines: TextIO, out: TextIO, *, interactive: bool) -> int:
-    """Run a chat session reading `lines` until end of input."""
+async def chat(
+    settings: Settings,
+    lines: TextIO,
+    out: TextIO,
+    *,
+    interactive: bool,
+    identity: Identity | None = None,
+) -> int:
+    """Run a chat session reading `lines` until end of input, as `identity` (or anonymous)."""
     printer = _Printer(out)
     async with (
         _chat_settings(settings, printer) as settings,
         Engine.open(settings) as engine,
     ):
-        conversation_id, _ = await engine.start_conversation()
+        conversation_id, _ = await engine.start_conversation(identity)
+        who = (
+            f"signed in as {identity.label}"
+            if identity
+            else "anonymous (the assistant asks who you are before anything personal)"
+        )
         printer.write(
             f"Smart Support chat · model: {engine.model_label} · conversation {conversation_id}\n"
-            "Type a message; end with Ctrl-D.\n"
+            f"You are {who}. Type a message; end with Ctrl-D.\n"
         )
         loop = asyncio.get_running_loop()
         while True:
@@ -133,19 +152,21 @@ async def chat(settings: Settings, lines: TextIO, out: TextIO, *, interactive: b
             if not interactive:
                 printer.write(f"you> {text}\n")
             await engine.expire_due()
-            if printer.pending is not None:
-                choice = text.lower()
-                if choice not in APPROVE | REJECT:
-                    printer.write("Please answer `approve` or `reject`.\n")
-                    continue
-                pending, printer.pending = printer.pending, None
+            choice = text.lower().strip(" .!")
+            if printer.pending is not None and choice in APPROVE | REJECT:
+                pending = printer.pending
                 events = engine.decide(
                     pending.approval_id, choice in APPROVE, "customer", conversation_id
                 )
-            else:
+            else:  # anything else is a message, answered while the approval waits
                 events = engine.send(conversation_id, text)
             async for event in events:
                 printer.show(event)
+        if printer.pending is not None:
+            printer.write(
+                f"Still waiting for your approval: {printer.pending.summary} (until "
+                f"{printer.pending.expires_at:%Y-%m-%d %H:%M %Z}); nothing was changed.\n"
+            )
     return 0
 
 
@@ -202,11 +223,26 @@ def configure_logging(settings: Settings) -> Path | None:
     return log_file
 
 
-def run_chat(settings: Settings) -> int:
-    """Entry point of `smart-support chat`."""
+def run_chat(settings: Settings, as_email: str | None = None) -> int:
+    """Entry point of `smart-support chat` (`--as EMAIL`: as that demo customer)."""
     log_file = configure_logging(settings)
     try:
-        return asyncio.run(chat(settings, sys.stdin, sys.stdout, interactive=sys.stdin.isatty()))
+        identity = None
+        if as_email is not None:
+            if settings.agents_file is not None:
+                raise ConfigError("--as picks a demo customer; it works with the demo agents only")
+            from smart_support.demo.customers import demo_identity
+
+            identity = demo_identity(as_email)
+        return asyncio.run(
+            chat(
+                settings,
+                sys.stdin,
+                sys.stdout,
+                interactive=sys.stdin.isatty(),
+                identity=identity,
+            )
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -59,11 +59,17 @@ def shop(host: str, port: int) -> None:
 
 
 @main.command()
-def chat() -> None:
+@click.option(
+    "--as",
+    "as_email",
+    metavar="EMAIL",
+    help="Chat as this demo customer (e.g. maya.chen@example.com); anonymous without it.",
+)
+def chat(as_email: str | None) -> None:
     """Chat with the agents in the terminal (reads one message per line when piped)."""
     from smart_support.chat import run_chat
 
-    sys.exit(run_chat(_settings()))
+    sys.exit(run_chat(_settings(), as_email))
 
 
 @main.command()

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -60,7 +61,20 @@ log = logging.getLogger("smart_support.engine")
 MAX_MESSAGE_CHARS = 4000
 #: How far back a turn looks for customer messages that were stored but never answered.
 BACKLOG_EVENTS = 20
-UNANSWERED_NOTE = "{} Your message was saved and will be answered together with your next one."
+UNANSWERED_NOTE = "{} Your message was saved and will be answered before your next one."
+#: How many checkpoints back a decision looks for the step its approval paused.
+HISTORY_SEARCH = 200
+_DECLINE = re.compile(
+    r"^(no|nope|nah|no thanks|no thank you|leave it|don'?t|do not|never ?mind|forget it|stop|"
+    r"reject|decline|cancel (that|it|this)|i changed my mind)\b",
+    re.IGNORECASE,
+)
+
+
+def declines(text: str) -> bool:
+    """Whether a message sent while an approval waits says no to it ("no, leave it")."""
+    words = text.strip()
+    return bool(_DECLINE.match(words)) and "?" not in words and len(words.split()) <= 8
 
 
 def _token_hash(token: str) -> str:
@@ -350,29 +364,71 @@ class Engine:
         if conversation is None:
             raise ConversationNotFound()
         approvals = await self.store.list_approvals(conversation_id, None)
-        if any(a.status == "pending" for a in approvals):
-            yield TurnError(
-                conversation_id=conversation_id,
-                code="approval_pending",
-                message="Please approve or reject the pending action first.",
-            )
-            return
-        if approvals:  # one decided elsewhere (another process) may not be resumed yet
-            async for event in self._resume(conversation_id):
+        pending = [a for a in approvals if a.status == "pending"]
+        if approvals and not pending:  # one decided elsewhere (another process) may not be
+            async for event in self._resume(conversation_id):  # resumed yet
                 yield event
         record = await self.store.append_event(
             conversation_id, "customer_message", None, {"text": text}
         )
         yield MessageAccepted(conversation_id=conversation_id, text=text, seq=record.seq)
-        humans = [
-            HumanMessage(earlier, id=f"{conversation_id}:{seq}")
-            for seq, earlier in await self._unanswered(conversation_id, record.seq)
-        ]
-        humans.append(HumanMessage(text, id=f"{conversation_id}:{record.seq}"))
+        if pending:
+            async for event in self._while_pending(conversation_id, text, record.seq, pending):
+                yield event
+            return
+        for seq, earlier in await self._unanswered(conversation_id, record.seq):
+            # A message stored before a turn failed gets its own answer first.
+            events = self._run(
+                conversation_id,
+                {"messages": [HumanMessage(earlier, id=f"{conversation_id}:{seq}")]},
+                agent=conversation.active_agent,
+            )
+            async for event in events:
+                yield event
+                if isinstance(event, ApprovalRequested):
+                    return  # the new message waits behind this approval; it stays stored
+            conversation = await self.store.get_conversation(conversation_id) or conversation
+        human = HumanMessage(text, id=f"{conversation_id}:{record.seq}")
         async for event in self._run(
-            conversation_id, {"messages": humans}, agent=conversation.active_agent
+            conversation_id, {"messages": [human]}, agent=conversation.active_agent
         ):
             yield event
+
+    async def _while_pending(
+        self, conversation_id: str, text: str, seq: int, pending: list[Approval]
+    ) -> AsyncIterator[Event]:
+        """A message while an approval waits: "no, leave it" declines it; anything else is
+        answered aside, on a branch from before the paused step, so the approval keeps waiting
+        (its paused step is resumed when it is decided). If the answer asks to approve another
+        action ("actually cancel 1043 instead"), the waiting one is cancelled."""
+        if declines(text):
+            for approval in pending:
+                async for event in self._decision(approval, "rejected", "customer"):
+                    yield event
+            return
+        head = await self.graph.aget_state(self._config(conversation_id))
+        base = head.parent_config if head.interrupts else head.config
+        human = HumanMessage(text, id=f"{conversation_id}:{seq}")
+        asked_again = False
+        async for event in self._run(
+            conversation_id,
+            {"messages": [human]},
+            agent=head.values.get("active_agent"),
+            base=base,
+        ):
+            asked_again = asked_again or isinstance(event, ApprovalRequested)
+            yield event
+        if asked_again:
+            for approval in pending:
+                cancelled = await self.store.decide_approval(
+                    approval.id, "cancelled", "customer", datetime.now(UTC)
+                )
+                yield ApprovalResolved(
+                    conversation_id=conversation_id,
+                    approval_id=cancelled.id,
+                    status="cancelled",
+                    decided_by=cancelled.decided_by,
+                )
 
     async def _unanswered(self, conversation_id: str, seq: int) -> list[tuple[int, str]]:
         """Customer messages before `seq` that were stored but whose turn failed (the model or
@@ -418,29 +474,49 @@ class Engine:
             status=decided.status,  # type: ignore[arg-type]
             decided_by=decided.decided_by,
         )
-        async for event in self._resume(conversation_id):
+        async for event in self._resume(conversation_id, approval.id):
             yield event
 
-    async def _resume(self, conversation_id: str) -> AsyncIterator[Event]:
-        config = self._config(conversation_id)
-        state = await self.graph.aget_state(config)
+    async def _resume(
+        self, conversation_id: str, approval_id: str | None = None
+    ) -> AsyncIterator[Event]:
+        """Resume the paused step: the conversation's latest, or (after messages answered
+        aside) the one that paused for `approval_id`."""
+        state = await self.graph.aget_state(self._config(conversation_id))
+        if not state.interrupts and approval_id is not None:
+            async for snapshot in self.graph.aget_state_history(
+                self._config(conversation_id), limit=HISTORY_SEARCH
+            ):
+                if any(
+                    (i.value or {}).get("approval_id") == approval_id for i in snapshot.interrupts
+                ):
+                    state = snapshot
+                    break
         if not state.interrupts:
             return
         resume: Command[Any] = Command(resume={i.id: {"decided": True} for i in state.interrupts})
         agent = state.values.get("active_agent")
-        async for event in self._run(conversation_id, resume, agent=agent):
+        async for event in self._run(conversation_id, resume, agent=agent, base=state.config):
             yield event
 
     def _config(self, conversation_id: str, **extra: Any) -> dict[str, Any]:
         return {"configurable": {"thread_id": conversation_id}, **extra}
 
     async def _run(
-        self, conversation_id: str, graph_input: Any, *, agent: str | None
+        self,
+        conversation_id: str,
+        graph_input: Any,
+        *,
+        agent: str | None,
+        base: Any = None,
     ) -> AsyncIterator[Event]:
         """Run the graph and translate its stream into events. `agent` is the conversation's
-        active agent before this run."""
+        active agent before this run; `base` the config of a checkpoint to run from (a branch)
+        instead of the latest."""
         recorder = UsageRecorder(self.store, conversation_id, self.settings.prices())
         config = self._config(conversation_id, callbacks=[recorder])
+        if base is not None:
+            config["configurable"] = {**base["configurable"], "thread_id": conversation_id}
         reply: list[str] = []
         last_text = ""
         interrupted: list[Any] = []
