@@ -6,6 +6,7 @@ import importlib
 import inspect
 import socket
 from collections.abc import Iterator
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import yaml
 from shop_fixture import free_port, running_shop, shop_process  # noqa: F401
 from smart_support.demo import tools
 from smart_support.demo.knowledge import KnowledgeBase, search_help_center, split_sections
+from smart_support.demo.shop import shop_today
 from smart_support.errors import EgressRefused, ToolError
 from smart_support.settings import Settings, load_settings
 from smart_support.tools.context import ToolContext, tool_context
@@ -65,7 +67,8 @@ async def test_tracking_order_1050_gives_carrier_number_and_estimated_delivery(
     tracking = await tools.track_order(1050)
     assert tracking["ok"] is True
     assert tracking["tracking_number"] == "1Z4F2A9E0312345678"
-    assert tracking["estimated_delivery"] == "2026-11-18"
+    # 1050 shipped two days before the shop's day and arrives two days after it.
+    assert tracking["estimated_delivery"] == (shop_today() + timedelta(days=2)).isoformat()
     assert "UPS" in tracking["message"]
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from shop_fixture import free_port, running_shop, shop_process  # noqa: F401
-from smart_support.demo.shop import DATASET_TODAY, DEMO_EMAIL, create_app
+from smart_support.demo.shop import DEMO_EMAIL, create_app, shop_today
 from smart_support.demo.shop.data import build_dataset
 
 
@@ -37,7 +37,9 @@ def test_order_1050_is_shipped_with_a_tracking_number(shop: httpx.Client) -> Non
     assert tracking["carrier"] == "UPS"
     assert tracking["tracking_number"] == "1Z4F2A9E0312345678"
     assert tracking["tracking_url"].endswith(tracking["tracking_number"])
-    assert tracking["estimated_delivery"] > DATASET_TODAY.isoformat()
+    today = shop.get("/health").json()["today"]
+    assert today == shop_today().isoformat()
+    assert tracking["estimated_delivery"] > today
     assert tracking["delivered_on"] is None
     assert tracking["latest_event"] == tracking["events"][-1]
 
@@ -166,23 +168,24 @@ def test_two_shops_generate_identical_data() -> None:
 
 
 def test_the_dataset_covers_every_status_realistically() -> None:
-    data = build_dataset()
+    today = shop_today()
+    data = build_dataset(today=today)
     statuses = {order.status for order in data.orders.values()}
     assert statuses == {"pending", "processing", "shipped", "delivered", "cancelled", "returned"}
     for order in data.orders.values():
         shipped = order.status in {"shipped", "delivered", "returned"}
         assert (order.shipment is not None) == shipped, order.id
-        assert order.placed_at.date() <= DATASET_TODAY
+        assert order.placed_at.date() <= today
         if order.shipment:
             assert order.shipment.shipped_on >= order.placed_at.date(), order.id
             delivered = order.shipment.delivered_on
             assert (delivered is not None) == (order.status != "shipped"), order.id
-            assert delivered is None or order.shipment.shipped_on <= delivered <= DATASET_TODAY
+            assert delivered is None or order.shipment.shipped_on <= delivered <= today
         if order.cancellation:
-            assert order.cancellation.cancelled_on <= DATASET_TODAY, order.id
+            assert order.cancellation.cancelled_on <= today, order.id
         if order.return_info:
             assert order.shipment and order.shipment.delivered_on
-            assert order.shipment.delivered_on <= order.return_info.started_on <= DATASET_TODAY
+            assert order.shipment.delivered_on <= order.return_info.started_on <= today
 
 
 def test_another_seed_gives_other_data() -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from shop_fixture import running_shop, shop_process, shop_server  # noqa: F401
-from smart_support.demo.shop import DATASET_TODAY
+from smart_support.demo.shop import shop_today
 
 NEW_ADDRESS = {
     "street": "12 Harbour Road",
@@ -23,6 +23,11 @@ NEW_ADDRESS = {
 def shop(running_shop: str) -> Iterator[httpx.Client]:  # noqa: F811
     with httpx.Client(base_url=running_shop, trust_env=False) as client:
         yield client
+
+
+def shops_day(shop: httpx.Client) -> date:
+    """The day the shop's rules run on (its /health says)."""
+    return date.fromisoformat(shop.get("/health").json()["today"])
 
 
 def status_of(shop: httpx.Client, order_id: int) -> str:
@@ -142,7 +147,8 @@ def test_a_delivered_order_inside_the_return_window_can_be_returned(
 ) -> None:
     order = shop.get(f"/orders/{order_id}").json()
     delivered = date.fromisoformat(order["shipment"]["delivered_on"])
-    assert (DATASET_TODAY - delivered).days <= 30
+    today = shops_day(shop)
+    assert (today - delivered).days <= 30
 
     answer = shop.post(f"/orders/{order_id}/returns", json={"reason": "too small"})
 
@@ -150,7 +156,7 @@ def test_a_delivered_order_inside_the_return_window_can_be_returned(
     started = answer.json()["return"]
     assert started["return_id"] == f"R-{order_id}"
     assert started["refund_amount"] == order["total"]
-    assert date.fromisoformat(started["drop_off_by"]) > DATASET_TODAY
+    assert date.fromisoformat(started["drop_off_by"]) > today
     assert status_of(shop, order_id) == "returned"
 
 
@@ -161,7 +167,7 @@ def test_an_order_delivered_more_than_30_days_ago_cannot_be_returned(
     delivered = date.fromisoformat(
         shop.get(f"/orders/{order_id}").json()["shipment"]["delivered_on"]
     )
-    assert (DATASET_TODAY - delivered).days > 30
+    assert (shops_day(shop) - delivered).days > 30
 
     answer = shop.post(f"/orders/{order_id}/returns", json={"reason": "changed my mind"})
 
@@ -190,7 +196,7 @@ def test_an_order_already_returned_cannot_be_returned_twice(shop: httpx.Client) 
 
 
 def test_the_return_window_follows_the_shops_clock() -> None:
-    later = DATASET_TODAY + timedelta(days=19)  # 1060 was delivered 12 days before the dataset day
+    later = shop_today() + timedelta(days=19)  # 1060 was delivered 12 days before the data's day
     with (
         shop_server(today=later) as server,
         httpx.Client(base_url=server.url, trust_env=False) as client,

@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 
 from smart_support.demo.shop.app import create_app
-from smart_support.demo.shop.data import DATASET_TODAY, DEMO_EMAIL, RETURN_WINDOW_DAYS
+from smart_support.demo.shop.data import DEMO_EMAIL, RETURN_WINDOW_DAYS, shop_today
 
 logger = logging.getLogger("smart_support.demo")
 
-__all__ = ["DATASET_TODAY", "DEMO_EMAIL", "RETURN_WINDOW_DAYS", "create_app", "serve"]
+__all__ = ["DEMO_EMAIL", "RETURN_WINDOW_DAYS", "create_app", "serve", "shop_today"]
 
 
 def serve(host: str = "127.0.0.1", port: int = 8001) -> None:

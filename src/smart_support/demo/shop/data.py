@@ -1,8 +1,9 @@
 """The demo shop's dataset: deterministic, generated from a seeded RNG, identical on every start.
 
 About 300 customers, 1000 orders (ids 1000..1999), 24 products with variants, shipments with
-carriers, tracking numbers and dates, and saved payment methods. Dates are relative to
-`DATASET_TODAY` (the shop's "today" unless `create_app(today=...)` moves the clock).
+carriers, tracking numbers and dates, and saved payment methods. Every date is relative to the
+shop's "today": the day (UTC) the shop starts, unless `create_app(today=...)` sets the clock. So
+the stories below hold on any day the demo runs, and the same seed and day give the same data.
 
 Notable orders, all belonging to the demo customer Maya Chen (maya.chen@example.com, id 1):
 
@@ -46,7 +47,6 @@ from smart_support.demo.shop.models import (
     Variant,
 )
 
-DATASET_TODAY = date(2026, 11, 16)
 DEFAULT_SEED = 20261116
 RETURN_WINDOW_DAYS = 30
 DEMO_EMAIL = "maya.chen@example.com"
@@ -77,8 +77,17 @@ def money(cents: int) -> float:
     return round(cents / 100, 2)
 
 
-def build_dataset(seed: int = DEFAULT_SEED, today: date = DATASET_TODAY) -> Dataset:
-    """Generate the dataset. The same seed and day always give the same data, byte for byte."""
+def shop_today() -> date:
+    """Today in UTC: the day the demo data is generated around."""
+    return datetime.now(UTC).date()
+
+
+def build_dataset(seed: int = DEFAULT_SEED, today: date | None = None) -> Dataset:
+    """Generate the dataset around `today` (the current UTC day by default).
+
+    The same seed and day always give the same data, byte for byte.
+    """
+    today = today or shop_today()
     rng = random.Random(seed)
     products = _products(rng)
     customers = _customers(rng, today)

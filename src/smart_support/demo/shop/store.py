@@ -17,12 +17,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from smart_support.demo.shop.data import (
-    DATASET_TODAY,
     DEFAULT_SEED,
     RETURN_WINDOW_DAYS,
     Dataset,
     build_dataset,
     new_return,
+    shop_today,
 )
 from smart_support.demo.shop.models import (
     NOT_YET_SHIPPED,
@@ -66,13 +66,15 @@ class ShopState:
     """One shop: the dataset, the clock used by the rules, and the idempotency memory.
 
     Args:
-        today: The day the return window is measured from; the dataset's own day by default.
+        today: The day the return window is measured from; by default the day the data is
+            generated around, today (UTC).
         seed: Seed of the generated dataset.
     """
 
     def __init__(self, *, today: date | None = None, seed: int = DEFAULT_SEED) -> None:
-        self.today = today or DATASET_TODAY
-        self.data: Dataset = build_dataset(seed=seed)
+        day = shop_today()
+        self.today = today or day
+        self.data: Dataset = build_dataset(seed=seed, today=day)
         self._idempotency: dict[str, _Remembered] = {}
         self._lock = threading.Lock()
 
