@@ -138,7 +138,7 @@ def split_sections(markdown: str, source: str) -> list[Section]:
     lines: list[str] = []
 
     def close() -> None:
-        text = "\n".join(lines).strip()
+        text = _tidy("\n".join(lines))
         if title and text:
             terms = Counter(tokens(text))
             for term in tokens(title):  # a word in the heading says more than one in the text
@@ -163,6 +163,31 @@ def split_sections(markdown: str, source: str) -> list[Section]:
             lines.append(line)
     close()
     return sections
+
+
+_MARKUP = re.compile(r"(\*\*|__|`)(.+?)\1")
+_LIST_ITEM = re.compile(r"^\s*(\d+[.)]|[-*•])\s+")
+
+
+def _tidy(markdown: str) -> str:
+    """A section's text as clean paragraphs: markup dropped, wrapped lines joined, list items
+    one per line, so a reader (or a model) never meets a sentence cut at a line end."""
+    out: list[str] = []
+    for raw in markdown.strip().splitlines():
+        line = _MARKUP.sub(r"\2", raw.strip())
+        if not line:
+            if out and out[-1]:
+                out.append("")
+        elif (
+            _LIST_ITEM.match(line)
+            or not out
+            or not out[-1]
+            or (_LIST_ITEM.match(out[-1]) and not raw[:1].isspace())  # the text after a list
+        ):
+            out.append(line)
+        else:
+            out[-1] += " " + line
+    return "\n".join(out).strip()
 
 
 @lru_cache(maxsize=1)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    ToolMessage,
-)
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from smart_support.models._arguments import READ_VERBS
+from smart_support.models._passages import answer_passages, passage_of
+from smart_support.models._records import NOTE_KEYS, answer_record, render_list
+from smart_support.models._render import tidy_text
 from smart_support.models._text import ROUTING_PREFIX, parse_json, text_of
 from smart_support.models.matching import split_identifier
 
@@ -34,27 +33,27 @@ _REFUSED = re.compile(
     re.I,
 )
 
-_PASSAGE_KEYS = ("content", "text", "snippet", "passage", "body", "answer", "excerpt", "summary")
-_TITLE_KEYS = ("title", "question", "name", "heading", "topic")
-
 
 def compose_answer(recent: list[BaseMessage]) -> str:
-    """A reply from the tool results at the end of `recent`, quoting their facts."""
+    """A reply from the tool results at the end of `recent`, answering the customer's question."""
     start = len(recent)
     while start > 0 and isinstance(recent[start - 1], ToolMessage):
         start -= 1
     caller = recent[start - 1] if start > 0 else None
     calls = {c["id"]: c for c in caller.tool_calls} if isinstance(caller, AIMessage) else {}
+    question = next(
+        (text_of(m.content) for m in reversed(recent[:start]) if isinstance(m, HumanMessage)), ""
+    )
     parts = []
     for message in recent[start:]:
         assert isinstance(message, ToolMessage)
         call = calls.get(message.tool_call_id)
         name = message.name or (call["name"] if call else "")
-        parts.append(_describe(message, name))
+        parts.append(_describe(message, name, question))
     return "\n\n".join(p for p in parts if p)
 
 
-def _describe(message: ToolMessage, tool_name: str) -> str:
+def _describe(message: ToolMessage, tool_name: str, question: str) -> str:
     raw = text_of(message.content).strip()
     data = parse_json(raw)
     if data is None:
@@ -70,107 +69,81 @@ def _describe(message: ToolMessage, tool_name: str) -> str:
         error = data.get("error") or (data.get("message") if data.get("ok") is False else None)
         if data.get("ok") is False or (error and len(data) <= 3):
             return f"Sorry, that did not work: {error or 'no reason was given'}"
-        lists = [v for v in data.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
-        if (
-            len(lists) == 1
-            and _passage(lists[0][0])
-            and sum(isinstance(v, list) for v in data.values()) == 1
-        ):
-            return _quote_best(lists[0])
-        return _facts(data, tool_name)
+        lists = [v for v in data.values() if isinstance(v, list)]
+        records = [v for v in lists if v and isinstance(v[0], dict)]
+        if len(lists) == 1 and len(records) == 1 and passage_of(records[0][0]):
+            return answer_passages(records[0], question)
+        if len(lists) == 1 and not lists[0] and not _has_facts(data):
+            notes = [tidy_text(str(data[k])) for k in NOTE_KEYS if isinstance(data.get(k), str)]
+            return " ".join(["I could not find anything matching that.", *notes])
+        verb = (split_identifier(tool_name).lower().split() or [""])[0]
+        acted = bool(tool_name) and verb not in READ_VERBS
+        return answer_record(data, question, acted=acted)
     if isinstance(data, list):
         if not data:
             return "I could not find anything matching that."
-        if isinstance(data[0], dict) and _passage(data[0]):
-            return _quote_best(data)
-        return "Here's what I found:\n" + "\n".join(f"- {_value(v)}" for v in data[:10])
+        if isinstance(data[0], dict) and passage_of(data[0]):
+            return answer_passages(data, question)
+        return "Here's what I found:\n" + render_list("items", data, None)
     return str(data)
 
 
-def _passage(item: dict[str, Any]) -> str | None:
-    for key in _PASSAGE_KEYS:
-        if isinstance(item.get(key), str) and item[key].strip():
-            return str(item[key]).strip()
-    return None
-
-
-def _quote_best(items: list[Any]) -> str:
-    dicts = [i for i in items if isinstance(i, dict)]
-    scored = [i for i in dicts if isinstance(i.get("score", i.get("relevance")), int | float)]
-    best = (
-        max(scored, key=lambda i: float(i.get("score", i.get("relevance")) or 0.0))
-        if scored
-        else dicts[0]
-    )
-    passage = _passage(best) or _value(best)
-    title = next((best[k] for k in _TITLE_KEYS if isinstance(best.get(k), str)), None)
-    source = next(
-        (best[k] for k in ("url", "source", "link") if isinstance(best.get(k), str)), None
-    )
-    reply = (
-        f'Here is what I found in "{title}": {passage}'
-        if title
-        else f"Here is what I found: {passage}"
-    )
-    return reply + (f" (source: {source})" if source else "")
-
-
-def _label(key: str) -> str:
-    words = ["ID" if w == "id" else w for w in split_identifier(key).lower().split()]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dict):
-        return ", ".join(_value(v) for v in value.values() if v is not None and v != "")
-    if isinstance(value, list):
-        return "; ".join(_item(v) if isinstance(v, dict) else _value(v) for v in value)
-    return str(value)
-
-
-def _item(item: dict[str, Any]) -> str:
-    """One record of a list: its name or title, then its other facts in brackets."""
-    title_key = next((k for k in _TITLE_KEYS if isinstance(item.get(k), str)), None)
-    rest = [
-        f"{_label(k).lower()}: {_value(v)}"
-        for k, v in item.items()
-        if k != title_key and v is not None and v != "" and not isinstance(v, dict | list)
-    ]
-    if title_key is None:
-        return ", ".join(rest)
-    return f"{item[title_key]} ({', '.join(rest)})" if rest else str(item[title_key])
-
-
-_NOTE_KEYS = frozenset({"note", "message", "detail", "hint"})
-
-
-def _facts(data: dict[str, Any], tool_name: str) -> str:
-    verb = (split_identifier(tool_name).lower().split() or [""])[0]
-    lists = [v for v in data.values() if isinstance(v, list)]
-    notes = [str(data[k]) for k in data if k in _NOTE_KEYS and isinstance(data[k], str)]
-    facts = [
-        f"- {_label(k)}: {_value(v)}"
+def _has_facts(data: dict[str, Any]) -> bool:
+    """Whether a result says more than an empty list and a note (`query` echoes don't count)."""
+    skip = {"ok", "query", "q", "total", "count", *NOTE_KEYS}
+    return any(
+        v not in (None, "", [], 0) and not isinstance(v, list)
         for k, v in data.items()
-        if k not in _NOTE_KEYS and k != "ok" and v is not None and v != "" and v != []
-    ]
-    if lists and not any(lists) and not facts:
-        return " ".join(["I could not find anything matching that.", *notes])
-    # A write tool that answered no error (errors are relayed before this) has done its job.
-    lead = "Here's what I found:" if verb in READ_VERBS or not tool_name else "Done."
-    if not facts and not notes:
-        return "Done." if lead == "Done." else "I could not find anything matching that."
-    return "\n".join([lead, *notes, *facts])
+        if k not in skip
+    )
 
 
-def generic_reply(text: str, system: str, tools: list[dict[str, Any]]) -> str:
-    """A helpful plain-text reply when no tool fits: what this agent can do."""
+_CATCH_ALL = re.compile(r"^\W*(everything|anything|all) else\b|\boff-topic\b", re.I)
+
+
+def _skills(team: list[str]) -> list[str]:
+    """One line per agent from its description: the list after its colon when it has one
+    ("A specific order: status, tracking, ..." -> "Status, tracking, ..."); an agent for people
+    becomes an offer to connect one. The catch-all agent ("everything else") is left out."""
+    lines = []
+    for description in team:
+        text = description.split("\nExamples:", 1)[0].strip()
+        if not text or _CATCH_ALL.search(text):
+            continue
+        if _HUMAN_WORDS.search(text) and ":" not in text:
+            lines.append("Connecting you with a person from our team")
+            continue
+        head, _, tail = text.partition(":")
+        line = (tail or head).strip().rstrip(".")
+        lines.append(line[:1].upper() + line[1:])
+    return lines
+
+
+def generic_reply(
+    text: str, system: str, tools: list[dict[str, Any]], team: list[str] | None = None
+) -> str:
+    """A helpful plain-text reply when no tool fits: what this assistant can do.
+
+    Args:
+        text: The customer's message.
+        system: The agent's system prompt.
+        tools: The agent's tools.
+        team: The descriptions of every agent of the assistant, when known (the router's
+            transfer tools): the reply lists all of them, so a customer who asked for something
+            out of scope learns everything the assistant can do.
+    """
     if _THANKS.search(text):
         return "You're welcome! Is there anything else I can help you with?"
     if _BYE.search(text):
         return "Thank you for getting in touch. Goodbye!"
+    skills = _skills(team or [])
+    if skills:
+        intro = "Here is what I can do:\n" + "\n".join(f"- {line}" for line in skills)
+        if _GREETING.search(text):
+            return f"Hello! {intro}\nWhat can I do for you?"
+        if _ABOUT_YOU.search(text):
+            return f"I'm an automated assistant. {intro}\nWhat can I do for you?"
+        return f"Sorry, that's not something I can help with. {intro}\nWhat can I do for you?"
     can_do = []
     for tool in tools:
         fn = tool.get("function", tool)
@@ -181,8 +154,7 @@ def generic_reply(text: str, system: str, tools: list[dict[str, Any]]) -> str:
             line = re.split(r"[:;(]| - ", first[0])[0].strip().rstrip(".")
             can_do.append(line[:1].lower() + line[1:])
     if can_do:
-        shown = can_do[:4]
-        intro = "Here is what I can do: " + "; ".join(shown) + "."
+        intro = "Here is what I can do: " + "; ".join(can_do) + "."
     else:
         who = re.match(r"\s*You are ([^.\n]+)", system)
         intro = f"I'm {who.group(1).strip()}." if who else "I'm here to help."
@@ -195,4 +167,4 @@ def generic_reply(text: str, system: str, tools: list[dict[str, Any]]) -> str:
         return f"Hello! {intro}{offer} What can I do for you?"
     if _ABOUT_YOU.search(text):
         return f"I'm an automated assistant. {intro}{offer} What can I do for you?"
-    return f"I'm sorry, I can't help with that here. {intro}{offer}"
+    return f"Sorry, that's not something I can help with here. {intro}{offer}"

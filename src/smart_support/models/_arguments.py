@@ -190,6 +190,11 @@ def action_words(tool: str) -> set[str]:
     return set(tokenize(head))
 
 
+def _is_free_text(name: str) -> bool:
+    """A parameter that takes the customer's words as they are (`query`, `question`...)."""
+    return bool(set(_name_words(name)) & _TEXT_PARAMS)
+
+
 def _structured(prop: dict[str, Any], name: str) -> bool:
     """A string parameter with a recognisable shape: an email address or a date."""
     words = _name_words(name)

@@ -44,10 +44,17 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import PrivateAttr
 
 from smart_support.models._address import address_role, parse_address
 from smart_support.models._answers import compose_answer, generic_reply
-from smart_support.models._arguments import _name, action_words, fill_arguments, question_for
+from smart_support.models._arguments import (
+    _is_free_text,
+    _name,
+    action_words,
+    fill_arguments,
+    question_for,
+)
 from smart_support.models._text import ROUTING_PREFIX, text_of
 from smart_support.models.matching import Matcher, split_identifier
 
@@ -126,6 +133,36 @@ def _allowed(
     return allowed, by_address
 
 
+_REFERS_BACK = re.compile(r"\b(it|its|it's|that|this|they|them|their|those)\b", re.I)
+_QUESTION = re.compile(r"\?\s*$|^\W*(when|where|what|which|how|who|why|is|are|was|has|did)\b", re.I)
+
+
+def _searches_anything(tools: list[dict[str, Any]]) -> bool:
+    """One read tool whose one required parameter is free text (`query`, `question`...)."""
+    if len(tools) != 1 or _action_words(tools[0]):
+        return False
+    schema = tools[0].get("function", tools[0]).get("parameters") or {}
+    required = list(schema.get("required") or ())
+    return len(required) == 1 and _is_free_text(required[0])
+
+
+def _asked_again(
+    text: str, history: list[BaseMessage], tools: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The read tool last called, for a question about the same thing that names no tool:
+    "when will it arrive?" after a status look-up."""
+    if not (_QUESTION.search(text) and _REFERS_BACK.search(text)):
+        return None
+    by_name = {_name(t): t for t in tools}
+    for message in reversed(history[-6:]):
+        if isinstance(message, AIMessage):
+            for call in message.tool_calls:
+                tool = by_name.get(call["name"])
+                if tool is not None and not _action_words(tool):
+                    return tool
+    return None
+
+
 class OfflineChatModel(BaseChatModel):
     """A deterministic chat model for running Smart Support without any provider.
 
@@ -144,6 +181,9 @@ class OfflineChatModel(BaseChatModel):
     #: How the CLI and UI name this model.
     label: ClassVar[str] = OFFLINE_LABEL
     model_name: str = "offline"
+    #: The agents' descriptions from the last routing call (transfer tools), so an agent that
+    #: cannot help can say what the whole assistant can do, not only its own tools.
+    _team: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def _llm_type(self) -> str:
@@ -255,6 +295,11 @@ class OfflineChatModel(BaseChatModel):
         recent = messages[-WINDOW:]
         system = next((text_of(m.content) for m in messages if isinstance(m, SystemMessage)), "")
         content, call = "", None
+        if tools and all(_name(t).startswith(ROUTING_PREFIX) for t in tools):
+            self._team = {
+                _name(t)[len(ROUTING_PREFIX) :]: str(t.get("function", t).get("description") or "")
+                for t in tools
+            }
         if recent and isinstance(recent[-1], ToolMessage):
             content = compose_answer(recent)
         else:
@@ -308,6 +353,8 @@ class OfflineChatModel(BaseChatModel):
                 for c in m.tool_calls
             ]
             chosen, sure = self._choose(text, context, tools, tool_choice)
+            if chosen is None and not routing:
+                chosen = _asked_again(text, history, tools)
             request, asked = None, None
             pending = None if routing else self._pending(history, tools)
             if pending is not None and (
@@ -331,7 +378,14 @@ class OfflineChatModel(BaseChatModel):
                     return question_for(missing, schema), None
         if routing:
             return "", None
-        return generic_reply(text, system, tools), None
+        if tools and not routing and _searches_anything(tools) and _QUESTION.search(text):
+            # An agent whose one tool searches free text (a help center) looks any question up.
+            tool = tools[0]
+            schema = tool.get("function", tool).get("parameters") or {}
+            args, missing = fill_arguments(schema, text, history, tool=_name(tool))
+            if not missing:
+                return "", (_name(tool), args)
+        return generic_reply(text, system, tools, list(self._team.values())), None
 
     def _pending(
         self, history: list[BaseMessage], tools: list[dict[str, Any]]
