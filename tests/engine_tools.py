@@ -52,6 +52,8 @@ async def cancel_order(order_id: int) -> dict[str, Any]:
         os._exit(17)  # the process dies after the call started, before a result is recorded
     book["orders"][str(order_id)] = "cancelled"
     _save(book)
+    if os.environ.get("ENGINE_TEST_PLUG_AFTER_WRITE") == "1":
+        await pull_the_plug(order_id)  # done, then the database goes away before it is recorded
     return {"order_id": order_id, "status": "cancelled"}
 
 
