@@ -4,17 +4,23 @@ and the real demo shop, driven by a real WebSocket client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
+import logging
 import os
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import websockets
+import yaml
 from websockets.asyncio.client import ClientConnection
 
 from shop_fixture import running_shop, shop_process  # noqa: F401
@@ -26,8 +32,29 @@ from smart_support.settings import Settings
 WAIT = 30.0
 
 
+@functools.cache
+def anonymous_agents_file() -> Path:
+    """The demo agents without their identity rules (verification tool, owner checks, bound
+    arguments): these tests are about the chat server, so an anonymous visitor may look up
+    and change order 1042 here. Made from the real demo file, so it cannot drift from it."""
+    from smart_support.registry.validate import demo_agents_file
+
+    doc = yaml.safe_load(demo_agents_file().read_text(encoding="utf-8"))
+    doc.pop("identity", None)
+    for agent in doc["agents"]:
+        agent["tools"] = [
+            {k: v for k, v in tool.items() if k not in ("owner", "bind", "needs_customer")}
+            for tool in agent.get("tools", [])
+            if not str(tool.get("python", "")).endswith(":verify_customer")
+        ]
+    path = Path(tempfile.mkdtemp(prefix="smart-support-tests-")) / "agents.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def server_settings(database_url: str, shop_url: str, **extra: Any) -> Settings:
     parts = urlsplit(shop_url)
+    extra.setdefault("agents_file", anonymous_agents_file())
     return Settings(
         database_url=database_url,
         llm_provider="offline",
@@ -247,7 +274,7 @@ async def test_an_approved_cancellation_cancels_the_order_in_the_shop(
         chat = Chat(ws)
         await chat.start()
         request = await cancel_order_1042(chat)
-        assert request["tool"] == "cancel_order"
+        assert "tool" not in request, "customers see the action, not the tool's name"
         assert request["args"] == {"order_id": 1042}
         assert "1042" in request["summary"]
         assert await order_status(running_shop, 1042) != "cancelled", "nothing before approval"
@@ -405,13 +432,18 @@ def test_the_background_server_reports_a_failed_start(sqlite_url: str) -> None:
 
 
 def test_the_protocol_document_holds_the_schemas_of_the_current_models() -> None:
-    from pathlib import Path
+    from smart_support.server.schema_export import DOC, schemas_markdown
 
-    from smart_support.server.protocol import schemas_markdown
+    assert schemas_markdown() in DOC.read_text(), (
+        "docs/protocol.md is stale: run `python -m smart_support.server.schema_export`"
+    )
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
-    assert schemas_markdown() in doc, (
-        "docs/protocol.md is stale: run `python -m smart_support.server.protocol docs/protocol.md`"
+
+def test_the_web_uis_protocol_types_are_generated_from_the_current_models() -> None:
+    from smart_support.server.schema_export import TYPESCRIPT, typescript
+
+    assert TYPESCRIPT.read_text() == typescript(), (
+        "web/src/protocol.ts is stale: run `python -m smart_support.server.schema_export`"
     )
 
 
@@ -484,3 +516,139 @@ async def test_the_servers_own_pages_and_listed_origins_can_open_the_chat_socket
         with pytest.raises(websockets.InvalidStatus):
             async with connect(url, origin="https://other.example"):
                 pass
+
+
+async def test_a_page_of_the_same_host_and_port_but_another_scheme_cannot_open_the_socket(
+    chat_url: str,
+) -> None:
+    # The server speaks http here: an https page on the same host:port is another origin.
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with connect(chat_url, origin=chat_url.replace("http://", "https://")):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+# what the browser is sent --------------------------------------------------------------------
+
+
+def stored_events(database_url: str, kind: str) -> list[dict[str, Any]]:
+    """The conversation event log as operators have it (the SQLite file itself)."""
+    import sqlite3
+
+    path = database_url.split(":///", 1)[1]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT data FROM events WHERE kind = ? ORDER BY seq", (kind,))
+        return [json.loads(data) for (data,) in rows]
+
+
+async def test_tool_frames_tell_the_customer_what_happens_without_the_tools_data(
+    chat_url: str, sqlite_url: str
+) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        started = await chat.start()
+        frames = await chat.say("What's the status of order 1042?")
+    tools = of_type(frames, "tool_activity")
+    assert [t["status"] for t in tools] == ["started", "succeeded"]
+    for frame in tools:
+        assert set(frame) == {"type", "conversation_id", "status", "label"}
+        assert frame["label"]
+    assert "1042" in frames[-1]["text"], "the reply still uses the tool's result"
+    # The event log keeps everything for operators: the tool, its arguments, its result.
+    logged = stored_events(sqlite_url, "tool_activity")
+    assert logged[0]["tool"] == "get_order_status"
+    assert logged[0]["args"] == {"order_id": 1042}
+    assert "1042" in logged[1]["detail"]
+    assert all(e["conversation_id"] == started["conversation_id"] for e in logged)
+
+
+async def test_a_resumed_transcript_shows_tool_calls_and_approvals_as_the_live_frames_do(
+    chat_url: str,
+) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        started = await chat.start()
+        await chat.say("What's the status of order 1042?")
+        await cancel_order_1042(chat)
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        await chat.send(
+            type="resume", conversation_id=started["conversation_id"], token=started["token"]
+        )
+        await chat.recv()
+        transcript = await chat.recv()
+    tool_entries = [e for e in transcript["events"] if e["kind"] == "tool_activity"]
+    assert tool_entries and all(set(e["data"]) == {"status", "label"} for e in tool_entries)
+    [requested] = [e for e in transcript["events"] if e["kind"] == "approval_requested"]
+    assert "tool" not in requested["data"] and requested["data"]["args"] == {"order_id": 1042}
+    assert "tool" not in transcript["pending_approvals"][0]
+    assert "get_order_status" not in json.dumps(transcript)
+
+
+async def test_the_conversation_frame_carries_the_welcome_text_and_the_link_domains(
+    start_server: ServerFactory,
+) -> None:
+    welcome = "Welcome to Harbour Shoes! Ask me about your order."
+    with start_server(welcome_message=welcome, link_domains=["harbour.example"]) as url:
+        async with connect(url) as ws:
+            frame = await Chat(ws).start()
+    assert frame["welcome_message"] == welcome
+    assert frame["link_domains"] == ["harbour.example"]
+
+
+async def test_each_error_of_a_turn_reaches_the_socket_once(chat_url: str) -> None:
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        await chat.start()
+        for _ in range(3):
+            await chat.send(type="decision", approval_id="no-such-approval", decision="approve")
+        errors = [await chat.recv() for _ in range(3)]
+        # A copy sent twice would arrive before the answer to this ping.
+        await asyncio.sleep(0.2)
+        await chat.send(type="ping")
+        after = await chat.recv()
+    assert [(e["type"], e["code"]) for e in errors] == [("error", "approval_error")] * 3
+    assert after == {"type": "pong"}
+
+
+async def test_a_database_outage_is_logged_once_by_the_sweeper_and_so_is_its_end(
+    pg_url: str,
+    running_shop: str,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import psycopg
+
+    from pg_admin import PG_ADMIN_URL
+
+    name = pg_url.rsplit("/", 1)[1]
+
+    def sweeps() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "sweep" in r.getMessage()]
+
+    async def wait_for(condition: Callable[[], bool]) -> None:
+        for _ in range(int(WAIT / 0.05)):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError([r.getMessage() for r in sweeps()])
+
+    caplog.set_level(logging.INFO, logger="smart_support.server")
+    options = {"sweep_interval_seconds": 0.05}
+    with serve_in_thread(server_settings(pg_url, running_shop), **options):
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            await wait_for(lambda: len(sweeps()) >= 1)
+            await asyncio.sleep(1.0)  # some twenty failed sweeps
+            during = sweeps()
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await wait_for(lambda: len(sweeps()) >= 2)
+    failing, recovered = sweeps()[:2]
+    assert len(during) == 1, [r.getMessage() for r in during]
+    assert failing.levelno == logging.WARNING and failing.exc_info is None
+    assert "failing" in failing.getMessage()
+    assert recovered.levelno == logging.INFO and "work again" in recovered.getMessage()
+    assert len(sweeps()) == 2

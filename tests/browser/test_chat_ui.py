@@ -227,3 +227,47 @@ def test_after_a_server_restart_the_page_reconnects_and_restores_the_approval(
         next_reply(page, before)
         screenshot("reconnected-approved")
     assert order_status(running_shop, 1042) == "cancelled"
+
+
+def test_the_welcome_text_comes_from_the_settings(ui_server: UiServer, page: Page) -> None:
+    welcome = "Welcome to Harbour Shoes! Ask about an order, a return or a size."
+    with ui_server(welcome_message=welcome) as url:
+        page.goto(url)
+        wait_until_ready(page)
+        expect(page.get_by_test_id("welcome")).to_have_text(welcome)
+        ask(page, "What's the status of order 1042?")
+        expect(page.get_by_test_id("welcome")).to_have_count(0)
+
+
+def test_while_an_approval_waits_the_box_stays_usable_and_says_what_a_message_does(
+    ui_server: UiServer, page: Page
+) -> None:
+    with ui_server() as url:
+        page.goto(url)
+        request_cancellation(page)
+        box = page.get_by_label("Your message")
+        expect(box).to_be_enabled()
+        placeholder = box.get_attribute("placeholder") or ""
+        assert "still needs your decision" in placeholder
+        assert "ask something" not in placeholder
+
+
+def test_a_link_to_another_site_in_a_reply_is_plain_text_and_the_shops_own_is_a_link(
+    ui_server: UiServer, page: Page
+) -> None:
+    from smart_support.testing import ScriptedChatModel
+
+    reply_text = (
+        "Your order ships to [Claim your refund here](https://evil.example/login) 5 High St. "
+        "Returns: [our returns page](https://help.shop.example/returns)."
+    )
+    model = ScriptedChatModel(default=lambda messages: reply_text)
+    with ui_server(link_domains=["shop.example"], app_options={"model": model}) as url:
+        page.goto(url)
+        wait_until_ready(page)
+        ask(page, "Where does order 1042 ship to?")
+        reply = next_reply(page, 0)
+        expect(reply).to_contain_text("[Claim your refund here](https://evil.example/login)")
+        links = reply.locator("a")
+        expect(links).to_have_count(1)
+        expect(links.first).to_have_attribute("href", "https://help.shop.example/returns")

@@ -17,7 +17,15 @@ function agentName(agent: string): string {
   return agent.replace(/[_-]+/g, " ").replace(/\b\w/g, (c) => c.toUpperCase());
 }
 
-function Message({ item, onDecide }: { item: Item; onDecide: (id: string, d: "approve" | "reject") => void }) {
+function Message({
+  item,
+  linkDomains,
+  onDecide,
+}: {
+  item: Item;
+  linkDomains: string[];
+  onDecide: (id: string, d: "approve" | "reject") => void;
+}) {
   switch (item.kind) {
     case "customer":
       return (
@@ -45,7 +53,7 @@ function Message({ item, onDecide }: { item: Item; onDecide: (id: string, d: "ap
               {agentName(item.agent)}
             </div>
             <div className="markdown">
-              <Markdown text={item.text} />
+              <Markdown text={item.text} linkDomains={linkDomains} />
             </div>
           </div>
         </div>
@@ -124,14 +132,15 @@ export function App() {
         </header>
 
         <div className="log" ref={log} data-testid="chat-log" aria-live="polite" aria-relevant="additions text">
-          {state.items.length === 0 && state.status !== "connecting" && (
-            <div className="empty">
-              <p>Hi! I can check orders, answer questions about shipping and returns, and make changes for you — always with your approval.</p>
-              <p className="hint">Try “What's the status of order 1042?”</p>
+          {state.items.length === 0 && state.welcomeMessage && (
+            <div className="empty" data-testid="welcome">
+              {state.welcomeMessage.split(/\n{2,}/).map((paragraph, i) => (
+                <p key={i}>{paragraph}</p>
+              ))}
             </div>
           )}
           {state.items.map((item) => (
-            <Message key={item.id} item={item} onDecide={decide} />
+            <Message key={item.id} item={item} linkDomains={state.linkDomains} onDecide={decide} />
           ))}
           {state.status === "thinking" && (
             <div className="typing" data-testid="thinking" role="status">
@@ -155,7 +164,10 @@ export function App() {
             rows={1}
             maxLength={4000}
             data-testid="message-input"
-            placeholder={waitingForApproval ? "Approve or reject the action above, or ask something…" : "Type your message…"}
+            placeholder={
+              // A message does not decide the action: only the buttons do.
+              waitingForApproval ? "Type a message (the action above still needs your decision)…" : "Type your message…"
+            }
             value={draft}
             onChange={(e) => setDraft(e.target.value)}
             onKeyDown={onKeyDown}

@@ -59,7 +59,7 @@ export function ApprovalCard({
         {approval.summary}
       </p>
       <details className="approval-details">
-        <summary>Exact action: {approval.tool}</summary>
+        <summary>Exact details</summary>
         <pre data-testid="approval-args">{JSON.stringify(approval.args, null, 2)}</pre>
       </details>
       {open ? (

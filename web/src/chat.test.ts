@@ -12,7 +12,6 @@ function run(frames: ServerFrame[], state: ChatState = initialState): ChatState 
 const approval = {
   approval_id: "a1",
   agent: "orders",
-  tool: "cancel_order",
   args: { order_id: 1042 },
   summary: "Cancel order 1042",
   expires_at: "2030-01-01T00:00:00Z",
@@ -65,7 +64,7 @@ describe("the chat reducer", () => {
     const requested = run([{ type: "approval_requested", conversation_id: C, ...approval } as ServerFrame]);
     const deciding = reduce(requested, { type: "deciding", approvalId: "a1" });
     expect(deciding.items[0]).toMatchObject({ status: "deciding" });
-    const failed = run([{ type: "error", code: "store_unavailable", message: "Try again." }], deciding);
+    const failed = run([{ type: "error", code: "store_unavailable", message: "Try again.", conversation_id: null }], deciding);
     expect(failed.items[0]).toMatchObject({ status: "pending" });
     expect(failed.items[1]).toMatchObject({ kind: "notice", tone: "error", text: "Try again." });
   });

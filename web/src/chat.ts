@@ -1,6 +1,8 @@
 // The chat's state and how each server frame changes it (a pure reducer, tested with vitest).
 
-import type { ApprovalStatus, PendingApproval, ServerFrame, TranscriptEntry } from "./protocol";
+import type { ApprovalResolved, ApprovalView, ServerFrame, TranscriptEntry } from "./protocol";
+
+type ApprovalStatus = ApprovalResolved["status"];
 
 export type Status = "connecting" | "ready" | "thinking" | "offline" | "error";
 
@@ -11,7 +13,7 @@ export type Item =
   | {
       kind: "approval";
       id: string;
-      approval: PendingApproval;
+      approval: ApprovalView;
       status: "pending" | "deciding" | ApprovalStatus;
     };
 
@@ -20,6 +22,9 @@ export interface ChatState {
   conversationId: string | null;
   modelLabel: string | null;
   isOffline: boolean;
+  // From the server's settings (WELCOME_MESSAGE, LINK_DOMAINS), sent in the `conversation` frame.
+  welcomeMessage: string | null;
+  linkDomains: string[];
   items: Item[];
   activity: string | null;
   lastError: { code: string; message: string } | null;
@@ -30,6 +35,8 @@ export const initialState: ChatState = {
   conversationId: null,
   modelLabel: null,
   isOffline: false,
+  welcomeMessage: null,
+  linkDomains: [],
   items: [],
   activity: null,
   lastError: null,
@@ -58,13 +65,7 @@ function setApproval(items: Item[], approvalId: string, status: ApprovalItemStat
   );
 }
 
-const TOOL_WORDS: Record<string, string> = {
-  started: "Working on it",
-  succeeded: "Got it",
-  failed: "A system did not answer",
-};
-
-export function fromTranscript(events: TranscriptEntry[], pending: PendingApproval[]): Item[] {
+export function fromTranscript(events: TranscriptEntry[], pending: ApprovalView[]): Item[] {
   let items: Item[] = [];
   const pendingIds = new Set(pending.map((p) => p.approval_id));
   for (const ev of events) {
@@ -83,7 +84,7 @@ export function fromTranscript(events: TranscriptEntry[], pending: PendingApprov
         });
       }
     } else if (ev.kind === "approval_requested") {
-      const approval = data as unknown as PendingApproval;
+      const approval = data as unknown as ApprovalView;
       if (items.some((it) => it.kind === "approval" && it.approval.approval_id === approval.approval_id)) {
         continue;
       }
@@ -115,7 +116,7 @@ export function reduce(state: ChatState, action: Action): ChatState {
     case "disconnected":
       return { ...state, status: "offline", activity: null, items: endStreaming(state.items) };
     case "reset":
-      return { ...initialState, status: "connecting" };
+      return { ...initialState, status: "connecting", welcomeMessage: state.welcomeMessage, linkDomains: state.linkDomains };
     case "sent":
       return {
         ...state,
@@ -144,6 +145,8 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
         conversationId: frame.conversation_id,
         modelLabel: frame.model_label,
         isOffline: frame.is_offline,
+        welcomeMessage: frame.welcome_message,
+        linkDomains: frame.link_domains,
         items: frame.resumed ? state.items : [],
       };
     case "transcript":
@@ -178,8 +181,8 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
       }
       return { ...state, status: "thinking", activity: null, items };
     }
-    case "tool":
-      return { ...state, status: "thinking", activity: TOOL_WORDS[frame.status] ?? null };
+    case "tool_activity":
+      return { ...state, status: "thinking", activity: frame.label };
     case "approval_requested": {
       const { type: _t, conversation_id: _c, ...approval } = frame;
       if (state.items.some((it) => it.kind === "approval" && it.approval.approval_id === approval.approval_id)) {
@@ -229,6 +232,7 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
         items: [...endStreaming(items), { kind: "notice", id: nextId(), text: frame.message, tone: "error" }],
       };
     }
+    case "customer_verified": // shown by the identity work, not yet
     case "pong":
       return state;
   }

@@ -1,6 +1,12 @@
 // A small, safe markdown subset rendered as React elements: paragraphs, bullet and numbered
 // lists, fenced code, inline code, bold, italic and links. Model text never becomes HTML:
 // everything is a text node or an element we create. Images are shown as links, never loaded.
+//
+// A reply is written in the agent's voice but may quote what a tool returned, or what someone
+// typed into an order: `[Claim your refund](https://evil.example/login)` in a street name must
+// not become a link the agent seems to offer. So a link is a link only when its host is one of
+// the business's domains (LINK_DOMAINS, sent in the `conversation` frame, subdomains included);
+// any other link is shown as the plain text it was written as.
 
 import { Fragment, type ReactNode } from "react";
 
@@ -11,10 +17,34 @@ export function safeHref(url: string): string | null {
   return SAFE_URL.test(trimmed) ? trimmed : null;
 }
 
+function onDomain(host: string, domains: readonly string[]): boolean {
+  const h = host.toLowerCase().replace(/\.$/, "");
+  return domains.some((d) => h === d || h.endsWith(`.${d}`));
+}
+
+// The href to render for `url`, or null when it must stay text: not http(s)/mailto, carrying
+// credentials (`https://shop.example@evil.example`), or not on one of `domains`.
+export function allowedHref(url: string, domains: readonly string[]): string | null {
+  const href = safeHref(url);
+  if (!href) return null;
+  try {
+    if (/^mailto:/i.test(href)) {
+      const address = decodeURIComponent(href.slice(7).split("?")[0]);
+      const at = address.lastIndexOf("@");
+      return at > 0 && !address.includes(",") && onDomain(address.slice(at + 1), domains) ? href : null;
+    }
+    const parsed = new URL(href);
+    if (parsed.username || parsed.password) return null;
+    return onDomain(parsed.hostname, domains) ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
 // Inline: `code`, **bold**, *italic* / _italic_, [text](url), ![alt](url).
 const INLINE = /(`[^`]+`)|(\*\*[^*]+\*\*)|(!?\[[^\]]*\]\([^)\s]+\))|(\*[^*\s][^*]*\*)|(_[^_\s][^_]*_)/;
 
-export function renderInline(text: string, keyPrefix = "i"): ReactNode[] {
+export function renderInline(text: string, domains: readonly string[] = [], keyPrefix = "i"): ReactNode[] {
   const out: ReactNode[] = [];
   let rest = text;
   let n = 0;
@@ -30,13 +60,13 @@ export function renderInline(text: string, keyPrefix = "i"): ReactNode[] {
     if (match[1]) {
       out.push(<code key={key}>{token.slice(1, -1)}</code>);
     } else if (match[2]) {
-      out.push(<strong key={key}>{renderInline(token.slice(2, -2), key)}</strong>);
+      out.push(<strong key={key}>{renderInline(token.slice(2, -2), domains, key)}</strong>);
     } else if (match[3]) {
       const isImage = token.startsWith("!");
       const body = isImage ? token.slice(1) : token;
       const close = body.indexOf("](");
       const label = body.slice(1, close);
-      const href = safeHref(body.slice(close + 2, -1));
+      const href = allowedHref(body.slice(close + 2, -1), domains);
       if (href) {
         out.push(
           <a key={key} href={href} target="_blank" rel="noopener noreferrer nofollow">
@@ -44,7 +74,7 @@ export function renderInline(text: string, keyPrefix = "i"): ReactNode[] {
           </a>,
         );
       } else {
-        out.push(label);
+        out.push(token); // as written: the reader sees where it would have led
       }
     } else {
       out.push(<em key={key}>{token.slice(1, -1)}</em>);
@@ -95,7 +125,7 @@ export function parseBlocks(text: string): Block[] {
   return blocks.filter((b) => b.kind !== "p" || b.lines.length > 0);
 }
 
-export function Markdown({ text }: { text: string }) {
+export function Markdown({ text, linkDomains = [] }: { text: string; linkDomains?: readonly string[] }) {
   return (
     <>
       {parseBlocks(text).map((block, b) => {
@@ -111,7 +141,7 @@ export function Markdown({ text }: { text: string }) {
             return (
               <ul key={key}>
                 {block.items.map((item, j) => (
-                  <li key={j}>{renderInline(item, `${key}-${j}`)}</li>
+                  <li key={j}>{renderInline(item, linkDomains, `${key}-${j}`)}</li>
                 ))}
               </ul>
             );
@@ -119,7 +149,7 @@ export function Markdown({ text }: { text: string }) {
             return (
               <ol key={key}>
                 {block.items.map((item, j) => (
-                  <li key={j}>{renderInline(item, `${key}-${j}`)}</li>
+                  <li key={j}>{renderInline(item, linkDomains, `${key}-${j}`)}</li>
                 ))}
               </ol>
             );
@@ -129,7 +159,7 @@ export function Markdown({ text }: { text: string }) {
                 {block.lines.map((line, j) => (
                   <Fragment key={j}>
                     {j > 0 && <br />}
-                    {renderInline(line, `${key}-${j}`)}
+                    {renderInline(line, linkDomains, `${key}-${j}`)}
                   </Fragment>
                 ))}
               </p>

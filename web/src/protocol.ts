@@ -1,21 +1,184 @@
 // Frames of the chat WebSocket, version 1 (`/ws/v1`). See docs/protocol.md.
+// GENERATED from the server's pydantic models: do not edit. Regenerate with
+//   python -m smart_support.server.schema_export
 
-export type ClientFrame =
-  | { type: "start" }
-  | { type: "resume"; conversation_id: string; token: string }
-  | { type: "message"; text: string }
-  | { type: "decision"; approval_id: string; decision: "approve" | "reject" }
-  | { type: "ping" };
+/** The supervisor handed the conversation to an agent (or kept it with the same one). */
+export interface AgentSelected {
+  conversation_id: string;
+  type: "agent_selected";
+  agent: string;
+  previous: string | null;
+  reason: "routed" | "follow_up" | "fallback" | "escalation" | "resume";
+  display_name: string | null;
+}
 
-export interface PendingApproval {
+/**
+ * A write action waits for the customer's decision (`ApprovalRequested` without the tool
+ * name).
+ */
+export interface ApprovalRequestedFrame {
   approval_id: string;
   agent: string;
-  tool: string;
-  args: Record<string, unknown>;
+  /** The action in plain words. */
   summary: string;
+  /** The exact arguments that will be executed. */
+  args: Record<string, unknown>;
+  expires_at: string;
+  type: "approval_requested";
+  conversation_id: string;
+}
+
+export interface ApprovalResolved {
+  conversation_id: string;
+  type: "approval_resolved";
+  approval_id: string;
+  status: "approved" | "rejected" | "expired" | "cancelled";
+  decided_by: string | null;
+}
+
+/**
+ * An approval as the customer who decides it sees it: the one approval model that the
+ * event, the socket frames and the REST answers extend.
+ */
+export interface ApprovalView {
+  approval_id: string;
+  agent: string;
+  /** The action in plain words. */
+  summary: string;
+  /** The exact arguments that will be executed. */
+  args: Record<string, unknown>;
   expires_at: string;
 }
 
+/** The conversation this socket is attached to. Keep `token`: it is needed to resume. */
+export interface ConversationFrame {
+  type: "conversation";
+  conversation_id: string;
+  token: string;
+  /** "offline model" or "provider:model". */
+  model_label: string;
+  is_offline: boolean;
+  resumed: boolean;
+  /** What the chat says before the first message (WELCOME_MESSAGE). */
+  welcome_message: string;
+  /** Domains (and their subdomains) whose links the chat renders as links (LINK_DOMAINS); any other URL is shown as plain text. */
+  link_domains: string[];
+}
+
+/**
+ * The conversation's customer is now verified (signed identity at start, or the
+ * verification tool). `customer` is how the UI names them.
+ */
+export interface CustomerVerified {
+  conversation_id: string;
+  type: "customer_verified";
+  method: "signed" | "verified";
+  customer: string;
+}
+
+/** The customer's decision on a pending approval of the current conversation. */
+export interface DecisionFrame {
+  /** Protocol version; optional, 1 when absent. */
+  v?: 1;
+  type: "decision";
+  approval_id: string;
+  decision: "approve" | "reject";
+}
+
+/**
+ * Something went wrong; `message` is safe to show a customer. The socket stays usable.
+ *
+ * Stable codes: bad_frame, frame_too_large, message_too_long, unsupported_version,
+ * no_conversation, unauthorized, conversation_not_found, busy, approval_error,
+ * approval_pending, store_unavailable, model_unavailable, tool_error, internal_error (see
+ * docs/protocol.md). `conversation_id` is set for errors of a conversation's turn.
+ */
+export interface ErrorFrame {
+  type: "error";
+  code: string;
+  message: string;
+  conversation_id: string | null;
+}
+
+/** The customer's message is stored; it will be answered. */
+export interface MessageAccepted {
+  conversation_id: string;
+  type: "message_accepted";
+  text: string;
+  seq: number;
+}
+
+/** A customer message in the current conversation. */
+export interface MessageFrame {
+  /** Protocol version; optional, 1 when absent. */
+  v?: 1;
+  type: "message";
+  text: string;
+}
+
+/** Keep-alive; answered with `pong`. */
+export interface PingFrame {
+  /** Protocol version; optional, 1 when absent. */
+  v?: 1;
+  type: "ping";
+}
+
+export interface PongFrame {
+  type: "pong";
+}
+
+/** The agent finished speaking for this turn; `text` is the whole reply. */
+export interface ReplyEnd {
+  conversation_id: string;
+  type: "reply_end";
+  agent: string;
+  text: string;
+}
+
+/**
+ * Resume a conversation with the token issued when it started.
+ *
+ * The server answers with `conversation` then `transcript` (earlier events and any pending
+ * approval), or `error` `unauthorized` when the id is unknown or the token is not its token.
+ */
+export interface ResumeFrame {
+  /** Protocol version; optional, 1 when absent. */
+  v?: 1;
+  type: "resume";
+  conversation_id: string;
+  token: string;
+}
+
+/** Start a new conversation; the server answers with a `conversation` frame. */
+export interface StartFrame {
+  /** Protocol version; optional, 1 when absent. */
+  v?: 1;
+  type: "start";
+}
+
+export interface Token {
+  conversation_id: string;
+  type: "token";
+  agent: string;
+  text: string;
+}
+
+/**
+ * What a customer sees of an agent's tool call (`ToolActivity` in the event log): a
+ * label and the status, never the tool's name, arguments or result.
+ */
+export interface ToolActivityFrame {
+  type: "tool_activity";
+  conversation_id: string;
+  status: "started" | "succeeded" | "failed";
+  /** Words to show, e.g. "Checking our records". */
+  label: string;
+}
+
+/**
+ * One stored event of the conversation's log, as the customer may see it: `data` is the
+ * event's frame without `type` and `conversation_id` (`customer_message`: `{text}`).
+ */
 export interface TranscriptEntry {
   seq: number;
   kind: string;
@@ -24,48 +187,31 @@ export interface TranscriptEntry {
   created_at: string;
 }
 
-export type ApprovalStatus = "approved" | "rejected" | "expired" | "cancelled";
+/** Sent after a resume: the conversation so far and the approvals still pending. */
+export interface TranscriptFrame {
+  type: "transcript";
+  conversation_id: string;
+  events: TranscriptEntry[];
+  pending_approvals: ApprovalView[];
+}
+
+export type ClientFrame =
+  | StartFrame
+  | ResumeFrame
+  | MessageFrame
+  | DecisionFrame
+  | PingFrame;
 
 export type ServerFrame =
-  | {
-      type: "conversation";
-      conversation_id: string;
-      token: string;
-      model_label: string;
-      is_offline: boolean;
-      resumed: boolean;
-    }
-  | {
-      type: "transcript";
-      conversation_id: string;
-      events: TranscriptEntry[];
-      pending_approvals: PendingApproval[];
-    }
-  | { type: "message_accepted"; conversation_id: string; text: string; seq: number }
-  | {
-      type: "agent_selected";
-      conversation_id: string;
-      agent: string;
-      previous: string | null;
-      reason: string;
-    }
-  | { type: "token"; conversation_id: string; agent: string; text: string }
-  | {
-      type: "tool";
-      conversation_id: string;
-      agent: string;
-      tool: string;
-      call_id: string;
-      status: "started" | "succeeded" | "failed";
-    }
-  | ({ type: "approval_requested"; conversation_id: string } & PendingApproval)
-  | {
-      type: "approval_resolved";
-      conversation_id: string;
-      approval_id: string;
-      status: ApprovalStatus;
-      decided_by: string | null;
-    }
-  | { type: "reply_end"; conversation_id: string; agent: string; text: string }
-  | { type: "pong" }
-  | { type: "error"; code: string; message: string; conversation_id?: string | null };
+  | ConversationFrame
+  | TranscriptFrame
+  | MessageAccepted
+  | AgentSelected
+  | Token
+  | ToolActivityFrame
+  | ApprovalRequestedFrame
+  | ApprovalResolved
+  | ReplyEnd
+  | CustomerVerified
+  | PongFrame
+  | ErrorFrame;

@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 
+from smart_support.errors import SmartSupportError
 from smart_support.runtime.engine import Engine
 from smart_support.server import rest, ws
 from smart_support.server.errors import install_handlers
@@ -43,26 +46,68 @@ CSP = (
 _NO_CSP = ("/docs", "/redoc")  # FastAPI's docs pages load their assets from a CDN
 
 
-async def _security_headers(request: Request, call_next: Any) -> Response:
-    response: Response = await call_next(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    if not request.url.path.startswith(_NO_CSP):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-    return response
+class _SecurityHeaders:
+    """Headers on every HTTP answer, error answers of `EdgeMiddleware` included (plain ASGI:
+    Starlette's BaseHTTPMiddleware would turn an error raised while reading a body into 400)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with_csp = not scope["path"].startswith(_NO_CSP)
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if with_csp:
+                    headers.setdefault("Content-Security-Policy", CSP)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _sweep(engine: Engine, interval: float) -> None:
-    """Expire approvals past their deadline every `interval` seconds, whatever goes wrong."""
+    """Expire approvals past their deadline every `interval` seconds, whatever goes wrong.
+
+    A database outage fails every sweep until it ends: that is logged as one line when the
+    sweeps start failing and one when they work again, not a traceback every `interval`. An
+    error that is not the store's gets its traceback once, for the same reason.
+    """
+    failing_since: float | None = None
+    failures = 0
     while True:
         await asyncio.sleep(interval)
         try:
             expired = await engine.expire_due()
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("approval expiry sweep failed; retrying in %.1fs", interval)
+        except Exception as exc:
+            failures += 1
+            if failing_since is None:
+                failing_since = time.monotonic()
+                if isinstance(exc, SmartSupportError):
+                    log.warning(
+                        "approval expiry sweeps are failing (%s); retrying every %.1fs",
+                        exc.code,
+                        interval,
+                    )
+                else:
+                    log.exception(
+                        "approval expiry sweeps are failing; retrying every %.1fs", interval
+                    )
             continue
+        if failing_since is not None:
+            log.info(
+                "approval expiry sweeps work again after %d failed attempts (%.0fs)",
+                failures,
+                time.monotonic() - failing_since,
+            )
+            failing_since, failures = None, 0
         if expired:
             log.info("expired %d approval(s)", expired)
 
@@ -135,8 +180,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.middleware("http")(_security_headers)
     install_handlers(app)
+    app.add_middleware(_SecurityHeaders)  # outermost: also on the answers of the edge layer
     app.include_router(rest.router)
     app.include_router(ws.router)
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from smart_support.server.app import create_app
 from smart_support.settings import Settings
@@ -25,7 +26,12 @@ class _ThreadServer(uvicorn.Server):
 
 @contextmanager
 def serve_in_thread(
-    settings: Settings, *, port: int = 0, startup_timeout: float = 60.0, **app_options: Any
+    settings: Settings,
+    *,
+    port: int = 0,
+    startup_timeout: float = 60.0,
+    app: FastAPI | None = None,
+    **app_options: Any,
 ) -> Iterator[str]:
     """Start `create_app(settings, **app_options)` on 127.0.0.1 and yield its base URL.
 
@@ -36,6 +42,7 @@ def serve_in_thread(
         settings: The settings; `host`/`port` are ignored in favour of loopback and `port`.
         port: The port to bind; 0 picks a free one.
         startup_timeout: Seconds to wait for the lifespan (engine open) to finish.
+        app: An app built by the caller with `create_app` (tests that add a route).
         **app_options: Passed to `create_app` (engine, model, sweep_interval_seconds, ...).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -43,7 +50,7 @@ def serve_in_thread(
     sock.bind(("127.0.0.1", port))
     bound = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_app(settings, **app_options),
+        app or create_app(settings, **app_options),
         log_level="warning",
         access_log=False,
         lifespan="on",

@@ -7,8 +7,9 @@ becomes `internal_error` with a generic sentence, and its text goes to the log o
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,10 +24,14 @@ from smart_support.server.protocol import MAX_FRAME_CHARS, MAX_MESSAGE_CHARS, Er
 
 log = logging.getLogger("smart_support.server")
 
+#: No request of this API has a body anywhere near this; larger ones are refused unread.
+MAX_BODY_BYTES = 64 * 1024
+
 #: HTTP status per error code. Codes not listed map to 500.
 HTTP_STATUS: dict[str, int] = {
     "bad_frame": 400,
     "bad_request": 400,
+    "body_too_large": 413,
     "unauthorized": 401,
     "forbidden": 403,
     "operator_disabled": 404,
@@ -56,6 +61,8 @@ PROTOCOL_MESSAGES: dict[str, str] = {
     "operator_disabled": "The operator API is disabled (no OPERATOR_TOKEN is configured).",
     "forbidden": "A valid operator token is required.",
     "not_found": "Not found.",
+    "bad_request": "That request could not be understood.",
+    "body_too_large": f"That request is too large (at most {MAX_BODY_BYTES // 1024} KiB).",
     "internal_error": SmartSupportError.public_message,
 }
 
@@ -96,6 +103,63 @@ class ApiError(Exception):
         super().__init__(code)
 
 
+class _BodyTooLarge(HTTPException):
+    """Raised while a body is read; an HTTP error so that FastAPI's body parsing passes it on."""
+
+    def __init__(self) -> None:
+        super().__init__(413)
+
+
+class EdgeMiddleware:
+    """Our outermost HTTP layer (just inside Starlette's own): refuses request bodies over
+    `MAX_BODY_BYTES` before reading them (by `Content-Length`, or as soon as a chunked body
+    passes the limit), and turns an error no handler answered into a JSON 500 *without*
+    re-raising it, so uvicorn keeps the keep-alive connection instead of dropping it
+    (Starlette's ServerErrorMiddleware re-raises).
+    """
+
+    def __init__(self, app: Any, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_body_bytes:
+            code = "body_too_large" if declared.isdigit() else "bad_request"
+            await http_error(code)(scope, receive, send)
+            return
+        started = False
+        seen = 0
+
+        async def guarded_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise _BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, tracking_send)
+        except Exception as exc:
+            if started:  # too late for an answer; uvicorn closes the connection
+                raise
+            if isinstance(exc, _BodyTooLarge):
+                await http_error("body_too_large")(scope, receive, send)
+                return
+            code, message = describe(exc)
+            await http_error(code, message)(scope, receive, send)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the exception handlers that turn every error into `{"code", "message"}`."""
 
@@ -118,19 +182,15 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "body_too_large"}.get(
             exc.status_code, "bad_request"
         )
         response = http_error(code)
         response.status_code = exc.status_code
         return response
 
-    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
-        code, message = describe(exc)
-        return http_error(code, message)
-
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(SmartSupportError, on_product_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(EdgeMiddleware)  # unexpected errors, body sizes

@@ -1,22 +1,28 @@
 """The chat WebSocket protocol, version 1 (`/ws/v1`): every client and server frame as a model.
 
 Frames are JSON text messages with a `type` tag. Server frames that report what a turn did are the
-runtime events of `smart_support.runtime.events`, serialised as they are; the models below add the
-frames that only the socket needs (conversation, transcript, pong, error). `docs/protocol.md` is
-generated from these models.
+customer's view of the runtime events of `smart_support.runtime.events` (`to_frame`, the one place
+that decides what of a turn reaches a browser); the other frames only the socket needs. Client
+frames are validated here, at the edge, so that nothing a database cannot store gets further.
+`docs/protocol.md` and `web/src/protocol.ts` are generated from these models
+(`python -m smart_support.server.schema_export`).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from smart_support.runtime.events import (
     AgentSelected,
     ApprovalRequested,
     ApprovalResolved,
+    ApprovalView,
+    CustomerVerified,
+    Event,
     MessageAccepted,
     ReplyEnd,
     Token,
@@ -30,6 +36,22 @@ PROTOCOL_VERSION = 1
 MAX_FRAME_CHARS = 16 * 1024
 #: A customer message longer than this is refused with `bad_frame`.
 MAX_MESSAGE_CHARS = 4000
+#: The ids and tokens the server issues (`secrets.token_urlsafe`, UUIDs): anything else is not
+#: one of ours and is refused at the edge, before it reaches a database.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
+#: Characters no database column can hold: NUL (PostgreSQL text) and lone surrogates (UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: str) -> str:
+    """`value` unchanged, or ValueError when it holds a NUL or a lone surrogate."""
+    if _UNSTORABLE.search(value):
+        raise ValueError("must not contain NUL characters or invalid Unicode")
+    return value
+
+
+#: An id or token the server issued.
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class _ClientFrame(BaseModel):
@@ -52,22 +74,24 @@ class ResumeFrame(_ClientFrame):
     """
 
     type: Literal["resume"]
-    conversation_id: str = Field(min_length=1, max_length=200)
-    token: str = Field(min_length=1, max_length=200)
+    conversation_id: Id
+    token: Id
 
 
 class MessageFrame(_ClientFrame):
     """A customer message in the current conversation."""
 
     type: Literal["message"]
-    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    text: Annotated[
+        str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS), AfterValidator(storable)
+    ]
 
 
 class DecisionFrame(_ClientFrame):
     """The customer's decision on a pending approval of the current conversation."""
 
     type: Literal["decision"]
-    approval_id: str = Field(min_length=1, max_length=200)
+    approval_id: Id
     decision: Literal["approve", "reject"]
 
 
@@ -93,10 +117,95 @@ class ConversationFrame(BaseModel):
     model_label: str = Field(description='"offline model" or "provider:model".')
     is_offline: bool
     resumed: bool = False
+    welcome_message: str = Field(
+        description="What the chat says before the first message (WELCOME_MESSAGE)."
+    )
+    link_domains: list[str] = Field(
+        description="Domains (and their subdomains) whose links the chat renders as links"
+        " (LINK_DOMAINS); any other URL is shown as plain text."
+    )
+
+
+class ToolActivityFrame(BaseModel):
+    """What a customer sees of an agent's tool call (`ToolActivity` in the event log): a
+    label and the status, never the tool's name, arguments or result."""
+
+    type: Literal["tool_activity"] = "tool_activity"
+    conversation_id: str
+    status: Literal["started", "succeeded", "failed"]
+    label: str = Field(description='Words to show, e.g. "Checking our records".')
+
+
+class ApprovalRequestedFrame(ApprovalView):
+    """A write action waits for the customer's decision (`ApprovalRequested` without the tool
+    name)."""
+
+    type: Literal["approval_requested"] = "approval_requested"
+    conversation_id: str
+
+
+class ErrorFrame(BaseModel):
+    """Something went wrong; `message` is safe to show a customer. The socket stays usable.
+
+    Stable codes: bad_frame, frame_too_large, message_too_long, unsupported_version,
+    no_conversation, unauthorized, conversation_not_found, busy, approval_error,
+    approval_pending, store_unavailable, model_unavailable, tool_error, internal_error (see
+    docs/protocol.md). `conversation_id` is set for errors of a conversation's turn.
+    """
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    conversation_id: str | None = None
+
+
+#: What a customer sees while a tool runs, by status.
+TOOL_LABELS: dict[str, str] = {
+    "started": "Checking our records",
+    "succeeded": "Got it",
+    "failed": "That did not work",
+}
+
+#: Server frames that report what a turn did: the customer's view of each runtime event.
+EventFrame = (
+    MessageAccepted
+    | AgentSelected
+    | Token
+    | ToolActivityFrame
+    | ApprovalRequestedFrame
+    | ApprovalResolved
+    | ReplyEnd
+    | CustomerVerified
+    | ErrorFrame
+)
+
+
+def to_frame(event: Event) -> EventFrame:
+    """The customer's view of a runtime event: the one place that decides what of a turn
+    reaches the browser. Tool calls lose their name, arguments and result (customer data, a
+    payment method: they stay in the event log for operators); approvals lose the tool name."""
+    if isinstance(event, ToolActivity):
+        return ToolActivityFrame(
+            conversation_id=event.conversation_id,
+            status=event.status,
+            label=TOOL_LABELS[event.status],
+        )
+    if isinstance(event, ApprovalRequested):
+        return ApprovalRequestedFrame.model_validate(event.model_dump(exclude={"type", "tool"}))
+    if isinstance(event, TurnError):
+        return ErrorFrame(
+            code=event.code, message=event.message, conversation_id=event.conversation_id
+        )
+    return event
+
+
+_event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+_LEGACY_KINDS = {"tool": "tool_activity"}  # stored before the tag matched the class name
 
 
 class TranscriptEntry(BaseModel):
-    """One stored event of the conversation's log."""
+    """One stored event of the conversation's log, as the customer may see it: `data` is the
+    event's frame without `type` and `conversation_id` (`customer_message`: `{text}`)."""
 
     seq: int
     kind: str
@@ -106,35 +215,24 @@ class TranscriptEntry(BaseModel):
 
     @classmethod
     def from_record(cls, record: EventRecord) -> TranscriptEntry:
+        kind = _LEGACY_KINDS.get(record.kind, record.kind)
+        data = record.data
+        if kind != "customer_message":
+            try:
+                event = _event_adapter.validate_python({**record.data, "type": kind})
+            except ValidationError:
+                data = {}  # an entry we cannot read shows nothing rather than everything
+            else:
+                frame = to_frame(event)
+                kind = frame.type
+                data = frame.model_dump(mode="json", exclude={"type", "conversation_id"})
         return cls(
-            seq=record.seq,
-            kind=record.kind,
-            agent=record.agent,
-            data=record.data,
-            created_at=record.created_at,
+            seq=record.seq, kind=kind, agent=record.agent, data=data, created_at=record.created_at
         )
 
 
-class PendingApproval(BaseModel):
-    """An approval still waiting for a decision (same fields as `approval_requested`)."""
-
-    approval_id: str
-    agent: str
-    tool: str
-    args: dict[str, Any]
-    summary: str
-    expires_at: datetime
-
-    @classmethod
-    def from_approval(cls, approval: Approval) -> PendingApproval:
-        return cls(
-            approval_id=approval.id,
-            agent=approval.agent,
-            tool=approval.tool,
-            args=approval.args,
-            summary=approval.summary,
-            expires_at=approval.expires_at,
-        )
+#: An approval still waiting for a decision (the fields of `approval_requested`).
+PendingApproval = ApprovalView
 
 
 class TranscriptFrame(BaseModel):
@@ -143,25 +241,21 @@ class TranscriptFrame(BaseModel):
     type: Literal["transcript"] = "transcript"
     conversation_id: str
     events: list[TranscriptEntry]
-    pending_approvals: list[PendingApproval]
+    pending_approvals: list[ApprovalView]
+
+    @classmethod
+    def build(
+        cls, conversation_id: str, records: list[EventRecord], pending: list[Approval]
+    ) -> TranscriptFrame:
+        return cls(
+            conversation_id=conversation_id,
+            events=[TranscriptEntry.from_record(r) for r in records],
+            pending_approvals=[ApprovalView.from_record(a) for a in pending],
+        )
 
 
 class PongFrame(BaseModel):
     type: Literal["pong"] = "pong"
-
-
-class ErrorFrame(BaseModel):
-    """Something went wrong; `message` is safe to show a customer. The socket stays usable.
-
-    Stable codes: bad_frame, frame_too_large, unsupported_version, no_conversation, unauthorized,
-    conversation_not_found, busy, approval_error, store_unavailable, model_unavailable,
-    tool_error, internal_error (see docs/protocol.md).
-    """
-
-    type: Literal["error"] = "error"
-    code: str
-    message: str
-    conversation_id: str | None = None
 
 
 ServerFrame = Annotated[
@@ -170,16 +264,16 @@ ServerFrame = Annotated[
     | MessageAccepted
     | AgentSelected
     | Token
-    | ToolActivity
-    | ApprovalRequested
+    | ToolActivityFrame
+    | ApprovalRequestedFrame
     | ApprovalResolved
     | ReplyEnd
+    | CustomerVerified
     | PongFrame
     | ErrorFrame,
     Field(discriminator="type"),
 ]
-"""Everything the server sends. A turn's error arrives as `TurnError`, which has the shape of
-`ErrorFrame` with `conversation_id` set."""
+"""Everything the server sends."""
 
 CLIENT_FRAMES: tuple[type[BaseModel], ...] = (
     StartFrame,
@@ -194,59 +288,11 @@ SERVER_FRAMES: tuple[type[BaseModel], ...] = (
     MessageAccepted,
     AgentSelected,
     Token,
-    ToolActivity,
-    ApprovalRequested,
+    ToolActivityFrame,
+    ApprovalRequestedFrame,
     ApprovalResolved,
     ReplyEnd,
-    TurnError,
+    CustomerVerified,
     PongFrame,
     ErrorFrame,
 )
-
-
-BEGIN_MARK = "<!-- generated schemas: begin (python -m smart_support.server.protocol) -->"
-END_MARK = "<!-- generated schemas: end -->"
-
-
-def schemas_markdown() -> str:
-    """The JSON schema of every frame, as the generated section of docs/protocol.md."""
-    import json
-
-    parts = [BEGIN_MARK, ""]
-    for title, frames in (("Client frames", CLIENT_FRAMES), ("Server frames", SERVER_FRAMES)):
-        parts += [f"### {title}", ""]
-        for model in frames:
-            schema = model.model_json_schema()
-            tag = schema["properties"]["type"].get("const") or schema["properties"]["type"].get(
-                "default"
-            )
-            parts += [
-                f"#### `{tag}` ({model.__name__})",
-                "",
-                "```json",
-                json.dumps(schema, indent=2, sort_keys=True),
-                "```",
-                "",
-            ]
-    parts.append(END_MARK)
-    return "\n".join(parts)
-
-
-def update_docs(path: str) -> None:
-    """Rewrite the generated section of `path` (docs/protocol.md) in place."""
-    from pathlib import Path
-
-    doc = Path(path)
-    text = doc.read_text(encoding="utf-8")
-    head, _, rest = text.partition(BEGIN_MARK)
-    _, _, tail = rest.partition(END_MARK)
-    doc.write_text(head + schemas_markdown() + tail, encoding="utf-8")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import sys
-
-    if len(sys.argv) > 1:
-        update_docs(sys.argv[1])
-    else:
-        print(schemas_markdown())

@@ -14,16 +14,16 @@ import secrets
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from smart_support.errors import StoreUnavailable
 from smart_support.runtime.engine import Engine
-from smart_support.runtime.events import ApprovalResolved, TurnError
+from smart_support.runtime.events import ApprovalRequest, ApprovalResolved, TurnError
 from smart_support.server.errors import ApiError
-from smart_support.server.protocol import PendingApproval, TranscriptEntry
-from smart_support.store.records import Approval, Conversation
+from smart_support.server.protocol import ID_PATTERN, TranscriptFrame, storable
+from smart_support.store.records import Conversation
 
 log = logging.getLogger("smart_support.server")
 
@@ -31,6 +31,13 @@ router = APIRouter()
 
 #: A store slower than this to answer counts as down (a health check must not hang).
 HEALTH_TIMEOUT_SECONDS = 2.0
+#: Paging further than this is not paging (and a 64-bit offset overflows the databases).
+MAX_OFFSET = 1_000_000_000
+#: An operator's name: letters of any script, digits, spaces and . @ ' -
+OPERATOR_NAME = r"^[\w .@'-]+$"
+
+ConversationId = Annotated[str, Path(pattern=ID_PATTERN)]
+ApprovalId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 def _version() -> str:
@@ -73,40 +80,14 @@ class Info(BaseModel):
     websocket: str = "/ws/v1"
 
 
-class Transcript(BaseModel):
-    conversation_id: str
-    events: list[TranscriptEntry]
-    pending_approvals: list[PendingApproval]
+class OperatorApproval(ApprovalRequest):
+    """An approval as operators see it: what the customer sees, the tool, and its state."""
 
-
-class ApprovalOut(BaseModel):
-    approval_id: str
     conversation_id: str
-    agent: str
-    tool: str
-    args: dict[str, Any]
-    summary: str
     status: str
     created_at: datetime
-    expires_at: datetime
     decided_at: datetime | None = None
     decided_by: str | None = None
-
-    @classmethod
-    def from_approval(cls, a: Approval) -> ApprovalOut:
-        return cls(
-            approval_id=a.id,
-            conversation_id=a.conversation_id,
-            agent=a.agent,
-            tool=a.tool,
-            args=a.args,
-            summary=a.summary,
-            status=a.status,
-            created_at=a.created_at,
-            expires_at=a.expires_at,
-            decided_at=a.decided_at,
-            decided_by=a.decided_by,
-        )
 
 
 class ConversationOut(BaseModel):
@@ -127,7 +108,7 @@ class ConversationOut(BaseModel):
 
 class DecisionIn(BaseModel):
     decision: Literal["approve", "reject"]
-    operator: str | None = Field(
+    operator: Annotated[str, Field(pattern=OPERATOR_NAME), AfterValidator(storable)] | None = Field(
         None, max_length=80, description="Who decides; recorded as `operator:<name>`."
     )
 
@@ -161,10 +142,10 @@ async def info(engine: EngineDep) -> Info:
 
 @router.get("/api/v1/conversations/{conversation_id}/transcript", tags=["chat"])
 async def transcript(
-    conversation_id: str,
+    conversation_id: ConversationId,
     engine: EngineDep,
     x_conversation_token: Annotated[str | None, Header()] = None,
-) -> Transcript:
+) -> TranscriptFrame:
     """The stored events of one conversation and its pending approvals (customer token)."""
     if not x_conversation_token or not await engine.authorize(
         conversation_id, x_conversation_token
@@ -174,24 +155,23 @@ async def transcript(
         )
     records = await engine.transcript(conversation_id)
     pending = await engine.pending_approvals(conversation_id)
-    return Transcript(
-        conversation_id=conversation_id,
-        events=[TranscriptEntry.from_record(r) for r in records],
-        pending_approvals=[PendingApproval.from_approval(a) for a in pending],
-    )
+    return TranscriptFrame.build(conversation_id, records, pending)
 
 
 @router.get("/api/v1/operator/approvals", tags=["operator"])
 async def operator_approvals(
-    engine: EngineDep, _: OperatorDep, conversation_id: str | None = None
-) -> list[ApprovalOut]:
+    engine: EngineDep,
+    _: OperatorDep,
+    conversation_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+) -> list[OperatorApproval]:
     """Pending approvals, oldest first (optionally of one conversation)."""
-    return [ApprovalOut.from_approval(a) for a in await engine.pending_approvals(conversation_id)]
+    pending = await engine.pending_approvals(conversation_id)
+    return [OperatorApproval.from_record(a) for a in pending]
 
 
 @router.post("/api/v1/operator/approvals/{approval_id}/decision", tags=["operator"])
 async def operator_decide(
-    approval_id: str, body: DecisionIn, engine: EngineDep, operator: OperatorDep
+    approval_id: ApprovalId, body: DecisionIn, engine: EngineDep, operator: OperatorDep
 ) -> DecisionOut:
     """Approve or reject any pending approval; the customer sees the result live."""
     decided_by = f"operator:{body.operator}" if body.operator else operator
@@ -215,7 +195,7 @@ async def operator_conversations(
     engine: EngineDep,
     _: OperatorDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[ConversationOut]:
     """Conversations, newest first."""
     return [

@@ -9,7 +9,6 @@ read its frames fast enough fills its queue and is disconnected; nobody else wai
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
@@ -22,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from smart_support.runtime.engine import Engine
-from smart_support.runtime.events import TurnError
+from smart_support.runtime.events import Event
 from smart_support.server.errors import error_frame, frame_for
 from smart_support.server.protocol import (
     MAX_FRAME_CHARS,
@@ -30,15 +29,15 @@ from smart_support.server.protocol import (
     DecisionFrame,
     ErrorFrame,
     MessageFrame,
-    PendingApproval,
     PingFrame,
     PongFrame,
     ResumeFrame,
     StartFrame,
-    TranscriptEntry,
     TranscriptFrame,
     client_frame_adapter,
+    to_frame,
 )
+from smart_support.settings import Settings
 
 log = logging.getLogger("smart_support.server")
 
@@ -92,18 +91,18 @@ def _bad_frame_message(exc: ValidationError) -> str:
 class ChatConnection:
     """One customer's socket: reads frames, writes frames, follows one conversation."""
 
-    def __init__(self, websocket: WebSocket, engine: Engine, tasks: TaskGroup) -> None:
+    def __init__(
+        self, websocket: WebSocket, engine: Engine, tasks: TaskGroup, settings: Settings
+    ) -> None:
         self.ws = websocket
         self.engine = engine
         self.tasks = tasks
+        self.settings = settings
         self.conversation_id: str | None = None
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_FRAMES)
         self._closed = False
         self._follow: asyncio.Task[None] | None = None
         self._turns: set[asyncio.Task[None]] = set()
-        # Error events reach us twice (published and yielded), or only yielded (refusals the
-        # engine does not publish): remember the last ones sent so each is sent once.
-        self._sent_errors: collections.deque[object] = collections.deque(maxlen=32)
 
     # sending ---------------------------------------------------------------------------------
 
@@ -157,11 +156,19 @@ class ChatConnection:
                 if len(text) > MAX_FRAME_CHARS:
                     self.send(error_frame("frame_too_large"))
                     continue
-                await self._handle(text)
+                try:
+                    await self._handle(text)
+                except Exception:  # a bug of ours: this frame fails, the socket carries on
+                    log.exception(
+                        "could not handle a frame of conversation %s", self.conversation_id
+                    )
+                    self.send(error_frame("internal_error", conversation_id=self.conversation_id))
         except WebSocketDisconnect:
             pass
-        except RuntimeError:  # receive after the close the slow-client path sent
-            pass
+        except RuntimeError:
+            # `receive` after the close that the slow-client path sent: nothing more to read.
+            if not self._closed:
+                raise
         finally:
             self._closed = True
             if self._follow is not None:
@@ -180,6 +187,9 @@ class ChatConnection:
         except ValueError:
             self.send(error_frame("bad_frame", "Frames must be JSON objects."))
             return
+        except RecursionError:  # nesting deeper than the parser's stack, well under 16 KiB
+            self.send(error_frame("bad_frame", "That message is nested too deeply."))
+            return
         if not isinstance(raw, dict):
             self.send(error_frame("bad_frame", "Frames must be JSON objects."))
             return
@@ -188,6 +198,9 @@ class ChatConnection:
             return
         try:
             frame = client_frame_adapter.validate_python(raw)
+        except RecursionError:
+            self.send(error_frame("bad_frame", "That message is nested too deeply."))
+            return
         except ValidationError as exc:
             if raw.get("type") == "message" and any(
                 e["type"] == "string_too_long" for e in exc.errors()
@@ -216,6 +229,8 @@ class ChatConnection:
             model_label=self.engine.model_label,
             is_offline=self.engine.is_offline,
             resumed=resumed,
+            welcome_message=self.settings.welcome_message,
+            link_domains=self.settings.link_domains,
         )
 
     async def _start(self) -> None:
@@ -265,13 +280,7 @@ class ChatConnection:
                 if with_transcript:
                     records = await self.engine.transcript(conversation_id)
                     pending = await self.engine.pending_approvals(conversation_id)
-                    self.send(
-                        TranscriptFrame(
-                            conversation_id=conversation_id,
-                            events=[TranscriptEntry.from_record(r) for r in records],
-                            pending_approvals=[PendingApproval.from_approval(a) for a in pending],
-                        )
-                    )
+                    self.send(TranscriptFrame.build(conversation_id, records, pending))
                 ready.set()
                 await self._pump(events)
         except asyncio.CancelledError:
@@ -284,29 +293,18 @@ class ChatConnection:
         finally:
             ready.set()
 
-    async def _pump(self, events: AsyncIterator[BaseModel]) -> None:
+    async def _pump(self, events: AsyncIterator[Event]) -> None:
         async for event in events:
-            if isinstance(event, TurnError):
-                self._send_error_once(event)
-            else:
-                self.send(event)
+            self.send(to_frame(event))
 
-    def _send_error_once(self, event: TurnError) -> None:
-        if any(sent is event for sent in self._sent_errors):
-            return
-        self._sent_errors.append(event)
-        self.send(event)
-
-    async def _drive(self, conversation_id: str, events: AsyncIterator[BaseModel]) -> None:
-        """Run a turn or a decision to its end; its events reach the socket by subscription,
-        except errors the engine yields without publishing."""
+    async def _drive(self, conversation_id: str, events: AsyncIterator[Event]) -> None:
+        """Run a turn or a decision to its end. The engine publishes every event it yields,
+        errors included, so they reach this socket (and every other one following the
+        conversation) by subscription, once; what is yielded here is only drained."""
         try:
-            async for event in events:
-                if isinstance(event, TurnError):
-                    # Let the subscription deliver it first if it was published.
-                    await asyncio.sleep(0)
-                    self._send_error_once(event)
-        except Exception as exc:
+            async for _ in events:
+                pass
+        except Exception as exc:  # the engine turns failures into events; this is a bug
             self.send(frame_for(exc, conversation_id))
 
     # turns -----------------------------------------------------------------------------------
@@ -355,11 +353,15 @@ def origin_allowed(websocket: WebSocket) -> bool:
     origin = websocket.headers.get("origin")
     if origin is None:
         return True
-    parts = urlsplit(origin)
-    if parts.netloc and parts.netloc == websocket.headers.get("host"):
+    parts = urlsplit(origin.strip().lower())
+    # A page of this server has this server's scheme as well as its host and port: an http
+    # page may not talk to a wss socket of the same host:port, nor an https page to a ws one.
+    own_scheme = "https" if websocket.url.scheme == "wss" else "http"
+    host = (websocket.headers.get("host") or "").lower()
+    if parts.netloc and parts.netloc == host and parts.scheme == own_scheme:
         return True
-    return origin.rstrip("/") in {
-        o.rstrip("/") for o in websocket.app.state.settings.allowed_origins
+    return origin.strip().rstrip("/").lower() in {
+        o.strip().rstrip("/").lower() for o in websocket.app.state.settings.allowed_origins
     }
 
 
@@ -372,7 +374,7 @@ async def chat_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     app = websocket.app
-    connection = ChatConnection(websocket, app.state.engine, app.state.tasks)
+    connection = ChatConnection(websocket, app.state.engine, app.state.tasks, app.state.settings)
     await connection.run()
 
 

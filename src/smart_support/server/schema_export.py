@@ -1,0 +1,179 @@
+"""The chat protocol's JSON schemas, and what is generated from them.
+
+`python -m smart_support.server.schema_export` rewrites the generated section of
+`docs/protocol.md` and `web/src/protocol.ts` (the web UI's frame types) from the pydantic models
+of `smart_support.server.protocol`; `--check` only reports drift (exit 1); `--json` prints the
+schemas. Tests fail when either file is stale.
+
+The TypeScript comes from a small generator of ours rather than json-schema-to-typescript: the
+schemas pydantic writes for these frames use a handful of constructs (objects, `const`, `enum`,
+`anyOf`, arrays, `$ref`), and keeping Node out of the loop lets a Python test check for drift.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+
+from smart_support.server.protocol import CLIENT_FRAMES, SERVER_FRAMES, ClientFrame, ServerFrame
+
+ROOT = Path(__file__).resolve().parents[3]
+DOC = ROOT / "docs" / "protocol.md"
+TYPESCRIPT = ROOT / "web" / "src" / "protocol.ts"
+
+BEGIN_MARK = "<!-- generated schemas: begin (python -m smart_support.server.schema_export) -->"
+END_MARK = "<!-- generated schemas: end -->"
+
+
+def schemas() -> dict[str, Any]:
+    """One JSON schema document: `ClientFrame` and `ServerFrame` and every model in `$defs`.
+
+    Server frames use the serialisation schema: what the server sends always has every field.
+    """
+    client = TypeAdapter(ClientFrame).json_schema(ref_template="#/$defs/{model}")
+    server = TypeAdapter(ServerFrame).json_schema(
+        mode="serialization", ref_template="#/$defs/{model}"
+    )
+    server_defs = server.pop("$defs")
+    for definition in server_defs.values():
+        if "properties" in definition:
+            definition["required"] = list(definition["properties"])
+    return {
+        "$defs": {**client.pop("$defs"), **server_defs},
+        "ClientFrame": client,
+        "ServerFrame": server,
+    }
+
+
+# docs/protocol.md --------------------------------------------------------------------------------
+
+
+def _tag(model: type[BaseModel]) -> str:
+    field = model.model_fields["type"]
+    return str(field.default) if field.default is not None else model.__name__
+
+
+def schemas_markdown() -> str:
+    """The JSON schema of every frame, as the generated section of docs/protocol.md."""
+    parts = [BEGIN_MARK, ""]
+    for title, frames, mode in (
+        ("Client frames", CLIENT_FRAMES, "validation"),
+        ("Server frames", SERVER_FRAMES, "serialization"),
+    ):
+        parts += [f"### {title}", ""]
+        for model in frames:
+            schema = model.model_json_schema(mode=mode)  # type: ignore[arg-type]
+            tag = schema["properties"]["type"].get("const") or _tag(model)
+            parts += [
+                f"#### `{tag}` ({model.__name__})",
+                "",
+                "```json",
+                json.dumps(schema, indent=2, sort_keys=True),
+                "```",
+                "",
+            ]
+    parts.append(END_MARK)
+    return "\n".join(parts)
+
+
+def updated_doc(text: str) -> str:
+    """`text` (docs/protocol.md) with its generated section replaced."""
+    head, _, rest = text.partition(BEGIN_MARK)
+    if not rest:  # the section marker of an older generator
+        head, _, rest = text.partition(BEGIN_MARK.replace("schema_export", "protocol"))
+    _, _, tail = rest.partition(END_MARK)
+    return head + schemas_markdown() + tail
+
+
+# web/src/protocol.ts -----------------------------------------------------------------------------
+
+
+def _ts(schema: dict[str, Any] | bool) -> str:
+    """The TypeScript type of a JSON schema (the subset pydantic writes for our frames)."""
+    if schema is True or schema == {}:
+        return "unknown"
+    assert isinstance(schema, dict)
+    if "$ref" in schema:
+        return str(schema["$ref"].rsplit("/", 1)[1])
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    if "enum" in schema:
+        return " | ".join(json.dumps(v) for v in schema["enum"])
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " | ".join(dict.fromkeys(_ts(s) for s in schema[key]))
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " | ".join(_ts({**schema, "type": k}) for k in kind)
+    if kind == "array":
+        item = _ts(schema.get("items", {}))
+        return f"({item})[]" if "|" in item else f"{item}[]"
+    if kind == "object":
+        if "properties" in schema:
+            raise ValueError("nested object schemas need a model of their own ($ref)")
+        return f"Record<string, {_ts(schema.get('additionalProperties', True))}>"
+    simple = {"string": "string", "integer": "number", "number": "number", "boolean": "boolean"}
+    if kind in simple:
+        return simple[kind]
+    if kind == "null":
+        return "null"
+    raise ValueError(f"no TypeScript for the schema {schema!r}")
+
+
+def _doc(text: str | None, indent: str = "") -> list[str]:
+    if not text:
+        return []
+    lines = text.strip().splitlines()
+    if len(lines) == 1:
+        return [f"{indent}/** {lines[0]} */"]
+    return [f"{indent}/**", *(f"{indent} * {line}".rstrip() for line in lines), f"{indent} */"]
+
+
+def typescript() -> str:
+    """web/src/protocol.ts: an interface per model, and the ClientFrame / ServerFrame unions."""
+    document = schemas()
+    out = [
+        "// Frames of the chat WebSocket, version 1 (`/ws/v1`). See docs/protocol.md.",
+        "// GENERATED from the server's pydantic models: do not edit. Regenerate with",
+        "//   python -m smart_support.server.schema_export",
+        "",
+    ]
+    for name, definition in sorted(document["$defs"].items()):
+        required = set(definition.get("required", []))
+        out += _doc(definition.get("description"))
+        out.append(f"export interface {name} {{")
+        for field, spec in definition["properties"].items():
+            out += _doc(spec.get("description"), "  ")
+            optional = "" if field in required else "?"
+            out.append(f"  {field}{optional}: {_ts(spec)};")
+        out += ["}", ""]
+    for union in ("ClientFrame", "ServerFrame"):
+        members = [_ts(s) for s in document[union]["oneOf"]]
+        out.append(f"export type {union} =")
+        out += [f"  | {m}" for m in members[:-1]]
+        out += [f"  | {members[-1]};", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main(argv: list[str]) -> int:
+    if "--json" in argv:
+        print(json.dumps(schemas(), indent=2, sort_keys=True))
+        return 0
+    wanted = {DOC: updated_doc(DOC.read_text(encoding="utf-8")), TYPESCRIPT: typescript()}
+    stale = [p for p, text in wanted.items() if not p.exists() or p.read_text("utf-8") != text]
+    if "--check" in argv:
+        for path in stale:
+            print(f"stale: {path.relative_to(ROOT)}", file=sys.stderr)
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(wanted[path], encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(sys.argv[1:]))
