@@ -13,10 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-import smart_support
 from shop_fixture import free_port
-
-DEMO_AGENTS = Path(smart_support.__file__).parent / "demo" / "agents.yaml"
+from smart_support.demo.shop import DEMO_EMAIL
 
 
 def chat(lines: list[str], shop_url: str, tmp_path) -> str:
@@ -31,7 +29,7 @@ def chat(lines: list[str], shop_url: str, tmp_path) -> str:
     }
     env.pop("AGENTS_FILE", None)
     process = subprocess.run(
-        [sys.executable, "-m", "smart_support.cli", "chat"],
+        [sys.executable, "-m", "smart_support.cli", "chat", "--as", DEMO_EMAIL],
         input="\n".join(lines) + "\n",
         env=env,
         capture_output=True,
@@ -107,7 +105,9 @@ def test_cancelling_a_shipped_order_is_not_offered_for_approval(shop, tmp_path):
     assert order(shop, 1050)["status"] == "shipped"
 
 
-def fresh_chat(lines: list[str], cwd: Path, **env_overrides: str) -> subprocess.CompletedProcess:
+def fresh_chat(
+    lines: list[str], cwd: Path, *options: str, **env_overrides: str
+) -> subprocess.CompletedProcess:
     """`smart-support chat` as a new user runs it: no shop running, no allowlist, no settings."""
     env = {
         k: v
@@ -117,7 +117,7 @@ def fresh_chat(lines: list[str], cwd: Path, **env_overrides: str) -> subprocess.
     env.update({"LLM_PROVIDER": "auto", **env_overrides})
     script = Path(sys.executable).parent / "smart-support"
     return subprocess.run(
-        [str(script), "chat"],
+        [str(script), "chat", *options],
         input="\n".join(lines) + "\n",
         env=env,
         capture_output=True,
@@ -134,23 +134,40 @@ def port_is_open(port: int) -> bool:
 
 def test_the_readme_chat_works_on_a_fresh_install_by_starting_the_demo_shop(tmp_path):
     port = free_port()  # SHOP_URL's default port may be taken by someone's running demo
-    process = fresh_chat(
-        ["What's the status of order 1042?"], tmp_path, SHOP_URL=f"http://127.0.0.1:{port}"
-    )
+    shop_url = f"http://127.0.0.1:{port}"
+    process = fresh_chat(["What's the status of order 1042?"], tmp_path, SHOP_URL=shop_url)
     assert process.returncode == 0, process.stderr
-    assert f"started the demo shop on http://127.0.0.1:{port}" in process.stdout
-    assert "Status: processing" in process.stdout
-    assert "Sorry" not in process.stdout
+    assert f"started the demo shop on {shop_url}" in process.stdout
+    assert "orders> " in process.stdout
+    assert "egress" not in process.stdout + process.stderr
+    assert "Traceback" not in process.stdout + process.stderr
     assert process.stderr == ""
     assert (tmp_path / "data" / "smart-support.db").exists()
     assert not port_is_open(port), "the shop the chat started stops with the chat"
 
 
+def test_a_demo_customer_gets_the_status_from_the_shop_the_chat_started(tmp_path):
+    port = free_port()
+    process = fresh_chat(
+        ["What's the status of order 1042?"],
+        tmp_path,
+        "--as",
+        DEMO_EMAIL,
+        SHOP_URL=f"http://127.0.0.1:{port}",
+    )
+    assert process.returncode == 0, process.stderr
+    assert "started the demo shop" in process.stdout
+    assert "Order 1042 is processing" in process.stdout
+    assert process.stderr == ""
+
+
 def test_a_running_demo_shop_is_used_and_allowlisted_without_settings(shop, tmp_path):
-    process = fresh_chat(["What's the status of order 1042?"], tmp_path, SHOP_URL=shop)
+    process = fresh_chat(
+        ["What's the status of order 1042?"], tmp_path, "--as", DEMO_EMAIL, SHOP_URL=shop
+    )
     assert process.returncode == 0, process.stderr
     assert "started the demo shop" not in process.stdout
-    assert "Status: processing" in process.stdout
+    assert "Order 1042 is processing" in process.stdout
     assert port_is_open(urlsplit(shop).port or 80)
 
 
@@ -172,22 +189,45 @@ def test_a_shop_address_taken_by_something_else_is_one_line_saying_what_to_run(t
     ]
 
 
+FAILING_TOOL = '''
+async def get_order_status(order_id: int) -> dict:
+    """The status of an order.
+
+    Args:
+        order_id: The order number.
+    """
+    raise RuntimeError("the order database exploded")
+'''
+
+FAILING_AGENTS = """
+agents:
+  - name: orders
+    description: Order status questions.
+    role: fallback
+    examples:
+      - What's the status of order 1042?
+    tools:
+      - python: failing_tools:get_order_status
+        access: read
+"""
+
+
 def test_a_failing_tool_shows_the_customer_one_sentence_and_logs_the_traceback(tmp_path):
-    # Your own agents file (here the demo's, named explicitly) gets no automatic allowlist: the
-    # shop on loopback is refused by the egress guard and the tool fails.
-    port = free_port()
+    (tmp_path / "failing_tools.py").write_text(FAILING_TOOL, encoding="utf-8")
+    (tmp_path / "agents.yaml").write_text(FAILING_AGENTS, encoding="utf-8")
     process = fresh_chat(
         ["What's the status of order 1042?"],
         tmp_path,
-        AGENTS_FILE=str(DEMO_AGENTS),
-        SHOP_URL=f"http://127.0.0.1:{port}",
+        AGENTS_FILE="agents.yaml",
+        PYTHONPATH=str(tmp_path),
     )
     assert process.returncode == 0, process.stderr
     assert "get_order_status failed" in process.stdout
+    assert "exploded" not in process.stdout
     assert "Traceback" not in process.stdout + process.stderr
-    warnings = process.stderr.splitlines()
-    assert warnings and all(line.startswith(("warning: ", "error: ")) for line in warnings)
-    assert "(details in data/chat.log)" in process.stderr
+    assert process.stderr.splitlines() == [
+        "error: tool get_order_status raised unexpectedly (details in data/chat.log)"
+    ]
     log = (tmp_path / "data" / "chat.log").read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in log
-    assert "loopback" in log
+    assert "RuntimeError: the order database exploded" in log
