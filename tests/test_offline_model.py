@@ -161,13 +161,19 @@ async def test_routing_sends_a_request_nothing_fits_to_the_fallback_agent() -> N
     assert (route.agent, route.reason) == ("general", "fallback")
 
 
+async def test_a_closing_thanks_after_an_order_question_leaves_the_specialist() -> None:
+    router = _router()
+    route = await router.route("thank you, that's all I needed", "orders", [])
+    assert route.agent == "general"
+
+
 @pytest.mark.parametrize(
     ("agents", "cases", "minimum"),
     [
         ("routing_agents.yaml", "routing_cases.yaml", 0.93),
         ("demo", "routing_cases.yaml", 0.95),
         # Held out (never tuned on): the target is 0.9; this guards what is reached today.
-        ("demo", "routing_holdout.yaml", 0.8),
+        ("demo", "routing_holdout.yaml", 0.82),
         ("routing_agents.yaml", "routing_holdout.yaml", 0.72),
     ],
 )

@@ -76,7 +76,11 @@ class Router:
         self.routable = [a for a in registry.agents if a.role in ("specialist", "escalation")]
         self.fallback = registry.fallback.name
         self.escalation = registry.escalation.name if registry.escalation else None
-        self.matcher = Matcher({a.name: [a.description, *a.examples] for a in self.routable})
+        # The fallback is matched too, so "thanks, that's all" after an order question can leave
+        # the specialist (the fallback's examples are greetings and closings).
+        self.matcher = Matcher(
+            {a.name: [a.description, *a.examples] for a in [*self.routable, registry.fallback]}
+        )
         # The fallback gets a transfer tool too, so its examples ("thanks", "what can you
         # do?") compete with the specialists' (offline routing: 0.90 -> 0.93 on our cases).
         candidates = [*self.routable, registry.fallback]
