@@ -72,20 +72,41 @@ def chat(as_email: str | None) -> None:
     sys.exit(run_chat(_settings(), as_email))
 
 
+def _address(host: str | None, port: int | None) -> Settings:
+    """The settings, with --host / --port in place of HOST / PORT when given."""
+    settings = _settings()
+    given = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    return settings.model_copy(update=given) if given else settings
+
+
+_host_option = click.option("--host", help="Address to listen on (default: HOST, 127.0.0.1).")
+_port_option = click.option(
+    "--port", type=click.IntRange(1, 65535), help="Port to listen on (default: PORT, 8000)."
+)
+
+
 @main.command()
-def serve() -> None:
+@_host_option
+@_port_option
+def serve(host: str | None, port: int | None) -> None:
     """Run the chat server and web UI."""
     from smart_support.server import serve as run_server
 
-    run_server(_settings())
+    try:
+        run_server(_address(host, port))
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()
-def demo() -> None:
+@_host_option
+@_port_option
+def demo(host: str | None, port: int | None) -> None:
     """Start the demo shop and the chat server together (offline model, SQLite)."""
     from smart_support.demo.launcher import run_demo
 
-    sys.exit(run_demo(_settings()))
+    sys.exit(run_demo(_address(host, port)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
+from smart_support.errors import ConfigError
 from smart_support.settings import Settings
 
 if TYPE_CHECKING:
     from smart_support.server.app import create_app
 
-__all__ = ["create_app", "serve", "uvicorn_config"]
+__all__ = ["bind", "create_app", "serve", "uvicorn_config"]
 
 #: The largest WebSocket message uvicorn accepts at all; between the protocol's 16 KiB limit and
 #: this, the client gets a `frame_too_large` error frame, beyond it the socket is closed (1009).
@@ -47,11 +50,41 @@ def uvicorn_config(settings: Settings, **app_options: object):  # type: ignore[n
     )
 
 
-def serve(settings: Settings) -> None:
-    """Run the chat server until interrupted (`smart-support serve`)."""
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, for `serve`; a port in use is a ConfigError with one line
+    that says what to do (instead of uvicorn's log and exit once the engine is open)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not over a live listener
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = "is already in use (another server?): stop it or choose another with --port"
+        else:
+            reason = f"cannot be used ({exc.strerror or exc})"
+        raise ConfigError(f"{host}:{port} {reason}") from None
+    return sock
+
+
+def serve(settings: Settings, sock: socket.socket | None = None) -> None:
+    """Run the chat server until interrupted (`smart-support serve`).
+
+    Args:
+        settings: The settings; the server listens on `host`:`port`.
+        sock: A socket already bound by `bind` (the demo reserves its port first).
+
+    Raises:
+        ConfigError: The address cannot be listened on (port in use, unknown host).
+    """
     import uvicorn
 
+    sock = sock or bind(settings.host, settings.port)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.Server(uvicorn_config(settings, tune_gc=True)).run()
+    try:
+        uvicorn.Server(uvicorn_config(settings, tune_gc=True)).run(sockets=[sock])
+    finally:
+        sock.close()
