@@ -279,3 +279,43 @@ def test_without_a_team_an_out_of_scope_request_lists_the_agent_s_own_tools() ->
         .invoke([HumanMessage("write me a poem")])
     )
     assert "look up an order's status" in reply.text and "cancel an order" in reply.text
+
+
+# -- lists and searches ---------------------------------------------------------------------------
+
+
+PRODUCTS = {
+    "ok": True,
+    "query": "rain jacket size M",
+    "total": 2,
+    "products": [
+        {
+            "id": "P001",
+            "name": "Trailblazer Rain Jacket",
+            "currency": "USD",
+            "variants": [
+                {"sku": "P001-01", "name": "size S", "price": 129.0, "in_stock": 3},
+                {"sku": "P001-02", "name": "size M", "price": 129.0, "in_stock": 0},
+            ],
+        },
+        {"id": "P002", "name": "Summit Down Parka", "currency": "USD", "variants": []},
+    ],
+}
+
+
+def test_a_search_answers_with_the_closest_result_and_the_variant_asked_for() -> None:
+    text = answer("Do you have the rain jacket in size M?", "search_products", PRODUCTS)
+    assert text == (
+        "Here's what I found:\n- Trailblazer Rain Jacket\n  - size M (in stock: 0): $129.00"
+    )
+
+
+def test_what_the_customer_told_us_is_not_repeated_back() -> None:
+    account = {
+        "customer_id": 7,
+        "email": "jo@example.com",
+        "recent_orders": [{"id": 1001, "status": "pending", "total": 41.5, "currency": "EUR"}],
+    }
+    text = answer("my email is jo@example.com, which orders do I have?", "find_customer", account)
+    assert "jo@example.com" not in text
+    assert "- Order 1001 (pending): €41.50" in text

@@ -51,6 +51,15 @@ _QUESTION_WORDS = re.compile(
     r"\bhow much\b|\bwhere\w*|\btrac(?:k|king|e)\b(?!\s+(?:number|code|id|link|url))|\blocat\w*",
     re.I,
 )
+#: Fields of a search result that describe the search, not what it found.
+_META = frozenset({"query", "q", "total", "count", "page", "limit", "offset", "next", "cursor"})
+
+
+def _echoed(value: Any, question: str) -> bool:
+    """A value the customer gave us themselves (their email address): not news to them."""
+    return isinstance(value, str | int) and len(str(value)) >= 4 and str(value) in question
+
+
 #: Status words of something still being prepared: "it has not shipped yet" fits them.
 _OPEN = frozenset({"pending", "processing", "preparing", "placed", "received", "new", "on hold"})
 _PLACES = frozenset(tokenize("carrier courier tracking track location latest event scan"))
@@ -126,45 +135,100 @@ def _event(event: dict[str, Any]) -> str:
     return f"Latest update: {text}" + (f" ({when})." if when else ".")
 
 
-def render_list(key: str, items: list[Any], currency: str | None) -> str:
+def _entity(list_key: str) -> str:
+    """`recent_orders` -> "Order": what one record of a list is called."""
+    words = split_identifier(list_key).lower().split() or ["item"]
+    last = words[-1]
+    last = last[:-3] + "y" if last.endswith("ies") else last[:-1] if last.endswith("s") else last
+    return last.capitalize()
+
+
+def _picked(items: list[dict[str, Any]], question: str) -> list[dict[str, Any]]:
+    """The records the question names ("size M" of a product's variants), else all of them."""
+    asked = set(re.findall(r"[a-z0-9]+", question.lower()))
+    named = []
+    for item in items:
+        title = next((str(item[k]) for k in _TITLE_KEYS if isinstance(item.get(k), str)), "")
+        words = set(re.findall(r"[a-z0-9]+", title.lower()))
+        if words and words <= asked:
+            named.append(item)
+    return named or items
+
+
+def _closest(items: list[dict[str, Any]], question: str) -> list[dict[str, Any]]:
+    """The results whose names share the most words with the question (all when none does)."""
+    asked = _tokens(question)
+
+    def overlap(item: dict[str, Any]) -> int:
+        title = next((str(item[k]) for k in _TITLE_KEYS if isinstance(item.get(k), str)), "")
+        return len(_tokens(title) & asked)
+
+    most = max((overlap(i) for i in items), default=0)
+    return [i for i in items if overlap(i) == most] if most else items
+
+
+def _item_line(key: str, item: dict[str, Any], currency: str | None, question: str) -> str:
+    currency = item.get("currency") if isinstance(item.get("currency"), str) else currency
+    title_key = next((k for k in _TITLE_KEYS if isinstance(item.get(k), str)), None)
+    qty_key = next((k for k in _QUANTITY_KEYS if isinstance(item.get(k), int)), None)
+    id_key = next((k for k in ("id", "number", "reference") if k in item), None)
+    amounts = [
+        money(v, currency)
+        for k, v in item.items()
+        if is_money_key(k) and isinstance(v, int | float)
+    ]
+    rest = [
+        f"{label(k)}: {render_value(k, v, currency)}"
+        if isinstance(v, int | float | bool)
+        else render_value(k, v, currency)
+        for k, v in item.items()
+        if k not in (title_key, qty_key, id_key, "currency", "description")
+        and not is_money_key(k)
+        and v not in (None, "", [])
+        and not isinstance(v, dict | list)
+        and not k.endswith(("sku", "url", "_id", "type"))
+    ]
+    if title_key:
+        head = str(item[title_key])
+    elif id_key:
+        head = f"{_entity(key)} {item[id_key]}"
+    else:
+        head = ""
+    if qty_key:
+        head = f"{item[qty_key]} × {head}".strip()
+    text = head + (f" ({', '.join(rest)})" if rest and head else ", ".join(rest))
+    if amounts:
+        text += f": {amounts[-1]}"
+    nested = [
+        (k, v) for k, v in item.items() if isinstance(v, list) and v and isinstance(v[0], dict)
+    ]
+    for sub_key, sub in nested[:1]:
+        picked = _picked(sub, question)
+        text += "\n" + "\n".join(
+            "  - " + _item_line(sub_key, s, currency, question) for s in picked[:8]
+        )
+    return text
+
+
+def render_list(key: str, items: list[Any], currency: str | None, question: str = "") -> str:
     """A list field as lines: "- 2 × Cast Iron Skillet (size 20cm): $90.00"."""
     lines = []
     for item in items[:10]:
-        if not isinstance(item, dict):
+        if isinstance(item, dict):
+            lines.append(f"- {_item_line(key, item, currency, question)}")
+        else:
             lines.append(f"- {render_value(key, item, currency)}")
-            continue
-        title_key = next((k for k in _TITLE_KEYS if isinstance(item.get(k), str)), None)
-        qty_key = next((k for k in _QUANTITY_KEYS if isinstance(item.get(k), int)), None)
-        amounts = [
-            money(v, currency)
-            for k, v in item.items()
-            if is_money_key(k) and isinstance(v, int | float)
-        ]
-        rest = [
-            render_value(k, v, currency)
-            for k, v in item.items()
-            if k not in (title_key, qty_key)
-            and not is_money_key(k)
-            and v not in (None, "", [])
-            and not isinstance(v, dict | list)
-            and not k.endswith(("sku", "url"))
-        ]
-        head = str(item[title_key]) if title_key else ""
-        if qty_key:
-            head = f"{item[qty_key]} × {head}".strip()
-        text = head + (f" ({', '.join(rest)})" if rest and head else ", ".join(rest))
-        if amounts:
-            text += f": {amounts[-1]}"
-        lines.append(f"- {text}")
     if len(items) > 10:
         lines.append(f"- and {len(items) - 10} more")
     return "\n".join(lines)
 
 
-def _fact(key: str, value: Any, currency: str | None, subject: str = "It") -> str:
+def _fact(
+    key: str, value: Any, currency: str | None, subject: str = "It", question: str = ""
+) -> str:
     """ "The total of order 1042 is $181.00." (a list: its lines under a heading)."""
     if isinstance(value, list) and value:
-        return f"{label(key).capitalize()}:\n{render_list(key, value, currency)}"
+        return f"{label(key).capitalize()}:\n{render_list(key, value, currency, question)}"
     of = f" of {subject[0].lower()}{subject[1:]}" if subject != "It" else ""
     return sentence(f"The {label(key)}{of} is {render_value(key, value, currency)}")
 
@@ -207,6 +271,12 @@ def answer_record(data: dict[str, Any], question: str, *, acted: bool) -> str:
 
     # Fields are named by the question's own words, not by its question words: "how much"
     # reads as "cost" and "where"/"track" as tracking, which a field would wrongly answer alone.
+    records = [k for k, v in facts.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    if len(records) == 1 and all(k in _META or k == records[0] for k in facts):
+        found = records[0]  # a search: its results are the answer, the best matches first
+        best = _closest(facts[found], question)
+        return "Here's what I found:\n" + render_list(found, best, currency, question)
+    facts = {k: v for k, v in facts.items() if not _echoed(v, question)}
     asked = _tokens(_QUESTION_WORDS.sub(" ", question))
     named = [
         k
@@ -231,7 +301,7 @@ def answer_record(data: dict[str, Any], question: str, *, acted: bool) -> str:
         return _when(question, facts, dates, subject, status_line)
     money_keys = [k for k, v in facts.items() if is_money_key(k) and isinstance(v, int | float)]
     if named and not any(k in money_keys for k in named):
-        return "\n".join(_fact(k, facts[k], currency, subject) for k in named)
+        return "\n".join(_fact(k, facts[k], currency, subject, question) for k in named)
     if _WHERE.search(question):
         lines.append(status_line or "")
         said = " ".join(notes)

@@ -19,11 +19,12 @@ How a message is scored:
   single text (`max`) and one against all its texts together (`centroid`); the score is their mean.
   Words the matcher has never seen count as common words in the message's length, so a long
   message with one strong word still scores, but less than a short one.
-* Context (earlier messages) only lifts a score, and only for a message that carries something
-  the matcher knows or opens like a follow-up ("and ...", "what about ..."):
-  ``score + CONTEXT_WEIGHT * context_score * (1 - score)``, and not at all when the message
-  alone is already clear (`CONFIDENT_SCORE` and `CONFIDENT_MARGIN`): context never outvotes what
-  the message itself says.
+* Context (earlier messages) only lifts a score, and only for a message that opens like a
+  follow-up ("and ...", "what about ...") or that carries something the matcher knows but
+  matches nothing on its own (below `MIN_SCORE`):
+  ``score + CONTEXT_WEIGHT * context_score * (1 - score)``. A message that matches a key by
+  itself is taken at its word: "do you have the rain jacket in M?" after an account look-up is
+  about products, not the account.
 
 Thresholds (documented so callers agree on them):
 
@@ -202,15 +203,6 @@ def _edit_distance_at_most(a: str, b: str, limit: int) -> int:
     return prev[-1]
 
 
-def _clear(scores: Mapping[str, float]) -> bool:
-    """A message that is clear on its own: earlier messages must not outvote it."""
-    ranked = sorted(scores.values(), reverse=True)
-    runner_up = ranked[1] if len(ranked) > 1 else 0.0
-    return (
-        bool(ranked) and ranked[0] >= CONFIDENT_SCORE and ranked[0] - runner_up >= CONFIDENT_MARGIN
-    )
-
-
 @dataclass(frozen=True)
 class Match:
     """The best key for a text.
@@ -370,7 +362,8 @@ class Matcher:
         """
         query, known = self._query(text)
         scores = self._raw_scores(query) if query else dict.fromkeys(self.keys, 0.0)
-        if context and (known or _FOLLOW_UP.search(text)) and not _clear(scores):
+        weak = max(scores.values(), default=0.0) < MIN_SCORE
+        if context and (_FOLLOW_UP.search(text) or (known and weak)):
             ctx_query, _ = self._query(" ".join(context))
             if ctx_query:
                 for key, ctx in self._raw_scores(ctx_query).items():
