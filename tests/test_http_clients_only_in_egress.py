@@ -136,6 +136,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("smart_support/tools/python.py", "dynamic"): (
         "imports the Python tool modules the operator names in agents.yaml (`module:function`)"
     ),
+    ("smart_support/server/__init__.py", "socket"): (
+        "binds the chat server's listening socket first, so a busy port is one clear error"
+    ),
     ("smart_support/server/background.py", "socket"): (
         "binds the listening socket of a chat server on 127.0.0.1 (tests, benchmarks); no client"
     ),
