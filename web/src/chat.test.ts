@@ -79,4 +79,28 @@ describe("the chat reducer", () => {
       { text: "again", delivery: "failed" },
     ]);
   });
+
+  it("shows the label of a tool frame while the agent works", () => {
+    const state = run([{ type: "tool_activity", conversation_id: C, status: "started", label: "Checking our records" }]);
+    expect(state.status).toBe("thinking");
+    expect(state.activity).toBe("Checking our records");
+  });
+
+  it("takes the welcome text and the link domains from the conversation frame", () => {
+    const state = run([
+      {
+        type: "conversation",
+        conversation_id: C,
+        token: "t",
+        model_label: "offline model",
+        is_offline: true,
+        resumed: false,
+        welcome_message: "Welcome to Harbour Shoes!",
+        link_domains: ["harbour.example"],
+      },
+    ]);
+    expect(state.welcomeMessage).toBe("Welcome to Harbour Shoes!");
+    expect(state.linkDomains).toEqual(["harbour.example"]);
+    expect(reduce(state, { type: "reset" }).welcomeMessage).toBe("Welcome to Harbour Shoes!");
+  });
 });
