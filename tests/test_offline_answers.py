@@ -319,3 +319,14 @@ def test_what_the_customer_told_us_is_not_repeated_back() -> None:
     text = answer("my email is jo@example.com, which orders do I have?", "find_customer", account)
     assert "jo@example.com" not in text
     assert "- Order 1001 (pending): €41.50" in text
+
+
+def test_a_refusal_reads_as_a_sentence_with_dates_as_people_write_them() -> None:
+    refusal = {
+        "ok": False,
+        "error": "order 1043 was delivered on 2026-08-19, more than 30 days ago",
+    }
+    assert answer("return order 1043", "start_return", refusal) == (
+        "Sorry, that did not work: Order 1043 was delivered on August 19, 2026, "
+        "more than 30 days ago."
+    )

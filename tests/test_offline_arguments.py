@@ -240,3 +240,22 @@ def test_an_invented_hotel_tool_set_reads_a_uk_address_into_its_own_parameter_na
         "city": "Bristol",
         "zip_code": "BS1 4DJ",
     }
+
+
+def test_an_address_given_in_answer_to_our_question_fills_the_change_and_keeps_the_order() -> None:
+    request = "I need to change the address of order 3141"
+    first = ask(SHOP, request)
+    assert first.tool_calls == [] and "street" in first.text
+    second = ask(SHOP, request, AIMessage(first.text), "it's 9 Elm Road, Bristol BS1 4DJ, UK")
+    assert [(c["name"], c["args"]) for c in second.tool_calls] == [
+        (
+            "change_shipping_address",
+            {
+                "order_id": 3141,
+                "street": "9 Elm Road",
+                "city": "Bristol",
+                "postal_code": "BS1 4DJ",
+                "country": "UK",
+            },
+        )
+    ]

@@ -315,7 +315,7 @@ def test_a_successful_write_result_is_reported_as_done() -> None:
 )
 def test_an_error_result_is_relayed_plainly(result: Any) -> None:
     reply = ask(SHOP, *after_result("cancel_order", {"order_id": 5}, result))
-    assert reply.content == "Sorry, that did not work: Order 5 has already shipped"
+    assert reply.content == "Sorry, that did not work: Order 5 has already shipped."
 
 
 def test_a_rejected_action_is_relayed_faithfully_and_never_as_success() -> None:

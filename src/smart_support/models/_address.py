@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from smart_support.models.matching import STOP_WORDS
+
 __all__ = ["ADDRESS_ROLES", "Address", "address_role", "parse_address"]
 
 #: Parameter-name words -> the address part they hold.
@@ -107,6 +109,16 @@ def _is_country(part: str) -> bool:
     return part.lower().strip(" .") in _COUNTRY_NAMES or bool(re.fullmatch(r"[A-Z]{2}", part))
 
 
+def _without_lead_in(street: str) -> str:
+    """ "it's 9 Elm Road" -> "9 Elm Road": small words before the house number are not in it."""
+    m = re.match(r"^(.*?)\s*(\d.*)$", street)
+    if m and m.group(1):
+        words = re.findall(r"[a-z]+", m.group(1).lower())
+        if all(w in STOP_WORDS or w in ("new", "address") for w in words):
+            return m.group(2)
+    return street
+
+
 def parse_address(text: str) -> Address | None:
     """The address in `text` (after "to" or ":" when there is one), or None when unsure.
 
@@ -126,7 +138,7 @@ def parse_address(text: str) -> Address | None:
     country = None
     if len(parts) >= 3 and _is_country(parts[-1]) and not _CODE_ALONE.match(parts[-1]):
         country = parts.pop()
-    street = parts[0]
+    street = _without_lead_in(parts[0])
     if not _STREET.search(street):
         return None
     rest = parts[1:]

@@ -63,12 +63,12 @@ def _describe(message: ToolMessage, tool_name: str, question: str) -> str:
             return f"That was not done. {raw}"
         if message.status == "error" or raw.lower().startswith("error"):
             detail = re.sub(r"^error:?\s*", "", raw, flags=re.I)
-            return f"Sorry, that did not work: {detail}"
+            return f"Sorry, that did not work: {tidy_text(detail)}"
         return raw or "There is nothing to report on that."
     if isinstance(data, dict):
         error = data.get("error") or (data.get("message") if data.get("ok") is False else None)
         if data.get("ok") is False or (error and len(data) <= 3):
-            return f"Sorry, that did not work: {error or 'no reason was given'}"
+            return f"Sorry, that did not work: {tidy_text(str(error or 'no reason was given'))}"
         lists = [v for v in data.values() if isinstance(v, list)]
         records = [v for v in lists if v and isinstance(v[0], dict)]
         if len(lists) == 1 and len(records) == 1 and passage_of(records[0][0]):

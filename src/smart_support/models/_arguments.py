@@ -244,7 +244,12 @@ def fill_arguments(
     for name, raw_prop in props.items():
         kind, prop = _prop_type(raw_prop)
         words = set(_name_words(name))
-        sources = [text] if request is None else [text, request]
+        # In an answer to our question, what was asked comes from the answer, the rest from
+        # the request ("9 Elm Road, ..." answers for the address, not the order number).
+        if request is None:
+            sources = [text]
+        else:
+            sources = [text, request] if name in asked_set else [request, text]
         value = None
         for source in sources:
             value = _structured_value(kind, prop, name, source, alone=len(numeric) == 1)
