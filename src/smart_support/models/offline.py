@@ -3,16 +3,27 @@
 It is not a language model. It reads the bound tools and the recent messages and does what a
 careful model would do with them, by lexical matching (`smart_support.models.matching`):
 
-* **Choose a tool.** The tool whose name and description best match the customer's last message
-  (earlier messages count as weaker context) is called, with arguments filled from the message
-  and the recent conversation according to the tool's JSON schema. Routing is the same thing:
-  the runtime binds one `transfer_to_<agent>` tool per agent whose description lists examples.
+* **Choose a tool** (`_choice`). The tool whose name and description best match the customer's
+  last message is called; earlier messages count only for a follow-up or a message that matches
+  nothing alone. An action (any tool whose name does not start with a read verb: cancel, change,
+  start a return...) is only proposed when the message asks for it, so a question never becomes
+  an approval request. Routing is the same thing: the runtime binds one `transfer_to_<agent>`
+  tool per agent whose description lists examples; there the phrasing of each agent's examples
+  (function words, numbers) counts too.
+* **Fill arguments** (`_arguments`, `_address`) from the message that asked for the action, or
+  from the customer's answer to our own question; references (an order number, an email) may
+  come from the recent conversation, free text (a reason, an address) never does. Postal
+  addresses in common US, UK and European forms are split into their parts.
 * **Ask** a clarifying question naming a required argument it cannot find.
-* **Answer** after a tool result (the last message is a `ToolMessage`): the facts of the result
-  as a readable reply; errors and refused approvals are relayed as they are, never as success.
-* **Reply generically** when nothing fits: what it can help with, from the tools' descriptions or
-  the system prompt. In routing (every tool is a `transfer_to_` tool) it returns no tool call,
-  so the runtime picks the fallback agent.
+* **Answer** after a tool result (`_answers`, `_records`, `_passages`, `_render`): the answer to
+  the question asked (the status and next step, where, when, how much, a field it names), money
+  with its currency and dates as people write them; from knowledge-base passages the sentences
+  that answer, the yes or no first. Errors and refused approvals are relayed as they are, never as
+  success.
+* **Reply generically** when nothing fits: what the whole assistant can do (every agent's
+  description, remembered from the last routing call), else this agent's tools or system prompt.
+  In routing (every tool is a `transfer_to_` tool) it returns no tool call, so the runtime picks
+  the fallback agent.
 
 Nothing here knows about any particular business: it works with any agents.yaml and tools. It
 streams word by word, reports approximate token usage, and gives the same output for the same
@@ -27,7 +38,6 @@ import logging
 import math
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
-from functools import lru_cache
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -46,17 +56,22 @@ from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
-from smart_support.models._address import address_role, parse_address
 from smart_support.models._answers import compose_answer, generic_reply
 from smart_support.models._arguments import (
-    _is_free_text,
     _name,
-    action_words,
     fill_arguments,
     question_for,
 )
+from smart_support.models._choice import (
+    QUESTION,
+    allowed_tools,
+    asked_again,
+    matcher_for,
+    searches_anything,
+    tool_texts,
+)
 from smart_support.models._text import ROUTING_PREFIX, text_of
-from smart_support.models.matching import Matcher, split_identifier
+from smart_support.models.matching import split_identifier
 
 __all__ = ["OFFLINE_LABEL", "OfflineChatModel", "approx_tokens", "text_of"]
 
@@ -74,93 +89,6 @@ _PIECES = re.compile(r"\S+\s*|\s+")
 def approx_tokens(text: str) -> int:
     """A deterministic token estimate: four tokens for every three words."""
     return math.ceil(len(text.split()) * 4 / 3)
-
-
-def _tool_texts(tool: dict[str, Any]) -> tuple[str, ...]:
-    """What a tool is matched on: its name, its description lines, its parameter names."""
-    fn = tool.get("function", tool)
-    name = str(fn.get("name", ""))
-    shown = name[len(ROUTING_PREFIX) :] if name.startswith(ROUTING_PREFIX) else name
-    params = " ".join((fn.get("parameters") or {}).get("properties", {}))
-    texts = [split_identifier(shown) + " " + split_identifier(params)]
-    for line in str(fn.get("description") or "").splitlines():
-        line = line.strip().lstrip("-*• ").strip()
-        if line and not (line.endswith(":") and len(line.split()) <= 2):
-            texts.append(line)
-    return tuple(texts)
-
-
-#: How much the phrasing of a message (function words, numbers) counts in routing; see `Matcher`.
-#: Chosen on tests/data/routing_cases.yaml (0.0 -> 0.3: holdout not consulted).
-ROUTING_STYLE_WEIGHT = 0.3
-
-
-@lru_cache(maxsize=64)
-def _matcher(tools_key: tuple[tuple[str, tuple[str, ...]], ...], routing: bool = False) -> Matcher:
-    return Matcher(dict(tools_key), style_weight=ROUTING_STYLE_WEIGHT if routing else 0.0)
-
-
-def _action_words(tool: dict[str, Any]) -> set[str]:
-    name = _name(tool)
-    return set() if name.startswith(ROUTING_PREFIX) else action_words(name)
-
-
-def _allowed(
-    tools: dict[str, dict[str, Any]], text: str, message_tokens: set[str]
-) -> tuple[list[str], list[str]]:
-    """The tools this message may call: actions only when it asks for them, if a read tool
-    could answer instead (an agent whose one tool acts, like a hand-off, keeps it). A message
-    that carries a full postal address asks for a tool that takes one ("send it to ..."): those
-    are listed second too."""
-    needs = {name: _action_words(tool) for name, tool in tools.items()}
-    if all(needs.values()):
-        return list(tools), []
-    address = None
-    allowed, by_address = [], []
-    for name, words in needs.items():
-        if not words or words & message_tokens:
-            allowed.append(name)
-            continue
-        props = (tools[name].get("function", tools[name]).get("parameters") or {}).get(
-            "properties"
-        ) or {}
-        roles = {address_role(split_identifier(p).lower().split()) for p in props} - {None}
-        if len(roles) >= 2:
-            address = address or parse_address(text)
-            if address is not None:
-                allowed.append(name)
-                by_address.append(name)
-    return allowed, by_address
-
-
-_REFERS_BACK = re.compile(r"\b(it|its|it's|that|this|they|them|their|those)\b", re.I)
-_QUESTION = re.compile(r"\?\s*$|^\W*(when|where|what|which|how|who|why|is|are|was|has|did)\b", re.I)
-
-
-def _searches_anything(tools: list[dict[str, Any]]) -> bool:
-    """One read tool whose one required parameter is free text (`query`, `question`...)."""
-    if len(tools) != 1 or _action_words(tools[0]):
-        return False
-    schema = tools[0].get("function", tools[0]).get("parameters") or {}
-    required = list(schema.get("required") or ())
-    return len(required) == 1 and _is_free_text(required[0])
-
-
-def _asked_again(
-    text: str, history: list[BaseMessage], tools: list[dict[str, Any]]
-) -> dict[str, Any] | None:
-    """The read tool last called, for a question about the same thing that names no tool:
-    "when will it arrive?" after a status look-up."""
-    if not (_QUESTION.search(text) and _REFERS_BACK.search(text)):
-        return None
-    by_name = {_name(t): t for t in tools}
-    for message in reversed(history[-6:]):
-        if isinstance(message, AIMessage):
-            for call in message.tool_calls:
-                tool = by_name.get(call["name"])
-                if tool is not None and not _action_words(tool):
-                    return tool
-    return None
 
 
 class OfflineChatModel(BaseChatModel):
@@ -354,7 +282,7 @@ class OfflineChatModel(BaseChatModel):
             ]
             chosen, sure = self._choose(text, context, tools, tool_choice)
             if chosen is None and not routing:
-                chosen = _asked_again(text, history, tools)
+                chosen = asked_again(text, history, tools)
             request, asked = None, None
             pending = None if routing else self._pending(history, tools)
             if pending is not None and (
@@ -378,7 +306,7 @@ class OfflineChatModel(BaseChatModel):
                     return question_for(missing, schema), None
         if routing:
             return "", None
-        if tools and not routing and _searches_anything(tools) and _QUESTION.search(text):
+        if tools and not routing and searches_anything(tools) and QUESTION.search(text):
             # An agent whose one tool searches free text (a help center) looks any question up.
             tool = tools[0]
             schema = tool.get("function", tool).get("parameters") or {}
@@ -423,12 +351,12 @@ class OfflineChatModel(BaseChatModel):
         if isinstance(forced, str) and forced in by_name:
             return by_name[forced], True
         routing = all(_name(t).startswith(ROUTING_PREFIX) for t in tools)
-        matcher = _matcher(tuple((_name(t), _tool_texts(t)) for t in tools), routing)
+        matcher = matcher_for(tuple((_name(t), tool_texts(t)) for t in tools), routing)
         # An action (cancel, change, book...) is only proposed when the message asks for it:
         # "when will order 1110 be delivered?" must not match "start a return for a delivered
         # order", nor may an earlier "cancel" in the context carry over.
         words = matcher.tokens(text)
-        allowed, by_address = _allowed(by_name, text, words)
+        allowed, by_address = allowed_tools(by_name, text, words)
         if len(by_address) == 1:
             return by_name[by_address[0]], True
         match = matcher.best(text, context, among=allowed)
