@@ -47,6 +47,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from smart_support.models._style import StyleModel
+
 __all__ = [
     "CONFIDENT_MARGIN",
     "CONFIDENT_SCORE",
@@ -247,7 +249,7 @@ class Matcher:
     def __init__(self, docs: Mapping[str, Sequence[str]], *, style_weight: float = 0.0) -> None:
         self.keys: tuple[str, ...] = tuple(docs)
         self.style_weight = style_weight
-        self._style = _StyleModel(docs) if style_weight else None
+        self._style = StyleModel(docs, STOP_WORDS) if style_weight else None
         tokenised = {
             key: [tokenize(t) for t in texts if t and t.strip()] for key, texts in docs.items()
         }
@@ -405,47 +407,3 @@ class Matcher:
             return None
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
         return Match(key=key, score=round(score, 4), margin=round(score - runner_up, 4))
-
-
-_SHAPES = (
-    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), " _email_ "),
-    (re.compile(r"#?\b\d{3,}\b"), " _number_ "),
-)
-_STYLE_WORD = re.compile(r"_\w+_|[a-z]+")
-
-
-def _style_features(text: str) -> set[str]:
-    """The function words and shapes of a text: what content matching leaves out."""
-    lowered = text.lower()
-    for pattern, shape in _SHAPES:
-        lowered = pattern.sub(shape, lowered)
-    return {w for w in _STYLE_WORD.findall(lowered) if w in STOP_WORDS or w.startswith("_")}
-
-
-class _StyleModel:
-    """Bernoulli naive Bayes over style features, learnt from each key's texts (add-1/2)."""
-
-    def __init__(self, docs: Mapping[str, Sequence[str]]) -> None:
-        self._log: dict[str, dict[str, tuple[float, float]]] = {}
-        counts = {
-            key: [_style_features(t) for t in texts if t.strip()] for key, texts in docs.items()
-        }
-        self._features = sorted({f for texts in counts.values() for fs in texts for f in fs})
-        for key, texts in counts.items():
-            n = len(texts)
-            table = {}
-            for feature in self._features:
-                p = (sum(feature in fs for fs in texts) + 0.5) / (n + 1)
-                table[feature] = (math.log(p), math.log(1.0 - p))
-            self._log[key] = table
-
-    def posterior(self, text: str) -> dict[str, float]:
-        present = _style_features(text)
-        logs = {
-            key: sum(yes if f in present else no for f, (yes, no) in table.items())
-            for key, table in self._log.items()
-        }
-        top = max(logs.values(), default=0.0)
-        weights = {key: math.exp(v - top) for key, v in logs.items()}
-        total = sum(weights.values()) or 1.0
-        return {key: w / total for key, w in weights.items()}
