@@ -256,6 +256,7 @@ async def cancel_order_1042(chat: Chat) -> dict[str, Any]:
     frames = await chat.say("Cancel order 1042", "approval_requested", "reply_end", "error")
     request = frames[-1]
     assert request["type"] == "approval_requested", frames
+    assert of_type(frames, "tool_activity")[-1]["label"] == "Preparing the change"
     return request
 
 
@@ -561,7 +562,7 @@ async def test_tool_frames_tell_the_customer_what_happens_without_the_tools_data
     assert [t["status"] for t in tools] == ["started", "succeeded"]
     for frame in tools:
         assert set(frame) == {"type", "conversation_id", "status", "label"}
-        assert frame["label"]
+    assert [t["label"] for t in tools] == ["Checking our records", "Got it"]
     assert "1042" in frames[-1]["text"], "the reply still uses the tool's result"
     # The event log keeps everything for operators: the tool, its arguments, its result.
     logged = stored_events(sqlite_url, "tool_activity")

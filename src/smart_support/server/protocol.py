@@ -165,6 +165,37 @@ TOOL_LABELS: dict[str, str] = {
     "succeeded": "Got it",
     "failed": "That did not work",
 }
+#: A started call of a tool whose name begins with one of these verbs is "Preparing the change"
+#: (the call starts before its approval; a fixed phrase: the tool's name never reaches the
+#: browser).
+_CHANGE_VERBS = frozenset(
+    [
+        "add",
+        "cancel",
+        "change",
+        "create",
+        "delete",
+        "issue",
+        "refund",
+        "remove",
+        "return",
+        "send",
+        "set",
+        "start",
+        "update",
+    ]
+)
+
+
+def tool_label(tool: str, status: str) -> str:
+    """What the customer reads while `tool` runs (`status` started) or after it."""
+    if status != "started":
+        return TOOL_LABELS[status]
+    verb = re.split(r"[_.-]", tool.lower(), maxsplit=1)[0]
+    if verb == "verify":
+        return "Checking your details"
+    return "Preparing the change" if verb in _CHANGE_VERBS else TOOL_LABELS["started"]
+
 
 #: Server frames that report what a turn did: the customer's view of each runtime event.
 EventFrame = (
@@ -188,7 +219,7 @@ def to_frame(event: Event) -> EventFrame:
         return ToolActivityFrame(
             conversation_id=event.conversation_id,
             status=event.status,
-            label=TOOL_LABELS[event.status],
+            label=tool_label(event.tool, event.status),
         )
     if isinstance(event, ApprovalRequested):
         return ApprovalRequestedFrame.model_validate(event.model_dump(exclude={"type", "tool"}))
