@@ -330,3 +330,18 @@ def test_a_refusal_reads_as_a_sentence_with_dates_as_people_write_them() -> None
         "Sorry, that did not work: Order 1043 was delivered on August 19, 2026, "
         "more than 30 days ago."
     )
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"results": [{"title": "A", "text": "One."}, 3, ["x"]]},
+        {"items": [{"name": "x", "variants": [{"name": "M"}, 2]}, "loose"], "query": "q"},
+        {"": "2026-11-15", "status": 3, "delivered_on": "2026-13-45"},
+        {"latest_event": [{}, [None, "EUR"]], "order_id": None},
+        [{"content": ""}, {"content": "**Bold**\n1. a\n2. b"}],
+    ],
+)
+def test_odd_results_get_a_reply_rather_than_an_exception(result: Any) -> None:
+    for question in ("when will it arrive?", "where is it?", "how do I do it?", "details"):
+        assert isinstance(answer(question, "get_thing", result), str)

@@ -143,11 +143,13 @@ def _entity(list_key: str) -> str:
     return last.capitalize()
 
 
-def _picked(items: list[dict[str, Any]], question: str) -> list[dict[str, Any]]:
+def _picked(items: list[Any], question: str) -> list[Any]:
     """The records the question names ("size M" of a product's variants), else all of them."""
     asked = set(re.findall(r"[a-z0-9]+", question.lower()))
     named = []
     for item in items:
+        if not isinstance(item, dict):
+            continue
         title = next((str(item[k]) for k in _TITLE_KEYS if isinstance(item.get(k), str)), "")
         words = set(re.findall(r"[a-z0-9]+", title.lower()))
         if words and words <= asked:
@@ -155,11 +157,13 @@ def _picked(items: list[dict[str, Any]], question: str) -> list[dict[str, Any]]:
     return named or items
 
 
-def _closest(items: list[dict[str, Any]], question: str) -> list[dict[str, Any]]:
+def _closest(items: list[Any], question: str) -> list[Any]:
     """The results whose names share the most words with the question (all when none does)."""
     asked = _tokens(question)
 
-    def overlap(item: dict[str, Any]) -> int:
+    def overlap(item: Any) -> int:
+        if not isinstance(item, dict):
+            return 0
         title = next((str(item[k]) for k in _TITLE_KEYS if isinstance(item.get(k), str)), "")
         return len(_tokens(title) & asked)
 
@@ -205,7 +209,9 @@ def _item_line(key: str, item: dict[str, Any], currency: str | None, question: s
     for sub_key, sub in nested[:1]:
         picked = _picked(sub, question)
         text += "\n" + "\n".join(
-            "  - " + _item_line(sub_key, s, currency, question) for s in picked[:8]
+            "  - " + _item_line(sub_key, s, currency, question)
+            for s in picked[:8]
+            if isinstance(s, dict)
         )
     return text
 
