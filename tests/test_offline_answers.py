@@ -240,7 +240,7 @@ TEAM = {
     "orders": "A booking of the guest, by reference: dates, room changes, cancellations.",
     "policies": "Questions about the hotel: check-in times, pets, parking and breakfast.",
     "people": "The guest asks for a person, a manager, or is upset.",
-    "front_desk": "Everything else: greetings, thanks and off-topic messages.",
+    "front_desk": "Greetings, small talk and anything the other agents do not cover.",
 }
 
 
@@ -269,7 +269,7 @@ def test_an_out_of_scope_request_lists_every_skill_of_the_assistant() -> None:
     assert "Dates, room changes, cancellations" in text
     assert "Check-in times, pets, parking and breakfast" in text
     assert "Connecting you with a person from our team" in text
-    assert "off-topic" not in text and "greetings" not in text
+    assert "small talk" not in text and "Greetings" not in text
 
 
 def test_without_a_team_an_out_of_scope_request_lists_the_agent_s_own_tools() -> None:

@@ -98,7 +98,12 @@ def _has_facts(data: dict[str, Any]) -> bool:
     )
 
 
-_CATCH_ALL = re.compile(r"^\W*(everything|anything|all) else\b|\boff-topic\b", re.I)
+#: How a catch-all (fallback) agent is described: it is no skill to list.
+_CATCH_ALL = re.compile(
+    r"\b(everything|anything|all) else\b|\banything (that )?the other\b|\bnot cover\b|"
+    r"\boff-topic\b|\bsmall talk\b",
+    re.I,
+)
 
 
 def _skills(team: list[str]) -> list[str]:
