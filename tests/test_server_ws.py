@@ -595,6 +595,55 @@ async def test_a_resumed_transcript_shows_tool_calls_and_approvals_as_the_live_f
     assert "get_order_status" not in json.dumps(transcript)
 
 
+async def test_events_stored_under_their_old_kinds_are_shown_as_todays_frames(
+    chat_url: str, sqlite_url: str
+) -> None:
+    import sqlite3
+
+    async with connect(chat_url) as ws:
+        started = await Chat(ws).start()
+    old = [
+        (
+            "tool",
+            {
+                "agent": "orders",
+                "tool": "get_order_status",
+                "call_id": "c1",
+                "status": "succeeded",
+                "args": {},
+                "detail": "card ending 2874",
+            },
+        ),
+        ("error", {"code": "tool_error", "message": "The shop did not answer."}),
+    ]
+    with contextlib.closing(sqlite3.connect(sqlite_url.split(":///", 1)[1])) as db, db:
+        for seq, (kind, data) in enumerate(old, start=1):
+            data = {"conversation_id": started["conversation_id"], "type": kind, **data}
+            db.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    started["conversation_id"],
+                    seq,
+                    kind,
+                    "orders",
+                    json.dumps(data),
+                    "2026-11-01T10:00:00+00:00",
+                ),
+            )
+    async with connect(chat_url) as ws:
+        chat = Chat(ws)
+        await chat.send(
+            type="resume", conversation_id=started["conversation_id"], token=started["token"]
+        )
+        await chat.recv()
+        transcript = await chat.recv()
+    tool, error = transcript["events"]
+    assert tool["kind"] == "tool_activity"
+    assert tool["data"] == {"status": "succeeded", "label": "Got it"}
+    assert error["kind"] == "error"
+    assert error["data"] == {"code": "tool_error", "message": "The shop did not answer."}
+
+
 async def test_the_conversation_frame_carries_the_welcome_text_and_the_link_domains(
     start_server: ServerFactory,
 ) -> None:

@@ -112,7 +112,10 @@ class CustomerVerified(_Event):
 
 
 class TurnError(_Event):
-    type: Literal["error"] = "error"
+    """A turn (or a decision) failed; `message` is worded for the customer. The chat socket
+    sends it as an `error` frame (`smart_support.server.protocol.ErrorFrame`)."""
+
+    type: Literal["turn_error"] = "turn_error"
     code: str
     message: str
 

@@ -231,7 +231,8 @@ def to_frame(event: Event) -> EventFrame:
 
 
 _event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
-_LEGACY_KINDS = {"tool": "tool_activity"}  # stored before the tag matched the class name
+#: Kinds stored before the events' tags matched their class names.
+_LEGACY_KINDS = {"tool": "tool_activity", "error": "turn_error"}
 
 
 class TranscriptEntry(BaseModel):
