@@ -440,13 +440,20 @@ def test_the_protocol_document_holds_the_schemas_of_the_current_models() -> None
     )
 
 
-def test_every_frame_is_named_after_its_wire_tag() -> None:
+def test_every_event_and_frame_is_named_after_its_tag() -> None:
+    from typing import get_args
+
+    from smart_support.runtime.events import Event
     from smart_support.server.protocol import CLIENT_FRAMES, SERVER_FRAMES
 
-    for model in (*CLIENT_FRAMES, *SERVER_FRAMES):
+    events = get_args(get_args(Event)[0])
+    assert len(events) >= 8
+    for model, suffixes in [(m, ("",)) for m in events] + [
+        (m, ("", "Frame")) for m in (*CLIENT_FRAMES, *SERVER_FRAMES)
+    ]:
         tag = model.model_json_schema(mode="serialization")["properties"]["type"]["const"]
         camel = "".join(part.title() for part in tag.split("_"))
-        assert model.__name__ in (camel, f"{camel}Frame"), (model.__name__, tag)
+        assert model.__name__ in [camel + suffix for suffix in suffixes], (model.__name__, tag)
 
 
 def test_the_web_uis_protocol_types_are_generated_from_the_current_models() -> None:
