@@ -275,14 +275,14 @@ def answer_record(data: dict[str, Any], question: str, *, acted: bool) -> str:
     if _DETAILS.search(question):
         return "\n".join([*notes, _details(facts, currency)])
 
-    # Fields are named by the question's own words, not by its question words: "how much"
-    # reads as "cost" and "where"/"track" as tracking, which a field would wrongly answer alone.
     records = [k for k, v in facts.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
     if len(records) == 1 and all(k in _META or k == records[0] for k in facts):
         found = records[0]  # a search: its results are the answer, the best matches first
         best = _closest(facts[found], question)
         return "Here's what I found:\n" + render_list(found, best, currency, question)
     facts = {k: v for k, v in facts.items() if not _echoed(v, question)}
+    # Fields are named by the question's own words, not by its question words: "how much"
+    # reads as "cost" and "where"/"track" as tracking, which a field would wrongly answer alone.
     asked = _tokens(_QUESTION_WORDS.sub(" ", question))
     named = [
         k
