@@ -142,6 +142,23 @@ async def test_an_operator_approves_a_pending_cancellation_and_the_customer_sees
     assert await order_status(running_shop, 1042) == "cancelled"
 
 
+async def test_an_operator_reads_the_whole_event_log_that_customers_see_projected(
+    operator_url: str,
+) -> None:
+    async with connect(operator_url) as ws:
+        chat = Chat(ws)
+        started = await chat.start()
+        await chat.say("What's the status of order 1042?")
+    cid = started["conversation_id"]
+    async with operator(operator_url) as client, httpx.AsyncClient(base_url=operator_url) as anyone:
+        logged = (await client.get(f"/api/v1/operator/conversations/{cid}/events")).json()
+        unauthorised = await anyone.get(f"/api/v1/operator/conversations/{cid}/events")
+    tools = [e["data"] for e in logged if e["kind"] == "tool_activity"]
+    assert tools[0]["tool"] == "get_order_status" and tools[0]["args"] == {"order_id": 1042}
+    assert "1042" in tools[1]["detail"]
+    assert unauthorised.status_code == 401
+
+
 async def test_deciding_an_unknown_approval_is_a_clear_error(operator_url: str) -> None:
     async with operator(operator_url) as client:
         response = await client.post(

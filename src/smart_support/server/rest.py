@@ -202,3 +202,24 @@ async def operator_conversations(
         ConversationOut.from_conversation(c)
         for c in await engine.list_conversations(limit=limit, offset=offset)
     ]
+
+
+class LoggedEvent(BaseModel):
+    """One entry of a conversation's event log, whole: tool arguments and results included."""
+
+    seq: int
+    kind: str
+    agent: str | None = None
+    data: dict[str, Any]
+    created_at: datetime
+
+
+@router.get("/api/v1/operator/conversations/{conversation_id}/events", tags=["operator"])
+async def operator_events(
+    conversation_id: ConversationId, engine: EngineDep, _: OperatorDep
+) -> list[LoggedEvent]:
+    """The event log of one conversation as stored (customers get a projection of it)."""
+    return [
+        LoggedEvent(seq=r.seq, kind=r.kind, agent=r.agent, data=r.data, created_at=r.created_at)
+        for r in await engine.transcript(conversation_id)
+    ]
