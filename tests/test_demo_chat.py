@@ -231,3 +231,23 @@ def test_a_failing_tool_shows_the_customer_one_sentence_and_logs_the_traceback(t
     log = (tmp_path / "data" / "chat.log").read_text(encoding="utf-8")
     assert "Traceback (most recent call last)" in log
     assert "RuntimeError: the order database exploded" in log
+
+
+def test_an_unreachable_database_stops_the_chat_with_one_line_and_logs_the_cause(tmp_path):
+    (tmp_path / "agents.yaml").write_text(FAILING_AGENTS, encoding="utf-8")
+    (tmp_path / "failing_tools.py").write_text(FAILING_TOOL, encoding="utf-8")
+    port = free_port()
+    process = fresh_chat(
+        ["hello"],
+        tmp_path,
+        AGENTS_FILE="agents.yaml",
+        PYTHONPATH=str(tmp_path),
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/nothing",
+    )
+    assert process.returncode == 1
+    assert process.stderr.splitlines() == [
+        "error: We can't save your conversation right now, so your message was not sent."
+        " Please send it again in a moment. (details in chat.log)"
+    ]
+    log = (tmp_path / "chat.log").read_text(encoding="utf-8")
+    assert "PostgreSQL unavailable" in log and "Traceback" in log

@@ -246,9 +246,10 @@ def run_chat(settings: Settings, as_email: str | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except SmartSupportError as exc:
-        log.warning("chat stopped: %s", exc, exc_info=exc)
-        print(f"error: {exc.public_message}", file=sys.stderr)
+    except SmartSupportError as exc:  # the cause goes to the log file only: one line here
+        log.info("chat stopped: %s", exc, exc_info=exc)
+        where = f" (details in {log_file})" if log_file else f" ({exc})"
+        print(f"error: {exc.public_message}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
