@@ -15,16 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from shop_fixture import running_shop, shop_process  # noqa: F401
+from chat_client import Chat, connect, server_settings
 from smart_support.server.background import serve_in_thread
-from test_server_ws import Chat, connect, server_settings
 
 OPERATOR = "op-secret-token-for-fuzz-tests"
 NESTED = "[" * 5000 + "]" * 5000  # 10 KB, under the 16 KiB frame limit, too deep to parse
 
 
 @pytest.fixture
-def fuzz_url(database_url: str, running_shop: str) -> Iterator[str]:  # noqa: F811
+def fuzz_url(database_url: str, running_shop: str) -> Iterator[str]:
     settings = server_settings(database_url, running_shop, operator_token=OPERATOR)
     with serve_in_thread(settings) as url:
         yield url
@@ -203,7 +202,7 @@ async def test_every_hostile_frame_gets_an_error_frame_and_the_socket_stays_usab
 
 async def test_an_unexpected_error_is_a_json_500_that_keeps_the_connection(
     sqlite_url: str,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
 ) -> None:
     from fastapi.routing import APIRoute
 

@@ -9,24 +9,24 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shop_fixture import running_shop, shop_process  # noqa: F401
-from smart_support.server.background import serve_in_thread
-from test_server_ws import (
+from chat_client import (
     Chat,
     ServerFactory,
     cancel_order_1042,
-    chat_url,  # noqa: F401
     connect,
     order_status,
     server_settings,
-    start_server,  # noqa: F401
 )
+from smart_support.server.background import serve_in_thread
+
+#: The chat server fixtures (`start_server`, `chat_url`).
+pytest_plugins = ["server_fixture"]
 
 OPERATOR = "op-secret-token-for-tests"
 
 
 @pytest.fixture
-def operator_url(start_server: ServerFactory) -> Iterator[str]:  # noqa: F811
+def operator_url(start_server: ServerFactory) -> Iterator[str]:
     with start_server(operator_token=OPERATOR) as url:
         yield url
 
@@ -35,14 +35,14 @@ def operator(url: str, token: str = OPERATOR) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"})
 
 
-async def test_health_reports_the_store_as_ok(chat_url: str) -> None:  # noqa: F811
+async def test_health_reports_the_store_as_ok(chat_url: str) -> None:
     async with httpx.AsyncClient(base_url=chat_url) as client:
         response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "store": "ok"}
 
 
-async def test_info_names_the_offline_model(chat_url: str) -> None:  # noqa: F811
+async def test_info_names_the_offline_model(chat_url: str) -> None:
     async with httpx.AsyncClient(base_url=chat_url) as client:
         info = (await client.get("/api/v1/info")).json()
     assert info["model_label"] == "offline model"
@@ -50,7 +50,7 @@ async def test_info_names_the_offline_model(chat_url: str) -> None:  # noqa: F81
     assert info["websocket"] == "/ws/v1"
 
 
-async def test_the_openapi_document_lists_the_operator_api(chat_url: str) -> None:  # noqa: F811
+async def test_the_openapi_document_lists_the_operator_api(chat_url: str) -> None:
     async with httpx.AsyncClient(base_url=chat_url) as client:
         spec = (await client.get("/openapi.json")).json()
         docs = await client.get("/docs")
@@ -58,7 +58,7 @@ async def test_the_openapi_document_lists_the_operator_api(chat_url: str) -> Non
     assert docs.status_code == 200
 
 
-async def test_a_customer_reads_their_transcript_with_their_token(chat_url: str) -> None:  # noqa: F811
+async def test_a_customer_reads_their_transcript_with_their_token(chat_url: str) -> None:
     async with connect(chat_url) as ws:
         chat = Chat(ws)
         started = await chat.start()
@@ -88,7 +88,7 @@ async def test_a_customer_reads_their_transcript_with_their_token(chat_url: str)
 
 
 async def test_without_an_operator_token_configured_the_operator_api_is_disabled(
-    chat_url: str,  # noqa: F811
+    chat_url: str,
 ) -> None:
     async with operator(chat_url, token="anything") as client:
         listing = await client.get("/api/v1/operator/approvals")
@@ -118,7 +118,7 @@ async def test_the_operator_api_refuses_a_missing_or_wrong_token(
 
 async def test_an_operator_approves_a_pending_cancellation_and_the_customer_sees_it(
     operator_url: str,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
 ) -> None:
     async with connect(operator_url) as ws:
         chat = Chat(ws)
@@ -175,7 +175,7 @@ async def test_deciding_an_unknown_approval_is_a_clear_error(operator_url: str) 
 
 async def test_the_web_ui_is_served_at_the_root_when_built(
     sqlite_url: str,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
     tmp_path: Path,
 ) -> None:
     (tmp_path / "index.html").write_text("<!doctype html><title>chat ui</title>")
@@ -190,7 +190,7 @@ async def test_the_web_ui_is_served_at_the_root_when_built(
 
 async def test_without_a_built_ui_the_root_explains_how_to_build_it(
     sqlite_url: str,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
     tmp_path: Path,
 ) -> None:
     settings = server_settings(sqlite_url, running_shop)
@@ -201,14 +201,14 @@ async def test_without_a_built_ui_the_root_explains_how_to_build_it(
     assert "make web" in page.text
 
 
-async def test_an_unknown_path_is_a_json_404(chat_url: str) -> None:  # noqa: F811
+async def test_an_unknown_path_is_a_json_404(chat_url: str) -> None:
     async with httpx.AsyncClient(base_url=chat_url) as client:
         response = await client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert json.loads(response.text)["code"] == "not_found"
 
 
-async def test_the_ui_pages_forbid_remote_content(chat_url: str) -> None:  # noqa: F811
+async def test_the_ui_pages_forbid_remote_content(chat_url: str) -> None:
     async with httpx.AsyncClient(base_url=chat_url) as client:
         page = await client.get("/")
         docs = await client.get("/docs")

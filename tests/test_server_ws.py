@@ -5,129 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import os
 import socket
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import websockets
-import yaml
-from websockets.asyncio.client import ClientConnection
 
-from shop_fixture import running_shop, shop_process  # noqa: F401
+from chat_client import (
+    WAIT,
+    Chat,
+    ServerFactory,
+    cancel_order_1042,
+    connect,
+    of_type,
+    order_status,
+    server_settings,
+)
 from smart_support.server import background
 from smart_support.server.background import serve_in_thread
 from smart_support.settings import Settings
 
-#: Guards against a hang only; no assertion depends on how long anything takes.
-WAIT = 30.0
-
-
-@functools.cache
-def anonymous_agents_file() -> Path:
-    """The demo agents without their identity rules (verification tool, owner checks, bound
-    arguments): these tests are about the chat server, so an anonymous visitor may look up
-    and change order 1042 here. Made from the real demo file, so it cannot drift from it."""
-    from smart_support.registry.validate import demo_agents_file
-
-    doc = yaml.safe_load(demo_agents_file().read_text(encoding="utf-8"))
-    doc.pop("identity", None)
-    for agent in doc["agents"]:
-        agent["tools"] = [
-            {k: v for k, v in tool.items() if k not in ("owner", "bind", "needs_customer")}
-            for tool in agent.get("tools", [])
-            if not str(tool.get("python", "")).endswith(":verify_customer")
-        ]
-    path = Path(tempfile.mkdtemp(prefix="smart-support-tests-")) / "agents.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def server_settings(database_url: str, shop_url: str, **extra: Any) -> Settings:
-    parts = urlsplit(shop_url)
-    extra.setdefault("agents_file", anonymous_agents_file())
-    return Settings(
-        database_url=database_url,
-        llm_provider="offline",
-        shop_url=shop_url,
-        egress_allowlist=[f"{parts.hostname}:{parts.port}"],
-        **extra,
-    )
-
-
-ServerFactory = Callable[..., AbstractContextManager[str]]
-
-
-@pytest.fixture
-def start_server(sqlite_url: str, running_shop: str) -> ServerFactory:  # noqa: F811
-    """Start the chat server with extra settings / app options; stopped when the block ends."""
-
-    def start(*, app_options: dict[str, Any] | None = None, **settings: Any):
-        return serve_in_thread(
-            server_settings(sqlite_url, running_shop, **settings), **(app_options or {})
-        )
-
-    return start
-
-
-@pytest.fixture
-def chat_url(start_server: ServerFactory) -> Iterator[str]:
-    with start_server() as url:
-        yield url
-
-
-class Chat:
-    """A thin JSON layer over a websockets client connection."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-
-    async def send(self, **frame: Any) -> None:
-        await self.ws.send(json.dumps(frame))
-
-    async def recv(self) -> dict[str, Any]:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), WAIT))
-
-    async def until(self, *types: str) -> list[dict[str, Any]]:
-        """Frames up to and including the first one of `types`."""
-        frames = []
-        while True:
-            frame = await self.recv()
-            frames.append(frame)
-            if frame["type"] in types:
-                return frames
-
-    async def start(self) -> dict[str, Any]:
-        await self.send(type="start")
-        frame = await self.recv()
-        assert frame["type"] == "conversation", frame
-        return frame
-
-    async def say(self, text: str, *until: str) -> list[dict[str, Any]]:
-        await self.send(type="message", text=text)
-        return await self.until(*(until or ("reply_end", "error")))
-
-
-def ws_url(base: str) -> str:
-    return base.replace("http://", "ws://") + "/ws/v1"
-
-
-def connect(base: str, **options: Any) -> Any:
-    return websockets.connect(ws_url(base), open_timeout=WAIT, **options)
-
-
-def of_type(frames: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [f for f in frames if f["type"] == kind]
-
+#: The chat server fixtures (`start_server`, `chat_url`).
+pytest_plugins = ["server_fixture"]
 
 # hostile input -------------------------------------------------------------------------------
 
@@ -252,24 +156,9 @@ async def test_a_status_question_streams_tokens_from_the_orders_agent(chat_url: 
     assert of_type(frames, "agent_selected")[0]["agent"] == "orders"
 
 
-async def cancel_order_1042(chat: Chat) -> dict[str, Any]:
-    frames = await chat.say("Cancel order 1042", "approval_requested", "reply_end", "error")
-    request = frames[-1]
-    assert request["type"] == "approval_requested", frames
-    assert of_type(frames, "tool_activity")[-1]["label"] == "Preparing the change"
-    return request
-
-
-async def order_status(shop_url: str, order_id: int) -> str:
-    async with httpx.AsyncClient(base_url=shop_url) as client:
-        response = await client.get(f"/orders/{order_id}")
-        response.raise_for_status()
-        return str(response.json()["status"])
-
-
 async def test_an_approved_cancellation_cancels_the_order_in_the_shop(
     chat_url: str,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
 ) -> None:
     async with connect(chat_url) as ws:
         chat = Chat(ws)
@@ -290,7 +179,7 @@ async def test_an_approved_cancellation_cancels_the_order_in_the_shop(
 
 async def test_a_rejected_cancellation_leaves_the_order_open(
     chat_url: str,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
 ) -> None:
     before = await order_status(running_shop, 1042)
     async with connect(chat_url) as ws:
@@ -305,7 +194,7 @@ async def test_a_rejected_cancellation_leaves_the_order_open(
 
 async def test_reconnecting_restores_the_transcript_and_the_pending_approval(
     chat_url: str,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
 ) -> None:
     async with connect(chat_url) as ws:
         chat = Chat(ws)
@@ -336,7 +225,7 @@ async def test_reconnecting_restores_the_transcript_and_the_pending_approval(
 
 async def test_a_customer_cannot_decide_an_approval_of_another_conversation(
     chat_url: str,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
 ) -> None:
     async with connect(chat_url) as victim_ws, connect(chat_url) as attacker_ws:
         victim, attacker = Chat(victim_ws), Chat(attacker_ws)
@@ -376,7 +265,7 @@ async def test_a_turn_completes_and_is_stored_when_the_socket_closes_mid_reply(
 
 async def test_an_approval_left_to_expire_reaches_the_customer_as_expired(
     start_server: ServerFactory,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
 ) -> None:
     options = {"sweep_interval_seconds": 0.2}
     with start_server(approval_ttl_seconds=1, app_options=options) as url:
@@ -491,7 +380,7 @@ async def test_a_model_failure_reaches_the_customer_as_an_error_frame(
 
 async def test_a_database_outage_reaches_the_customer_and_the_health_check(
     pg_url: str,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
 ) -> None:
     import psycopg
 
@@ -679,7 +568,7 @@ async def test_each_error_of_a_turn_reaches_the_socket_once(chat_url: str) -> No
 
 async def test_a_database_outage_is_logged_once_by_the_sweeper_and_so_is_its_end(
     pg_url: str,
-    running_shop: str,  # noqa: F811
+    running_shop: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     import psycopg

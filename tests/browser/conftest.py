@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from chat_client import server_settings
 from shop_fixture import running_shop, shop_process  # noqa: F401
 from smart_support.server.app import STATIC_DIR
 from smart_support.server.background import serve_in_thread
-from test_server_ws import server_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
