@@ -163,6 +163,8 @@ HOSTILE_FRAMES: list[tuple[str, set[str]]] = [
         {"bad_frame"},
     ),
     (NESTED, {"bad_frame"}),
+    ("[" * 1000 + "]" * 1000, {"bad_frame"}),
+    ('{"type": "message", "text": ' + "[" * 990 + "]" * 990 + "}", {"bad_frame"}),
     ('{"type": "message", "text": ' + NESTED + "}", {"bad_frame"}),
     ('{"type": "start", "x": ' + "{" * 3000 + "}" * 3000 + "}", {"bad_frame"}),
     ('{"type": "ping", "v": 1e400}', {"unsupported_version"}),
