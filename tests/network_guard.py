@@ -84,12 +84,13 @@ def _check_socket_address(family: int, address: object, how: str) -> None:
     if family not in _INET or not isinstance(address, tuple) or not address:
         return  # AF_UNIX paths, socketpairs, netlink: local by nature
     host = str(address[0])
+    if is_loopback_host(host):
+        return
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
         raise OSError(GUARD.record(f"{how} to unresolved host {host!r}")) from None
-    if not is_loopback_host(host):
-        raise OSError(GUARD.record(f"{how} to {host} (not loopback)"))
+    raise OSError(GUARD.record(f"{how} to {host} (not loopback)"))
 
 
 # --- sockets --------------------------------------------------------------------------------

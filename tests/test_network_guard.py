@@ -32,12 +32,14 @@ def test_a_connection_to_a_public_address_is_refused_and_recorded(
         sock.connect_ex(("192.0.2.2", 80))
     with socket.socket(socket.AF_INET6) as sock, pytest.raises(OSError, match="not loopback"):
         sock.connect(("2001:db8::1", 80))
+    with socket.socket() as sock, pytest.raises(OSError, match=r"unresolved host 'example\.org'"):
+        sock.connect(("example.org", 80))  # a name the socket would resolve itself
     with (
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
         pytest.raises(OSError, match="sendto"),
     ):
         udp.sendto(b"x", ("192.0.2.3", 53))
-    assert len(network_refusals.take()) == 4
+    assert len(network_refusals.take()) == 5
 
 
 def test_a_dns_lookup_of_a_public_name_is_refused_but_local_names_resolve(
@@ -68,6 +70,8 @@ async def test_a_loopback_connection_goes_through(network_refusals: NetworkGuard
     async with server:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()
+        with socket.socket() as sock:
+            assert sock.connect_ex(("localhost", port)) == 0
     assert network_refusals.take() == []
 
 
