@@ -85,6 +85,12 @@ def test_the_status_question_streams_an_answer_from_the_orders_agent(
         assert {t["agent"] for t in tokens} == {"orders"}
         # model text is rendered as elements, never as raw HTML
         assert reply.locator("script, img, iframe").count() == 0
+        # The page was told that tools ran, but not which, with what, or what they answered.
+        tools = [f for f in frames if f.get("type") == "tool_activity"]
+        assert tools and all(
+            set(f) == {"type", "conversation_id", "status", "label"} for f in tools
+        )
+        assert "get_order_status" not in json.dumps(frames)
         screenshot("status-question")
 
 
