@@ -259,3 +259,23 @@ def test_an_address_given_in_answer_to_our_question_fills_the_change_and_keeps_t
             },
         )
     ]
+
+
+STATUS_TURN = (
+    "What's the status of order 1042?",
+    call("get_order_status", order_id=1042),
+    AIMessage("Order 1042 is processing. It has not shipped yet."),
+)
+
+
+def test_a_hypothetical_question_about_an_action_does_not_act_on_the_order_discussed() -> None:
+    reply = ask(SHOP, *STATUS_TURN, "can I cancel after it shipped?")
+    assert [c["name"] for c in reply.tool_calls] != ["cancel_order"]
+
+
+@pytest.mark.parametrize("text", ["ok, then cancel it", "please cancel the order", "cancel that"])
+def test_an_action_pointed_at_the_order_discussed_takes_its_number(text: str) -> None:
+    reply = ask(SHOP, *STATUS_TURN, text)
+    assert [(c["name"], c["args"]) for c in reply.tool_calls] == [
+        ("cancel_order", {"order_id": 1042})
+    ]

@@ -190,6 +190,21 @@ def action_words(tool: str) -> set[str]:
     return set(tokenize(head))
 
 
+_OBJECT = re.compile(
+    r"^\W*(it|that|this|them|these|those|the|my|our|his|her|their|one|both|all)\b", re.I
+)
+
+
+def _points_at_record(text: str, tool: str) -> bool:
+    """Whether the action's verb in `text` has an object ("cancel it", "change the address"),
+    or the text names no verb at all (a bare answer such as "yes, that one")."""
+    needed = action_words(tool)
+    hits = [m for m in re.finditer(r"[A-Za-z']+", text) if set(tokenize(m.group(0))) & needed]
+    if not hits:
+        return True
+    return any(_OBJECT.match(text[m.end() :]) for m in hits)
+
+
 def _is_free_text(name: str) -> bool:
     """A parameter that takes the customer's words as they are (`query`, `question`...)."""
     return bool(set(_name_words(name)) & _TEXT_PARAMS)
@@ -241,6 +256,9 @@ def fill_arguments(
     args: dict[str, Any] = {}
     numeric = [n for n in props if _prop_type(props[n])[0] in ("integer", "number") or _is_id(n)]
     free: list[str] = []
+    # An action takes its record from the conversation only when the request points at it
+    # ("cancel it", "return the order"); "can I cancel after it shipped?" does not.
+    borrow = not action_words(tool) or _points_at_record(request or text, tool)
     for name, raw_prop in props.items():
         kind, prop = _prop_type(raw_prop)
         words = set(_name_words(name))
@@ -271,7 +289,7 @@ def fill_arguments(
             elif not _structured(prop, name):
                 free.append(name)
                 continue
-        if value is None and kind not in ("boolean", "object", "array"):
+        if value is None and kind not in ("boolean", "object", "array") and borrow:
             value = _history_value(name, kind, prop, history, tool)
         if value is None and "default" in prop and name in required:
             value = prop["default"]
