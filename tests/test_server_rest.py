@@ -217,3 +217,25 @@ async def test_the_ui_pages_forbid_remote_content(chat_url: str) -> None:
     assert "default-src 'self'" in csp
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" not in docs.headers  # Swagger UI loads from its CDN
+
+
+def test_every_product_error_code_has_an_http_status_of_its_own() -> None:
+    from smart_support import errors
+    from smart_support.server.errors import HTTP_STATUS
+
+    codes = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.SmartSupportError)
+    }
+    assert codes <= set(HTTP_STATUS), codes - set(HTTP_STATUS)
+    # Only failures on our side (or of the systems behind us) are 5xx.
+    server_side = {c for c in codes if HTTP_STATUS[c] >= 500}
+    assert server_side == {
+        "internal_error",
+        "config_error",
+        "egress_refused",
+        "tool_error",
+        "model_unavailable",
+        "store_unavailable",
+    }

@@ -34,6 +34,7 @@ HTTP_STATUS: dict[str, int] = {
     "body_too_large": 413,
     "unauthorized": 401,
     "forbidden": 403,
+    "identity_refused": 403,
     "operator_disabled": 404,
     "conversation_not_found": 404,
     "not_found": 404,
