@@ -83,8 +83,8 @@ def test_a_second_process_on_the_same_sqlite_file_is_refused_in_one_line(
     path = sqlite_url.split(":///", 1)[1]
     assert second.stderr.splitlines() == [
         f"error: DATABASE_URL: another process (pid {holder.pid}) uses the SQLite database"
-        f" {path}; SQLite serves one process at a time: stop it, or use PostgreSQL"
-        " (DATABASE_URL=postgresql://...) for several processes"
+        f" {path}; SQLite serves one process at a time: stop it, give this one another file,"
+        " or use PostgreSQL (DATABASE_URL=postgresql://...) for several processes on one history"
     ]
     assert "faq>" not in second.stdout
 

@@ -155,7 +155,8 @@ def _lock_exclusively(path: str, lock_path: str) -> int:
         who = f"another process (pid {holder})" if holder.isdigit() else "another process"
         raise ConfigError(
             f"{who} uses the SQLite database {path}; SQLite serves one process at a time: stop"
-            " it, or use PostgreSQL (DATABASE_URL=postgresql://...) for several processes",
+            " it, give this one another file, or use PostgreSQL (DATABASE_URL=postgresql://...)"
+            " for several processes on one history",
             field="DATABASE_URL",
         ) from None
     os.ftruncate(fd, 0)
