@@ -163,12 +163,14 @@ def _literal_host_check(host: object, how: str) -> None:
             raise OSError(GUARD.record(f"{how} to {host} (not loopback)"))
 
 
-async def _create_connection(self: Any, protocol_factory: Any, host: Any = None, *a: Any, **k: Any):  # type: ignore[no-untyped-def]
+async def _create_connection(
+    self: Any, protocol_factory: Any, host: Any = None, *a: Any, **k: Any
+) -> Any:
     _literal_host_check(host, "asyncio create_connection")
     return await _real["create_connection"](self, protocol_factory, host, *a, **k)
 
 
-async def _create_datagram_endpoint(self: Any, protocol_factory: Any, *a: Any, **k: Any):  # type: ignore[no-untyped-def]
+async def _create_datagram_endpoint(self: Any, protocol_factory: Any, *a: Any, **k: Any) -> Any:
     remote = k.get("remote_addr")
     if isinstance(remote, tuple) and remote:
         _literal_host_check(remote[0], "asyncio create_datagram_endpoint")
