@@ -201,11 +201,11 @@ def configure_logging(settings: Settings) -> Path | None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    log_file: Path | None = log_file_for(settings)
+    path = log_file_for(settings)
+    log_file: Path | None = path
     try:
-        assert log_file is not None
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         log_file = None
     else:
