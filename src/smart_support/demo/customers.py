@@ -37,7 +37,7 @@ def _dataset() -> Dataset:
 def demo_customers(limit: int = PICKER_SIZE) -> list[DemoCustomer]:
     """The first demo customers with their order numbers."""
     data = _dataset()
-    picked = []
+    picked: list[DemoCustomer] = []
     for customer in sorted(data.customers.values(), key=lambda c: c.id):
         orders = sorted(o.id for o in data.orders.values() if o.customer_id == customer.id)
         if not orders:

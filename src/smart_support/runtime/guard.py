@@ -67,6 +67,12 @@ SYSTEM_FAILED = (
     "Not done: something went wrong on our side, so nothing was looked up or changed. Please "
     "try again in a few minutes."
 )
+SIGN_IN_NEEDED = (
+    "Not done: this needs a signed-in customer. Please sign in on the website and open the chat "
+    "again."
+)
+#: The key of `ToolMessage.additional_kwargs` under which the guard marks its own results.
+GUARD_MARK = "smart_support"
 VERIFIED = "Verified: the customer is {name}. Now continue with what they asked."
 NOT_VERIFIED = (
     "Not verified: those details do not match our records. Ask the customer to check the email "
@@ -131,12 +137,12 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
                 call["name"],
                 self.agent,
             )
-            return _message(call, UNAVAILABLE, "error")
+            return _message(call, UNAVAILABLE, "error", "unknown_tool")
         identity, failures = await self._customer(conversation_id)
         ctx = ToolContext(self.settings, conversation_id=conversation_id, identity=identity)
         args, refusal = self._bind(tool, dict(call["args"]), identity, conversation_id)
         if refusal is not None:
-            return _message(call, refusal, "error")
+            return _message(call, refusal[0], "error", refusal[1])
         if args != call["args"]:
             request = request.override(tool_call={**call, "args": args})
         if self.verify is not None and tool.name == self.verify.tool:
@@ -159,15 +165,14 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
         args: dict[str, Any],
         identity: Identity | None,
         conversation_id: str,
-    ) -> tuple[dict[str, Any], str | None]:
-        """The call's arguments with bound ones filled in; or why the call is refused."""
+    ) -> tuple[dict[str, Any], tuple[str, str] | None]:
+        """The call's arguments with bound ones filled in; or why the call is refused (the
+        sentence and its kind)."""
         meta = _meta(tool)
         if meta.get("needs_customer") and identity is None:
-            ask = self.verify.ask if self.verify is not None else None
-            return args, ask or (
-                "Not done: this needs a signed-in customer. Ask the customer to sign in on the "
-                "website and open the chat again."
-            )
+            if self.verify is not None:
+                return args, (self.verify.ask, "verification_needed")
+            return args, (SIGN_IN_NEEDED, "sign_in_needed")
         bind: Mapping[str, str] = meta.get("bind") or {}
         if not bind or identity is None:
             return args, None
@@ -175,7 +180,7 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
             values = bound_arguments(bind, identity)
         except MissingClaim as exc:
             log.warning("conversation %s: identity has no %r claim", conversation_id, exc.claim)
-            return args, SYSTEM_FAILED
+            return args, (SYSTEM_FAILED, "system_failed")
         forced = {k for k, v in values.items() if k in args and args[k] != v}
         if forced:
             log.warning(
@@ -196,7 +201,7 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
             log.warning(
                 "conversation %s: verification refused, too many attempts", ctx.conversation_id
             )
-            return _message(call, TOO_MANY_ATTEMPTS, "error")
+            return _message(call, TOO_MANY_ATTEMPTS, "error", "verification_refused")
         result = await self._run(request, handler, ctx)
         data = result_data(result) if isinstance(result, ToolMessage) else None
         customer = data.get("customer") if data is not None and data.get("ok") is True else None
@@ -208,14 +213,14 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
             if identity is not None:
                 await self.store.set_identity(ctx.conversation_id, identity.model_dump(mode="json"))
                 log.info("conversation %s: customer verified", ctx.conversation_id)
-                return _message(call, VERIFIED.format(name=identity.label), "success")
+                return _message(call, VERIFIED.format(name=identity.label), "success", "verified")
         count = await self.store.count_failed_verification(ctx.conversation_id)
         log.info("conversation %s: verification attempt %d failed", ctx.conversation_id, count)
         left = self.verify.max_attempts - count
         if left <= 0:
-            return _message(call, TOO_MANY_ATTEMPTS, "error")
+            return _message(call, TOO_MANY_ATTEMPTS, "error", "verification_refused")
         note = f"{left} attempt{'s' if left != 1 else ''} left."
-        return _message(call, NOT_VERIFIED.format(left=note), "error")
+        return _message(call, NOT_VERIFIED.format(left=note), "error", "not_verified")
 
     # reads ---------------------------------------------------------------------------------
 
@@ -257,7 +262,7 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
             return SYSTEM_FAILED
         args, refusal = self._bind(tool, args, ctx.identity, ctx.conversation_id or "")
         if refusal is not None:
-            return refusal
+            return refusal[0]
         call = {"name": tool.name, "args": args, "id": "check", "type": "tool_call"}
         request = ToolCallRequest(tool_call=call, tool=tool, state={}, runtime=None)  # type: ignore[arg-type, typeddict-item]
 
@@ -348,13 +353,13 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
             raise  # interrupts and other control flow of LangGraph's own
         except EgressRefused as exc:
             log.error("tool %s: the egress guard refused its request: %s", call["name"], exc)
-            return _message(call, SYSTEM_DOWN, "error")
+            return _message(call, SYSTEM_DOWN, "error", "system_down")
         except ToolError as exc:
             log.warning("tool %s failed: %s", call["name"], exc)
-            return _message(call, SYSTEM_DOWN, "error")
+            return _message(call, SYSTEM_DOWN, "error", "system_down")
         except Exception:
             log.exception("tool %s raised unexpectedly", call["name"])
-            return _message(call, SYSTEM_FAILED, "error")
+            return _message(call, SYSTEM_FAILED, "error", "system_failed")
 
 
 def _meta(tool: BaseTool) -> dict[str, Any]:
@@ -366,5 +371,16 @@ def _conversation_id() -> str:
     return str(configurable["thread_id"])
 
 
-def _message(call: Any, content: str, status: str) -> ToolMessage:
-    return ToolMessage(content=content, name=call["name"], tool_call_id=call["id"], status=status)
+def _message(call: Any, content: str, status: str, kind: str | None = None) -> ToolMessage:
+    """A result the guard wrote instead of the tool. `kind` marks text worded for the customer
+    (`additional_kwargs["smart_support"]["kind"]`), so a model may quote it as it is; the
+    kinds: unknown_tool, verification_needed, sign_in_needed, verified, not_verified,
+    verification_refused, system_down, system_failed."""
+    extra = {GUARD_MARK: {"kind": kind}} if kind else {}
+    return ToolMessage(
+        content=content,
+        name=call["name"],
+        tool_call_id=call["id"],
+        status=status,
+        additional_kwargs=extra,
+    )
