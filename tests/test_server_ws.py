@@ -607,3 +607,19 @@ async def test_a_database_outage_is_logged_once_by_the_sweeper_and_so_is_its_end
     assert "failing" in failing.getMessage()
     assert recovered.levelno == logging.INFO and "work again" in recovered.getMessage()
     assert len(sweeps()) == 2
+
+
+async def test_behind_a_tls_proxy_the_https_page_of_the_same_host_can_open_the_socket(
+    chat_url: str,
+) -> None:
+    # The proxy (on loopback, trusted by default) says the page came over https.
+    https_page = chat_url.replace("http://", "https://")
+    async with connect(
+        chat_url, origin=https_page, additional_headers={"X-Forwarded-Proto": "https"}
+    ) as ws:
+        assert (await Chat(ws).start())["type"] == "conversation"
+    with pytest.raises(websockets.InvalidStatus):  # and then an http page is the other origin
+        async with connect(
+            chat_url, origin=chat_url, additional_headers={"X-Forwarded-Proto": "https"}
+        ):
+            pass
