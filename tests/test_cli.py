@@ -127,3 +127,25 @@ def test_the_demo_greets_with_its_own_words_unless_welcome_message_is_set():
     assert demo_settings(Settings(_env_file=None)).welcome_message == DEMO_WELCOME
     own = Settings(_env_file=None, welcome_message="Hello from Harbour Shoes")
     assert demo_settings(own).welcome_message == "Hello from Harbour Shoes"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LINK_DOMAINS", "https://shop.example/returns"),
+        ("LINK_DOMAINS", "shop.example, evil example"),
+        ("WELCOME_MESSAGE", ""),
+    ],
+)
+def test_a_bad_link_domain_or_welcome_text_stops_start_up_with_one_line(name, value):
+    result = run("serve", env={name: value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0], result.stderr
+
+
+def test_link_domains_are_read_as_a_lowercase_comma_separated_list():
+    from smart_support.settings import Settings
+
+    settings = Settings(_env_file=None, link_domains=" Shop.Example , help.shop.example. ")
+    assert settings.link_domains == ["shop.example", "help.shop.example"]
