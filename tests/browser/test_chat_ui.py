@@ -235,12 +235,15 @@ def test_after_a_server_restart_the_page_reconnects_and_restores_the_approval(
     assert order_status(running_shop, 1042) == "cancelled"
 
 
-def test_the_welcome_text_comes_from_the_settings(ui_server: UiServer, page: Page) -> None:
+def test_the_welcome_text_comes_from_the_settings(
+    ui_server: UiServer, page: Page, screenshot: Callable[[str], Path]
+) -> None:
     welcome = "Welcome to Harbour Shoes! Ask about an order, a return or a size."
     with ui_server(welcome_message=welcome) as url:
         page.goto(url)
         wait_until_ready(page)
         expect(page.get_by_test_id("welcome")).to_have_text(welcome)
+        screenshot("welcome")
         ask(page, "What's the status of order 1042?")
         expect(page.get_by_test_id("welcome")).to_have_count(0)
 
@@ -254,7 +257,7 @@ def test_while_an_approval_waits_the_box_stays_usable_and_says_what_a_message_do
         box = page.get_by_label("Your message")
         expect(box).to_be_enabled()
         placeholder = box.get_attribute("placeholder") or ""
-        assert "still needs your decision" in placeholder
+        assert "the action above waits" in placeholder
         assert "ask something" not in placeholder
 
 

@@ -166,7 +166,7 @@ export function App() {
             data-testid="message-input"
             placeholder={
               // A message does not decide the action: only the buttons do.
-              waitingForApproval ? "Type a message (the action above still needs your decision)…" : "Type your message…"
+              waitingForApproval ? "Type a message (the action above waits)…" : "Type your message…"
             }
             value={draft}
             onChange={(e) => setDraft(e.target.value)}
