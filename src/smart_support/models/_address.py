@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from smart_support.models.matching import STOP_WORDS
 
-__all__ = ["ADDRESS_ROLES", "Address", "address_role", "parse_address"]
+__all__ = ["ADDRESS_ROLES", "Address", "address_role", "labelled_postal_code", "parse_address"]
 
 #: Parameter-name words -> the address part they hold.
 ADDRESS_ROLES: dict[str, str] = {
@@ -78,6 +78,27 @@ _STREET_WORDS = (
     "plein|place|boulevard|blvd|square|court|ct|close|crescent|terrace"
 )
 _STREET = re.compile(rf"\d|\b({_STREET_WORDS})\b", re.I)
+
+
+_POSTAL_LABEL = r"(?:zip(?:\s*code)?|post(?:al)?\s*code|postcode)"
+_POSTAL_VALUE = r"(?=[A-Za-z]*\d)([A-Za-z0-9]{2,8}(?:\s\d[A-Za-z]{2}|-\d{3,4})?)\b"
+_POSTAL_AFTER_LABEL = re.compile(
+    rf"\b{_POSTAL_LABEL}\b\s*(?:is|was|=|:|of)?\s*(?:it'?s\s+)?{_POSTAL_VALUE}", re.I
+)
+_POSTAL_BEFORE_LABEL = re.compile(
+    rf"\b{_POSTAL_VALUE}\s*(?:\(|,)?\s*(?:is\s+)?(?:my|the|our)?\s*{_POSTAL_LABEL}\b", re.I
+)
+
+
+def labelled_postal_code(text: str) -> tuple[str, tuple[int, int]] | None:
+    """A postal code the text names as one ("my zip is 80225", "postcode: SW1A 1AA", "80225 is
+    my zip code"), and where it stands; None when no code is labelled so. A labelled code is
+    never an order number or a quantity, whatever else the tool takes."""
+    for pattern in (_POSTAL_AFTER_LABEL, _POSTAL_BEFORE_LABEL):
+        m = pattern.search(text)
+        if m:
+            return m.group(1).upper(), m.span()
+    return None
 
 
 @dataclass(frozen=True)

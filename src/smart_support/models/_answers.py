@@ -8,6 +8,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from smart_support.models._arguments import READ_VERBS
+from smart_support.models._identity import guard_kind, verification_question
 from smart_support.models._passages import answer_passages, passage_of
 from smart_support.models._records import NOTE_KEYS, answer_record, render_list
 from smart_support.models._render import tidy_text
@@ -34,19 +35,33 @@ _REFUSED = re.compile(
 )
 
 
-def compose_answer(recent: list[BaseMessage]) -> str:
-    """A reply from the tool results at the end of `recent`, answering the customer's question."""
+def compose_answer(recent: list[BaseMessage], question: str | None = None) -> str:
+    """A reply from the tool results at the end of `recent`, answering the customer's question
+    (by default their last message).
+
+    A result the tool guard wrote itself (marked with its `kind`) is worded for the customer and
+    quoted as it is; after a failed verification its earlier request for details is asked again.
+    """
     start = len(recent)
     while start > 0 and isinstance(recent[start - 1], ToolMessage):
         start -= 1
     caller = recent[start - 1] if start > 0 else None
     calls = {c["id"]: c for c in caller.tool_calls} if isinstance(caller, AIMessage) else {}
-    question = next(
-        (text_of(m.content) for m in reversed(recent[:start]) if isinstance(m, HumanMessage)), ""
-    )
+    if question is None:
+        question = next(
+            (text_of(m.content) for m in reversed(recent[:start]) if isinstance(m, HumanMessage)),
+            "",
+        )
     parts = []
     for message in recent[start:]:
         assert isinstance(message, ToolMessage)
+        kind = guard_kind(message)
+        if kind is not None:
+            parts.append(text_of(message.content).strip())
+            again = verification_question(recent[:start]) if kind == "not_verified" else None
+            if again and again not in parts:
+                parts.append(again)
+            continue
         call = calls.get(message.tool_call_id)
         name = message.name or (call["name"] if call else "")
         parts.append(_describe(message, name, question))

@@ -11,7 +11,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from smart_support.models._address import address_role, parse_address
+from smart_support.models._address import address_role, labelled_postal_code, parse_address
 from smart_support.models._text import parse_json, text_of
 from smart_support.models.matching import split_identifier, tokenize
 
@@ -39,7 +39,7 @@ _REASON_CLAUSE = re.compile(r"\b(?:because|since|due to|reason is|reason:)\s+(.+
 _PROPER = re.compile(
     r"\b(?:in|to|at|for|from|near|called|named)\s+(?:the\s+)?([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)"
 )
-_CODE = re.compile(r"#?([A-Za-z]*\d[\w-]*)")
+_CODE = re.compile(r"#?((?:[A-Za-z]+-?)?\d[\w-]*)")
 
 
 def _prop_type(prop: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -259,9 +259,18 @@ def fill_arguments(
     # An action takes its record from the conversation only when the request points at it
     # ("cancel it", "return the order"); "can I cancel after it shipped?" does not.
     borrow = not action_words(tool) or _points_at_record(request or text, tool)
+    # A postal code the customer labels as one ("my zip is 80225") fills the postal-code
+    # parameter and nothing else: it is no order number.
+    postal = labelled_postal_code(text)
+    if postal is not None:
+        start, end = postal[1]
+        text = f"{text[:start]} {text[end:]}"
     for name, raw_prop in props.items():
         kind, prop = _prop_type(raw_prop)
         words = set(_name_words(name))
+        if postal is not None and address_role(_name_words(name)) == "postal_code":
+            args[name] = postal[0]
+            continue
         # In an answer to our question, what was asked comes from the answer, the rest from
         # the request ("9 Elm Road, ..." answers for the address, not the order number).
         if request is None:

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from smart_support.models._address import address_role, parse_address
 from smart_support.models._arguments import _is_free_text, _name, action_words
+from smart_support.models._identity import verification_calls
 from smart_support.models._text import ROUTING_PREFIX
 from smart_support.models.matching import Matcher, split_identifier
 
@@ -111,10 +112,13 @@ def asked_again(
     if not (QUESTION.search(text) and _REFERS_BACK.search(text)):
         return None
     by_name = {_name(t): t for t in tools}
-    for message in reversed(history[-6:]):
+    verifications = verification_calls(history)
+    for message in reversed(history[-8:]):
         if isinstance(message, AIMessage):
             for call in message.tool_calls:
                 tool = by_name.get(call["name"])
+                if call.get("id") in verifications:
+                    continue  # verifying the customer is no look-up to repeat
                 if tool is not None and not action_words_of(tool):
                     return tool
     return None

@@ -20,6 +20,12 @@ careful model would do with them, by lexical matching (`smart_support.models.mat
   with its currency and dates as people write them; from knowledge-base passages the sentences
   that answer, the yes or no first. Errors and refused approvals are relayed as they are, never as
   success.
+* **Verify the customer** (`_identity`) from the tool guard's marks alone
+  (`additional_kwargs["smart_support"]["kind"]`): a marked result is quoted as it is; after a
+  `verification_needed` refusal, a message with an email and one more detail calls the tool whose
+  arguments it fills best (an email parameter plus another; no tool is known by name); after
+  `verified`, the request that was refused is carried out and answered; after `not_verified`,
+  the attempts left are quoted and the details asked for again.
 * **Reply generically** when nothing fits: what the whole assistant can do (every agent's
   description, remembered from the last routing call), else this agent's tools or system prompt.
   In routing (every tool is a `transfer_to_` tool) it returns no tool call, so the runtime picks
@@ -70,6 +76,12 @@ from smart_support.models._choice import (
     searches_anything,
     tool_texts,
 )
+from smart_support.models._identity import (
+    awaiting_verification,
+    guard_kind,
+    refused_request,
+    verification_call,
+)
 from smart_support.models._text import ROUTING_PREFIX, text_of
 from smart_support.models.matching import split_identifier
 
@@ -82,6 +94,8 @@ OFFLINE_LABEL = "offline model"
 WINDOW = 12
 #: How many earlier customer messages lift tool scores as context.
 CONTEXT_MESSAGES = 2
+#: What the model says once the customer is verified, when nothing they asked is left to do.
+THANKS_VERIFIED = "Thank you, that's confirmed."
 
 _PIECES = re.compile(r"\S+\s*|\s+")
 
@@ -223,15 +237,22 @@ class OfflineChatModel(BaseChatModel):
         recent = messages[-WINDOW:]
         system = next((text_of(m.content) for m in messages if isinstance(m, SystemMessage)), "")
         content, call = "", None
-        if tools and all(_name(t).startswith(ROUTING_PREFIX) for t in tools):
+        routing = bool(tools) and all(_name(t).startswith(ROUTING_PREFIX) for t in tools)
+        if routing:
             self._team = {
                 _name(t)[len(ROUTING_PREFIX) :]: str(t.get("function", t).get("description") or "")
                 for t in tools
             }
-        if recent and isinstance(recent[-1], ToolMessage):
-            content = compose_answer(recent)
+        origin = refused_request(messages)
+        if recent and guard_kind(recent[-1]) == "verified":
+            content, call = self._carry_on(messages, origin, system, tools, recent[-1])
+        elif recent and isinstance(recent[-1], ToolMessage):
+            content = compose_answer(recent, self._question(messages, origin))
         else:
-            content, call = self._decide(recent, system, tools, kwargs.get("tool_choice"))
+            awaiting = not routing and awaiting_verification(messages)
+            content, call = self._decide(
+                recent, system, tools, kwargs.get("tool_choice"), awaiting=awaiting
+            )
         calls = []
         if call is not None:
             name, args = call
@@ -257,12 +278,45 @@ class OfflineChatModel(BaseChatModel):
             response_metadata={"model_name": self.model_name},
         )
 
+    def _carry_on(
+        self,
+        messages: list[BaseMessage],
+        origin: int | None,
+        system: str,
+        tools: list[dict[str, Any]],
+        verified: BaseMessage,
+    ) -> tuple[str, tuple[str, dict[str, Any]] | None]:
+        """After the customer was verified: the request that needed it, decided again."""
+        if origin is not None and tools:
+            earlier = messages[: origin + 1][-WINDOW:]
+            content, call = self._decide(earlier, system, tools, None)
+            if call is not None and call[0] != getattr(verified, "name", None):
+                return "", call
+            if call is None and content.rstrip().endswith("?"):
+                return f"{THANKS_VERIFIED} {content}", None
+        return f"{THANKS_VERIFIED} What can I do for you?", None
+
+    @staticmethod
+    def _question(messages: list[BaseMessage], origin: int | None) -> str | None:
+        """The question the tool results at the end answer: the customer's last message, or,
+        when a verification came between it and them, the request that needed the verification."""
+        last_human = max(
+            (i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None
+        )
+        if origin is None or last_human is None or origin == last_human:
+            return None
+        if any(guard_kind(m) == "verified" for m in messages[last_human:]):
+            return text_of(messages[origin].content)
+        return None
+
     def _decide(
         self,
         recent: list[BaseMessage],
         system: str,
         tools: list[dict[str, Any]],
         tool_choice: Any,
+        *,
+        awaiting: bool = False,
     ) -> tuple[str, tuple[str, dict[str, Any]] | None]:
         """Either a tool call (name, args) or a plain-text reply."""
         last_human = max(
@@ -271,6 +325,11 @@ class OfflineChatModel(BaseChatModel):
         text = text_of(recent[last_human].content) if last_human is not None else ""
         history = recent[:last_human] if last_human is not None else recent
         routing = bool(tools) and all(_name(t).startswith(ROUTING_PREFIX) for t in tools)
+        if awaiting and tools and not routing:
+            # The guard asked who the customer is: details in this message verify them.
+            verify = verification_call(tools, text)
+            if verify is not None:
+                return "", verify
         if tools:
             context = [text_of(m.content) for m in history if isinstance(m, HumanMessage)]
             context = context[-CONTEXT_MESSAGES:]
