@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,12 +19,17 @@ pytest_plugins = ["shop_fixture", "pytester"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # For the whole process, before any fixture: session fixtures and server threads included.
+    # For the whole process, before any fixture: session fixtures and server threads included;
+    # and for every Python process a test starts (see tests/guard_site/sitecustomize.py).
     network_guard.install()
+    log = Path(tempfile.mkdtemp(prefix="ss-network-guard-")) / "children.log"
+    network_guard.guard_children(log)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     network_guard.uninstall()
+    if network_guard.GUARD.children_log is not None:
+        shutil.rmtree(network_guard.GUARD.children_log.parent, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,12 @@
 """The test suite's runtime network guard: nothing a test runs may leave this machine.
 
 Installed for the whole test process by conftest.py (`install()` in `pytest_configure`), so it
-also sees the threads of test servers and session fixtures. Every refusal is raised where the
-connection was attempted AND recorded; conftest's autouse fixture fails the test that made it,
-so code that swallows the error (a retrying client, a tool that reports "could not connect")
-cannot hide it. Tests of the guard itself take their refusals with `GUARD.take()`.
+also sees the threads of test servers and session fixtures, and in every Python process a test
+starts (guard_site/sitecustomize.py, through PYTHONPATH), which reports its refusals back.
+Every refusal is raised where the connection was attempted AND recorded; conftest's autouse
+fixture fails the test that made it, so code that swallows the error (a retrying client, a tool
+that reports "could not connect") cannot hide it. Tests of the guard itself take their refusals
+with `GUARD.take()`.
 
 What it watches:
 
@@ -33,6 +35,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,23 +47,37 @@ _INET = (socket.AF_INET, socket.AF_INET6)
 
 
 class NetworkGuard:
-    """Refusals since the last `take()`, from any thread."""
+    """Refusals since the last `take()`, from any thread and from child processes."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._refused: list[str] = []
         self.installed = False
+        #: In a child process: the file its refusals are appended to.
+        self.report_to: str | None = None
+        #: In the test process: the file children report to, and how far it has been read.
+        self.children_log: Path | None = None
+        self._read = 0
 
     def record(self, what: str) -> str:
         message = f"test network guard: {what}; tests stay on this machine"
         with self._lock:
             self._refused.append(message)
+            if self.report_to:
+                with contextlib.suppress(OSError), open(self.report_to, "a") as log:
+                    log.write(f"{message} [pid {os.getpid()}]\n")  # the raise still happens
         return message
 
     def take(self) -> list[str]:
-        """The refusals recorded so far, clearing them."""
+        """The refusals recorded so far (here and in child processes), clearing them."""
         with self._lock:
             taken, self._refused = self._refused, []
+            if self.children_log is not None and self.children_log.exists():
+                with self.children_log.open("rb") as log:
+                    log.seek(self._read)
+                    new = log.read()
+                self._read += len(new)
+                taken += new.decode("utf-8", "replace").splitlines()
         return taken
 
 
@@ -387,6 +404,25 @@ def install() -> None:
         _installed.append((owner, name, owner.__dict__[name] if name in vars(owner) else None))
         setattr(owner, name, replacement)
     GUARD.installed = True
+
+
+#: The folder whose sitecustomize.py installs the guard in child Python processes.
+CHILD_SITE = Path(__file__).resolve().parent / "guard_site"
+
+
+def guard_children(log: Path) -> None:
+    """Make every Python process started from now on install the guard and report to `log`."""
+    log.touch()
+    GUARD.children_log = log
+    os.environ["SMART_SUPPORT_TEST_GUARD_LOG"] = str(log)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(CHILD_SITE), *paths])
+
+
+def install_in_child(log: str) -> None:
+    """In a child process (sitecustomize.py): the same guard, reporting to the parent's `log`."""
+    GUARD.report_to = log
+    install()
 
 
 def _classmethod(cls: type) -> classmethod:  # type: ignore[type-arg]

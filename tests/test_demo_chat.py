@@ -219,7 +219,7 @@ def test_a_failing_tool_shows_the_customer_one_sentence_and_logs_the_traceback(t
         ["What's the status of order 1042?"],
         tmp_path,
         AGENTS_FILE="agents.yaml",
-        PYTHONPATH=str(tmp_path),
+        PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
     )
     assert process.returncode == 0, process.stderr
     assert "get_order_status failed" in process.stdout
@@ -241,7 +241,7 @@ def test_an_unreachable_database_stops_the_chat_with_one_line_and_logs_the_cause
         ["hello"],
         tmp_path,
         AGENTS_FILE="agents.yaml",
-        PYTHONPATH=str(tmp_path),
+        PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
         DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/nothing",
     )
     assert process.returncode == 1

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -155,6 +157,30 @@ async def test_async_and_pooled_postgresql_connections_are_checked_too(
     assert len(network_refusals.take()) == 1
 
 
+def test_a_child_process_of_a_test_is_guarded_and_reports_to_the_test(
+    network_refusals: NetworkGuard,
+) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD_CONNECTS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "refused: test network guard: connect to 192.0.2.9"
+    [refusal] = network_refusals.take()
+    assert "192.0.2.9" in refusal and "[pid " in refusal
+
+
+CHILD_CONNECTS = """
+import socket
+try:
+    socket.create_connection(("192.0.2.9", 80), timeout=1)
+except OSError as exc:
+    print("refused:", str(exc).split(" (", 1)[0])
+"""
+
+
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [
@@ -207,7 +233,9 @@ def test_stays_on_loopback():
 """
 
 
-def test_a_test_that_swallows_a_refused_connection_still_fails(pytester: pytest.Pytester) -> None:
+def test_a_test_that_swallows_a_refused_connection_still_fails(
+    pytester: pytest.Pytester, network_refusals: NetworkGuard
+) -> None:
     pytester.makeconftest(
         f"""
 import importlib.util, sys
@@ -221,6 +249,7 @@ globals().update({{k: v for k, v in vars(module).items() if not k.startswith("__
     pytester.makepyfile(test_swallowing=SWALLOWING_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly", "-rA")
     result.assert_outcomes(passed=4, errors=3)
+    assert len(network_refusals.take()) == 3  # the inner run is a child: it reported them here
     result.stdout.fnmatch_lines(
         [
             "*ERROR at teardown of test_swallows_a_refused_socket*",
