@@ -88,18 +88,14 @@ CONNECT_ATTRIBUTES = frozenset(
 )
 
 #: Dynamic imports and code execution, by qualified name (or prefix, ending with a dot).
+#: Everything under `importlib` counts (`importlib.__dict__` too) but its two data readers.
 DYNAMIC = (
     "__import__",
     "builtins.",
     "exec",
     "eval",
     "compile",
-    "importlib.import_module",
-    "importlib.__import__",
-    "importlib.reload",
-    "importlib.util.",
-    "importlib.machinery.",
-    "importlib.abc.",
+    "importlib.",
     "runpy.",
     "zipimport.",
     "pkgutil.",
@@ -262,7 +258,13 @@ def _record_imports(tree: ast.Module, scan: _Scan, typing_only: set[int]) -> Non
                 scan.findings.append(Finding(node.lineno, "dynamic", f"imports {module}"))
 
 
+#: Parts of importlib that read package data and metadata; they import nothing.
+IMPORTLIB_READERS = ("importlib.metadata", "importlib.resources")
+
+
 def _dynamic(name: str) -> bool:
+    if _is_under(name, IMPORTLIB_READERS):
+        return False
     return any(name.startswith(d) if d.endswith(".") else name == d for d in DYNAMIC)
 
 
@@ -354,6 +356,8 @@ def _check_expressions(tree: ast.Module, scan: _Scan, skip: set[int]) -> None:
                 _check_mcp_connection(keys, list(node.values), line, scan)
         elif _stores(node) and _string(getattr(node, "slice", None)) in _MCP_FIELDS:
             report(line, "mcp", "sets an MCP connection field outside its dict literal")
+        elif isinstance(node, ast.Constant) and node.value in ("import_module", "__import__"):
+            report(line, "dynamic", f"names {node.value} in a string")
 
 
 def scan_source(source: str, module: str = "smart_support.example") -> list[Finding]:
@@ -459,6 +463,9 @@ def test_the_egress_guard_is_where_the_check_expects_it() -> None:
         ("import importlib\ngetattr(importlib, 'import_module')('httpx')", "dynamic"),
         ("import importlib.util\nimportlib.util.spec_from_file_location('m', p)", "dynamic"),
         ("import runpy\nrunpy.run_path(p)", "dynamic"),
+        ("import importlib\nimportlib.__dict__['import_module']('httpx')", "dynamic"),
+        ("import builtins\nvars(builtins)['__import__']('httpx')", "dynamic"),
+        ("importer = __builtins__['__import__']", "dynamic"),
         # Sockets and connection primitives: enough to write (or vendor) a client.
         ("import socket\nsocket.create_connection(('example.org', 80))", "socket"),
         ("import ssl", "socket"),
