@@ -70,7 +70,19 @@ HTTP_CLIENTS = (
 )
 
 #: Socket-level modules: a client can be written with them alone (a vendored copy of one is).
-NETWORK_MODULES = ("socket", "_socket", "ssl", "_ssl", "asyncore", "asynchat")
+#: ctypes/cffi reach libc's connect() directly; multiprocessing.connection dials sockets.
+NETWORK_MODULES = (
+    "socket",
+    "_socket",
+    "ssl",
+    "_ssl",
+    "asyncore",
+    "asynchat",
+    "ctypes",
+    "_ctypes",
+    "cffi",
+    "multiprocessing.connection",
+)
 
 #: Names that open a connection whatever object they hang off (`loop.create_connection`).
 CONNECT_ATTRIBUTES = frozenset(
@@ -469,6 +481,8 @@ def test_the_egress_guard_is_where_the_check_expects_it() -> None:
         # Sockets and connection primitives: enough to write (or vendor) a client.
         ("import socket\nsocket.create_connection(('example.org', 80))", "socket"),
         ("import ssl", "socket"),
+        ("import ctypes\nctypes.CDLL(None).connect", "socket"),
+        ("from multiprocessing.connection import Client", "socket"),
         ("from socket import socket as s", "socket"),
         ("import asyncio\nasyncio.open_connection('example.org', 80)", "socket"),
         ("loop.create_connection(Protocol, 'example.org', 80)", "socket"),
