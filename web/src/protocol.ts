@@ -63,6 +63,10 @@ export interface ConversationFrame {
   welcome_message: string;
   /** Domains (and their subdomains) whose links the chat renders as links (LINK_DOMAINS); any other URL is shown as plain text. */
   link_domains: string[];
+  /** Whether the customer is verified (signed identity or verification). */
+  verified: boolean;
+  /** How the chat names the verified customer; null while anonymous. */
+  customer: string | null;
 }
 
 /**
@@ -149,11 +153,21 @@ export interface ResumeFrame {
   token: string;
 }
 
-/** Start a new conversation; the server answers with a `conversation` frame. */
+/**
+ * Start a new conversation; the server answers with a `conversation` frame.
+ *
+ * `identity` is the signed identity of a customer the host site has signed in (a JWT its
+ * server signed with IDENTITY_SECRET or the key of IDENTITY_PUBLIC_KEY; see docs/security.md).
+ * A forged, expired or wrongly signed one is refused with `identity_refused` and no
+ * conversation starts. Without it the conversation is anonymous: tools that need a customer
+ * are refused until the customer verifies in the conversation.
+ */
 export interface StartFrame {
   /** Protocol version; optional, 1 when absent. */
   v?: 1;
   type: "start";
+  /** A signed identity token (JWT). */
+  identity?: string | null;
 }
 
 export interface Token {

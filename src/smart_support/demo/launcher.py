@@ -7,10 +7,13 @@ shop's address allowlisted in the egress guard, SQLite and, without an API key, 
 from __future__ import annotations
 
 import logging
+import secrets
 import subprocess
 import sys
 import time
 from urllib.parse import urlsplit
+
+from pydantic import SecretStr
 
 from smart_support.errors import ConfigError
 from smart_support.settings import Settings
@@ -41,14 +44,17 @@ DEMO_WELCOME = (
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """The settings with the demo shop's host:port allowed through the egress guard, and the
-    demo's welcome text unless WELCOME_MESSAGE is set."""
+    """The settings with the demo shop's host:port allowed through the egress guard, the
+    demo's welcome text unless WELCOME_MESSAGE is set, and the customer picker on (signing
+    with a random IDENTITY_SECRET unless one is set)."""
     parts = urlsplit(settings.shop_url)
     entry = f"{parts.hostname}:{parts.port or 80}"
     allow = list(dict.fromkeys([*settings.egress_allowlist, entry]))
-    update: dict[str, object] = {"egress_allowlist": allow}
+    update: dict[str, object] = {"egress_allowlist": allow, "demo_identities": True}
     if "welcome_message" not in settings.model_fields_set:
         update["welcome_message"] = DEMO_WELCOME
+    if settings.identity_secret is None:  # the picker signs demo identities with it
+        update["identity_secret"] = SecretStr(secrets.token_hex(32))
     return settings.model_copy(update=update)
 
 

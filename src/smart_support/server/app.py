@@ -19,7 +19,7 @@ from starlette.datastructures import MutableHeaders
 
 from smart_support.errors import SmartSupportError
 from smart_support.runtime.engine import Engine
-from smart_support.server import rest, ws
+from smart_support.server import demo, rest, ws
 from smart_support.server.errors import install_handlers
 from smart_support.settings import Settings
 
@@ -183,6 +183,7 @@ def create_app(
     install_handlers(app)
     app.add_middleware(_SecurityHeaders)  # outermost: also on the answers of the edge layer
     app.include_router(rest.router)
+    app.include_router(demo.router)
     app.include_router(ws.router)
 
     ui = static_dir or STATIC_DIR

@@ -61,9 +61,18 @@ class _ClientFrame(BaseModel):
 
 
 class StartFrame(_ClientFrame):
-    """Start a new conversation; the server answers with a `conversation` frame."""
+    """Start a new conversation; the server answers with a `conversation` frame.
+
+    `identity` is the signed identity of a customer the host site has signed in (a JWT its
+    server signed with IDENTITY_SECRET or the key of IDENTITY_PUBLIC_KEY; see docs/security.md).
+    A forged, expired or wrongly signed one is refused with `identity_refused` and no
+    conversation starts. Without it the conversation is anonymous: tools that need a customer
+    are refused until the customer verifies in the conversation."""
 
     type: Literal["start"]
+    identity: str | None = Field(
+        None, min_length=1, max_length=8192, description="A signed identity token (JWT)."
+    )
 
 
 class ResumeFrame(_ClientFrame):
@@ -123,6 +132,12 @@ class ConversationFrame(BaseModel):
     link_domains: list[str] = Field(
         description="Domains (and their subdomains) whose links the chat renders as links"
         " (LINK_DOMAINS); any other URL is shown as plain text."
+    )
+    verified: bool = Field(
+        False, description="Whether the customer is verified (signed identity or verification)."
+    )
+    customer: str | None = Field(
+        None, description="How the chat names the verified customer; null while anonymous."
     )
 
 

@@ -20,6 +20,8 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from smart_support.errors import IdentityError
+from smart_support.identity import Identity, verify_identity_token
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import Event
 from smart_support.server.errors import error_frame, frame_for
@@ -212,7 +214,7 @@ class ChatConnection:
         if isinstance(frame, PingFrame):
             self.send(PongFrame())
         elif isinstance(frame, StartFrame):
-            await self._start()
+            await self._start(frame)
         elif isinstance(frame, ResumeFrame):
             await self._resume(frame)
         elif isinstance(frame, MessageFrame):
@@ -222,7 +224,9 @@ class ChatConnection:
 
     # conversation ----------------------------------------------------------------------------
 
-    def _conversation_frame(self, conversation_id: str, token: str, resumed: bool) -> BaseModel:
+    def _conversation_frame(
+        self, conversation_id: str, token: str, resumed: bool, customer: Identity | None
+    ) -> BaseModel:
         return ConversationFrame(
             conversation_id=conversation_id,
             token=token,
@@ -231,16 +235,27 @@ class ChatConnection:
             resumed=resumed,
             welcome_message=self.settings.welcome_message,
             link_domains=self.settings.link_domains,
+            verified=customer is not None,
+            customer=customer.label if customer is not None else None,
         )
 
-    async def _start(self) -> None:
+    async def _start(self, frame: StartFrame) -> None:
+        identity = None
         try:
-            conversation_id, token = await self.engine.start_conversation()
+            if frame.identity is not None:
+                identity = verify_identity_token(frame.identity, self.settings)
+            conversation_id, token = await self.engine.start_conversation(identity)
+        except IdentityError as exc:
+            log.warning("identity refused at start: %s", exc)  # the site's developer reads why
+            self.send(frame_for(exc))
+            return
         except Exception as exc:
             self.send(frame_for(exc))
             return
-        log.info("conversation %s started", conversation_id)
-        self.send(self._conversation_frame(conversation_id, token, resumed=False))
+        log.info(
+            "conversation %s started (%s)", conversation_id, "verified" if identity else "anonymous"
+        )
+        self.send(self._conversation_frame(conversation_id, token, False, identity))
         await self._attach(conversation_id, with_transcript=False)
 
     async def _resume(self, frame: ResumeFrame) -> None:
@@ -252,7 +267,12 @@ class ChatConnection:
         if not allowed:
             self.send(error_frame("unauthorized"))
             return
-        self.send(self._conversation_frame(frame.conversation_id, frame.token, resumed=True))
+        try:
+            customer = await self.engine.customer(frame.conversation_id)
+        except Exception as exc:
+            self.send(frame_for(exc))
+            return
+        self.send(self._conversation_frame(frame.conversation_id, frame.token, True, customer))
         await self._attach(frame.conversation_id, with_transcript=True)
 
     async def _attach(self, conversation_id: str, *, with_transcript: bool) -> None:
