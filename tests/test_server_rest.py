@@ -239,3 +239,33 @@ def test_every_product_error_code_has_an_http_status_of_its_own() -> None:
         "model_unavailable",
         "store_unavailable",
     }
+
+
+async def test_an_operator_lists_the_actions_whose_outcome_is_unknown(
+    start_server: ServerFactory, sqlite_url: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from smart_support.store import create_store
+
+    store = create_store(sqlite_url)
+    await store.setup()
+    now = datetime.now(UTC)
+    await store.begin_action("k-crashed", "ap-1", "c-1", "cancel_order", {"order_id": 1042}, now)
+    await store.finish_action("k-crashed", "unknown", None, now)
+    await store.begin_action("k-fine", "ap-2", "c-1", "cancel_order", {"order_id": 1043}, now)
+    await store.finish_action("k-fine", "succeeded", {"ok": True}, now)
+    await store.close()
+
+    with start_server(operator_token=OPERATOR) as url:
+        async with operator(url) as client:
+            unknown = (await client.get("/api/v1/operator/actions?status=unknown")).json()
+            every = (await client.get("/api/v1/operator/actions")).json()
+        async with httpx.AsyncClient(base_url=url) as anonymous:
+            refused = await anonymous.get("/api/v1/operator/actions")
+
+    assert [(a["idempotency_key"], a["args"]) for a in unknown] == [
+        ("k-crashed", {"order_id": 1042})
+    ]
+    assert {a["idempotency_key"] for a in every} == {"k-crashed", "k-fine"}
+    assert refused.status_code == 401

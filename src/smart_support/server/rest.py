@@ -223,3 +223,34 @@ async def operator_events(
         LoggedEvent(seq=r.seq, kind=r.kind, agent=r.agent, data=r.data, created_at=r.created_at)
         for r in await engine.transcript(conversation_id)
     ]
+
+
+class ActionOut(BaseModel):
+    """An entry of the action ledger: an approved call, with its outcome."""
+
+    idempotency_key: str
+    approval_id: str
+    conversation_id: str
+    tool: str
+    args: dict[str, Any]
+    status: Literal["started", "succeeded", "failed", "unknown"] = Field(
+        description="`unknown`: the system stopped mid-call; a person must check whether it"
+        " took effect (it is never repeated automatically)."
+    )
+    started_at: datetime
+    finished_at: datetime | None = None
+    result: Any = None
+
+
+@router.get("/api/v1/operator/actions", tags=["operator"])
+async def operator_actions(
+    engine: EngineDep,
+    _: OperatorDep,
+    status: Literal["started", "succeeded", "failed", "unknown"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[ActionOut]:
+    """Approved actions, newest first; `?status=unknown` lists those a person must check."""
+    return [
+        ActionOut.model_validate(action, from_attributes=True)
+        for action in await engine.store.list_actions(status, limit)
+    ]
