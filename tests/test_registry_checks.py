@@ -60,3 +60,54 @@ def test_a_check_on_a_read_tool_is_refused(tmp_path, capsys):
     code, err = validate(tmp_path, text, capsys)
     assert code == 1
     assert "`check:` goes only with `access: write`" in err
+
+
+def test_validate_reports_a_bad_field_and_a_broken_reference_in_one_run(tmp_path, capsys):
+    text = (
+        "agents:\n"
+        "  - name: general\n"
+        "    description: Anything.\n"
+        "    role: fallback\n"
+        "    tools:\n"
+        "      - python: engine_tools:lookup_order\n"
+        "        access: maybe\n"
+        "      - python: engine_tools:no_such_function\n"
+        "        access: read\n"
+        "      - python: no_such_module:tool\n"
+        "        access: read\n"
+    )
+    code, err = validate(tmp_path, text, capsys)
+
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 3, err
+    assert lines[0].startswith("error: agents.yaml:7: agents[0].tools[0].access:")
+    assert lines[1].startswith("error: agents.yaml:8: agents[0].tools[1].python:")
+    assert "no_such_function" in lines[1]
+    assert lines[2].startswith("error: agents.yaml:10: agents[0].tools[2].python:")
+
+
+def test_a_write_needing_a_customer_without_an_ownership_check_is_refused(tmp_path, capsys):
+    code, err = validate(tmp_path, HEAD + "        needs_customer: true\n", capsys)
+
+    assert code == 1
+    assert "agents[0].tools[1]" in err and "prove ownership before approval" in err
+
+
+def test_owner_on_a_write_is_refused(tmp_path, capsys):
+    code, err = validate(
+        tmp_path, HEAD + "        owner: {field: customer_email, claim: email}\n", capsys
+    )
+
+    assert code == 1
+    assert "`owner:` goes only with `access: read`" in err
+
+
+def test_bind_naming_an_argument_the_tool_lacks_is_refused_with_its_arguments(tmp_path, capsys):
+    text = HEAD.replace(
+        "        access: read\n", "        access: read\n        bind: {customer: email}\n"
+    )
+    code, err = validate(tmp_path, text, capsys)
+
+    assert code == 1
+    assert "agents[0].tools[0].bind: bind names 'customer'" in err and "order_id" in err
