@@ -590,15 +590,7 @@ class Engine:
         for approval_id in approval_ids:
             approval = await self.store.get_approval(approval_id)
             if approval is not None and approval.status == "pending":
-                yield ApprovalRequested(
-                    conversation_id=conversation_id,
-                    approval_id=approval.id,
-                    agent=approval.agent,
-                    tool=approval.tool,
-                    args=approval.args,
-                    summary=approval.summary,
-                    expires_at=approval.expires_at,
-                )
+                yield ApprovalRequested.from_record(approval)
         if not interrupted:
             final = agent or self.registry.fallback.name
             text = "".join(reply).strip() or last_text
