@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from smart_support.models import matching
 from smart_support.models.matching import (
     CONFIDENT_MARGIN,
     CONFIDENT_SCORE,
@@ -167,3 +168,39 @@ def test_style_moves_a_question_about_one_numbered_record_towards_its_key() -> N
 
 def test_style_never_lifts_a_message_the_matcher_knows_nothing_of() -> None:
     assert Matcher(HOTEL_DESK, style_weight=0.3).best("do you qwzx?") is None
+
+
+def test_one_more_letter_at_the_end_of_a_short_word_is_another_word_too() -> None:
+    matcher = Matcher({"delays": ["My parcel is late"], "other": ["Anything else"]})
+    assert matcher.best("see you later") is None
+    assert matcher.best("my parcel is lte") is not None  # a missing letter is still a typo
+
+
+def test_more_general_synonyms_of_customer_service_meet_on_one_token() -> None:
+    assert tokenize("supervisor") == tokenize("manager")
+    assert tokenize("my attorney") == tokenize("my lawyer")
+    assert tokenize("courier") == tokenize("carrier")
+    assert tokenize("I want my money back") == tokenize("I want a refund")
+    assert tokenize("it started to smoke") == tokenize("it started to burn")
+
+
+def test_a_message_of_only_unknown_words_is_strange_and_one_of_stop_words_is_not(
+    library: Matcher,
+) -> None:
+    assert library.strange("tell me a joke")
+    assert not library.strange("renw my book")  # a typo of a known word is known
+    assert not library.strange("yes, it's 6021")  # no content words at all
+
+
+def test_a_number_in_the_message_lifts_the_key_whose_texts_carry_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = {
+        "records": ["Invoice 1042 is wrong", "Resend invoice 2231", "About invoice 7781"],
+        "policy": ["How are invoices and payments handled, and what are the payment terms?"],
+    }
+    matcher = Matcher(docs, style_weight=0.3)
+    assert matcher.best("a question about invoice payment").key == "policy"  # type: ignore[union-attr]
+    assert matcher.best("a question about invoice payment 5512").key == "records"  # type: ignore[union-attr]
+    monkeypatch.setattr(matching, "SHAPE_WEIGHT", 0.0)  # the function words alone do not do it
+    assert matcher.best("a question about invoice payment 5512").key == "policy"  # type: ignore[union-attr]

@@ -170,14 +170,18 @@ async def test_a_closing_thanks_after_an_order_question_leaves_the_specialist() 
 @pytest.mark.parametrize(
     ("agents", "cases", "minimum"),
     [
-        ("routing_agents.yaml", "routing_cases.yaml", 0.93),
-        ("demo", "routing_cases.yaml", 0.95),
-        # Held out (never tuned on): the target is 0.9; this guards what is reached today.
-        ("demo", "routing_holdout.yaml", 0.82),
-        ("routing_agents.yaml", "routing_holdout.yaml", 0.72),
+        ("routing_agents.yaml", "routing_cases.yaml", 0.96),
+        ("demo", "routing_cases.yaml", 0.97),
+        # The old held-out set: its misses have been looked at since, so it is no longer
+        # independent; this guards what is reached today.
+        ("demo", "routing_holdout.yaml", 0.89),
+        ("routing_agents.yaml", "routing_holdout.yaml", 0.75),
+        # The fresh held-out set (never tuned on): the target is 0.9.
+        ("demo", "routing_fresh.yaml", 0.89),
+        ("routing_agents.yaml", "routing_fresh.yaml", 0.76),
     ],
 )
-def test_routing_through_the_runtime_router_is_accurate_on_both_labelled_sets(
+def test_routing_through_the_runtime_router_is_accurate_on_every_labelled_set(
     agents: str, cases: str, minimum: float
 ) -> None:
     bench = _bench()
@@ -210,6 +214,29 @@ def test_the_held_out_cases_are_not_copies_of_any_agents_examples() -> None:
     cases = yaml.safe_load((DATA / "routing_holdout.yaml").read_text())["cases"]
     assert len(cases) >= 100
     assert [c["text"] for c in cases if _words(c["text"]) in examples] == []
+
+
+def test_the_fresh_cases_repeat_no_other_case_and_no_agents_example() -> None:
+    demo = ROOT / "src" / "smart_support" / "demo" / "agents.yaml"
+    taken = _example_words(DATA / "routing_agents.yaml", demo)
+    for other in ("routing_cases.yaml", "routing_holdout.yaml"):
+        taken |= {_words(c["text"]) for c in yaml.safe_load((DATA / other).read_text())["cases"]}
+    cases = yaml.safe_load((DATA / "routing_fresh.yaml").read_text())["cases"]
+    assert len(cases) >= 100
+    assert [c["text"] for c in cases if _words(c["text"]) in taken] == []
+
+
+async def test_a_message_no_agent_knows_a_word_of_leaves_the_specialist_for_the_fallback() -> None:
+    router = _router()
+    recent = [HumanMessage("How long does shipping take?"), AIMessage("3 to 5 days.")]
+    assert (await router.route("sing me a lullaby", "faq", recent)).agent == "general"
+
+
+async def test_an_answer_to_the_specialists_question_stays_even_in_words_nobody_knows() -> None:
+    router = _router()
+    recent = [HumanMessage("Ship order 1042 elsewhere"), AIMessage("Which city should it go to?")]
+    route = await router.route("Reykjavik", "orders", recent)
+    assert (route.agent, route.reason) == ("orders", "follow_up")
 
 
 # -- tool choice and arguments --------------------------------------------------------------------

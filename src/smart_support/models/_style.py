@@ -39,6 +39,17 @@ class StyleModel:
             for key, texts in docs.items()
         }
         self._features = sorted({f for texts in counts.values() for fs in texts for f in fs})
+        #: The share of each key's texts that carry each shape.
+        self._share = {
+            key: {
+                f: sum(f in fs for fs in texts) / len(texts)
+                for f in self._features
+                if f.startswith("_")
+            }
+            if texts
+            else {}
+            for key, texts in counts.items()
+        }
         for key, texts in counts.items():
             n = len(texts)
             table = {}
@@ -46,6 +57,18 @@ class StyleModel:
                 p = (sum(feature in fs for fs in texts) + 0.5) / (n + 1)
                 table[feature] = (math.log(p), math.log(1.0 - p))
             self._log[key] = table
+
+    def shapes(self, text: str) -> dict[str, float]:
+        """For each shape in `text` (a number, an email address): how much more often than the
+        average key this key's texts carry it, summed; 0 for a text without shapes."""
+        present = {f for f in _style_features(text, self._stop) if f.startswith("_")}
+        out = dict.fromkeys(self._share, 0.0)
+        for shape in present:
+            shares = {key: share.get(shape, 0.0) for key, share in self._share.items()}
+            mean = sum(shares.values()) / (len(shares) or 1)
+            for key, value in shares.items():
+                out[key] += value - mean
+        return out
 
     def posterior(self, text: str) -> dict[str, float]:
         present = _style_features(text, self._stop)

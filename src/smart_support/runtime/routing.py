@@ -10,6 +10,7 @@ the fallback agent answers.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel
 
-from smart_support.models.matching import Matcher
+from smart_support.models.matching import FOLLOW_UP, Matcher
 from smart_support.registry import AgentSpec, Registry
 
 log = logging.getLogger("smart_support.routing")
@@ -102,6 +103,17 @@ class Router:
             scores[best] >= SWITCH_SCORE and scores[best] - scores.get(active, 0.0) >= SWITCH_MARGIN
         )
 
+    def _off_topic(self, text: str, recent: list[BaseMessage]) -> bool:
+        """A message none of whose words any agent knows, that neither opens like a follow-up
+        nor carries a number nor answers our question, is no follow-up: "tell me a joke" after
+        a shipping question goes to the router (and so the fallback), not the specialist."""
+        return (
+            self.matcher.strange(text)
+            and not FOLLOW_UP.search(text)
+            and not re.search(r"\d", text)
+            and not _asked(recent)
+        )
+
     async def route(
         self,
         text: str,
@@ -110,7 +122,7 @@ class Router:
         config: Any = None,
     ) -> Route:
         """The agent for this message, and whether the router model was asked."""
-        if self.sticky(text, active):
+        if self.sticky(text, active) and not self._off_topic(text, recent):
             return Route(active or self.fallback, "follow_up", used_model=False)
         if self.model is None:
             return Route(self.fallback, "fallback", used_model=False)
@@ -138,6 +150,12 @@ class Router:
                 "router called unknown tools %s; using the fallback", [c["name"] for c in calls]
             )
         return Route(self.fallback, "fallback", used_model=True)
+
+
+def _asked(recent: list[BaseMessage]) -> bool:
+    """Whether the last reply was a question (the customer may be answering it)."""
+    replies = [m for m in recent if isinstance(m, AIMessage) and _is_plain_text(m)]
+    return bool(replies) and replies[-1].text.rstrip().endswith("?")
 
 
 def _is_plain_text(message: BaseMessage) -> bool:
