@@ -102,11 +102,30 @@ def serve(host: str | None, port: int | None) -> None:
 @main.command()
 @_host_option
 @_port_option
-def demo(host: str | None, port: int | None) -> None:
-    """Start the demo shop and the chat server together (offline model, SQLite)."""
+@click.option(
+    "--shop-port",
+    type=click.IntRange(1, 65535),
+    help="Port of the demo shop API (default: SHOP_URL's, 8001).",
+)
+@click.option(
+    "--site-port",
+    type=click.IntRange(1, 65535),
+    default=8002,
+    show_default=True,
+    help="Port of the example shop site that embeds the chat.",
+)
+@click.option("--no-site", is_flag=True, help="Do not start the example shop site.")
+def demo(
+    host: str | None, port: int | None, shop_port: int | None, site_port: int, no_site: bool
+) -> None:
+    """Start the demo shop, the chat server and an example site embedding it (offline model,
+    SQLite)."""
     from smart_support.demo.launcher import run_demo
 
-    sys.exit(run_demo(_address(host, port)))
+    settings = _address(host, port)
+    if shop_port is not None:
+        settings = settings.model_copy(update={"shop_url": f"http://127.0.0.1:{shop_port}"})
+    sys.exit(run_demo(settings, site_port=None if no_site else site_port))
 
 
 if __name__ == "__main__":  # pragma: no cover

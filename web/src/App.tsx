@@ -1,184 +1,132 @@
-import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 
-import { ApprovalCard } from "./ApprovalCard";
-import type { Item, Status } from "./chat";
-import { Markdown } from "./markdown";
-import { useChat } from "./useChat";
+import { Chat, Frame } from "./Chat";
+import { Picker } from "./Picker";
+import {
+  ANONYMOUS,
+  acceptedIdentity,
+  type DemoCustomer,
+  hostOrigin,
+  parseCustomers,
+  READY,
+  type Session,
+  sessionFor,
+} from "./session";
+import { forgetSaved, loadSaved } from "./useChat";
 
-const STATUS_TEXT: Record<Status, string> = {
-  connecting: "Connecting…",
-  ready: "Online",
-  thinking: "Thinking…",
-  offline: "Reconnecting…",
-  error: "Something went wrong",
-};
+/** How long the embedded chat waits for the host page's hand-over before starting anonymously. */
+const HANDOVER_WAIT_MS = 3000;
 
-function agentName(agent: string): string {
-  return agent.replace(/[_-]+/g, " ").replace(/\b\w/g, (c) => c.toUpperCase());
+function Waiting({ embedded }: { embedded: boolean }) {
+  return (
+    <Frame embedded={embedded}>
+      <div className="empty" data-testid="chat-status" data-status="connecting">
+        Connecting…
+      </div>
+    </Frame>
+  );
 }
 
-function Message({
-  item,
-  linkDomains,
-  onDecide,
-}: {
-  item: Item;
-  linkDomains: string[];
-  onDecide: (id: string, d: "approve" | "reject") => void;
-}) {
-  switch (item.kind) {
-    case "customer":
-      return (
-        <div className="row row-customer">
-          <div
-            className="bubble bubble-customer"
-            data-testid="message-customer"
-            data-delivery={item.delivery}
-            title={item.delivery === "failed" ? "Not sent: please send it again" : undefined}
-          >
-            {item.text}
-          </div>
-        </div>
-      );
-    case "agent":
-      return (
-        <div className="row row-agent">
-          <div
-            className={`bubble bubble-agent${item.streaming ? " streaming" : ""}`}
-            data-testid="message-agent"
-            data-agent={item.agent}
-            data-streaming={item.streaming ? "true" : "false"}
-          >
-            <div className="agent-name" data-testid="agent-name">
-              {agentName(item.agent)}
-            </div>
-            <div className="markdown">
-              <Markdown text={item.text} linkDomains={linkDomains} />
-            </div>
-          </div>
-        </div>
-      );
-    case "notice":
-      return (
-        <div className={`notice notice-${item.tone}`} data-testid="notice" role={item.tone === "error" ? "alert" : undefined}>
-          {item.text}
-        </div>
-      );
-    case "approval":
-      return <ApprovalCard item={item} onDecide={onDecide} />;
-  }
+/**
+ * The standalone page (`/`): with the demo's picker when the server offers one
+ * (`GET /api/v1/demo/customers` answers 200), otherwise straight into an anonymous chat.
+ */
+function Standalone() {
+  // undefined: still asking; null: no picker (not a demo)
+  const [customers, setCustomers] = useState<DemoCustomer[] | null | undefined>(undefined);
+  const [session, setSession] = useState<Session | null>(null);
+  const [resumeAny, setResumeAny] = useState(false);
+  const [generation, setGeneration] = useState(0);
+
+  useEffect(() => {
+    let cancelled = false;
+    fetch("api/v1/demo/customers")
+      .then(async (r) => (r.ok ? parseCustomers(await r.json()) : null))
+      .catch(() => null)
+      .then((list) => {
+        if (cancelled) return;
+        setCustomers(list);
+        if (list === null) {
+          setSession(ANONYMOUS);
+        } else if (loadSaved() !== null) {
+          // A conversation of this browser: whoever it was started as, go on with it.
+          setResumeAny(true);
+          setSession(ANONYMOUS);
+        }
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, []);
+
+  const toPicker = useCallback(() => {
+    forgetSaved();
+    setResumeAny(false);
+    setSession(null);
+  }, []);
+
+  const choose = useCallback((next: Session) => {
+    forgetSaved();
+    setResumeAny(false);
+    setSession(next);
+    setGeneration((g) => g + 1);
+  }, []);
+
+  if (customers === undefined) return <Waiting embedded={false} />;
+  if (session === null && customers !== null) return <Picker customers={customers} onChoose={choose} />;
+  return (
+    <Chat
+      key={generation}
+      session={session ?? ANONYMOUS}
+      embedded={false}
+      resumeAny={resumeAny}
+      onNewChat={customers !== null ? toPicker : undefined}
+      onResumeLost={customers !== null ? toPicker : undefined}
+      onContinueAnonymously={() => choose(ANONYMOUS)}
+    />
+  );
+}
+
+/**
+ * The chat inside a host site's page (`/?embed=1&origin=...`, framed by embed.js). The host
+ * hands over its signed-in customer's identity with postMessage; only the parent window, from an
+ * origin in ALLOWED_ORIGINS, is listened to. Without a hand-over the chat starts anonymously.
+ */
+function Embedded() {
+  const [session, setSession] = useState<Session | null>(null);
+
+  useEffect(() => {
+    let allowed: string[] = [];
+    const decide = (next: Session) => setSession((prev) => (prev && prev.who === next.who ? prev : next));
+    const onMessage = (event: MessageEvent) => {
+      const identity = acceptedIdentity(event, window.parent, window, allowed);
+      if (identity !== undefined) decide(sessionFor(identity));
+    };
+    window.addEventListener("message", onMessage);
+    const timer = window.setTimeout(() => setSession((prev) => prev ?? ANONYMOUS), HANDOVER_WAIT_MS);
+    fetch("api/v1/info")
+      .then((r) => r.json())
+      .then((info: { allowed_origins?: unknown }) => {
+        allowed = Array.isArray(info.allowed_origins) ? info.allowed_origins.filter((o) => typeof o === "string") : [];
+        const host = hostOrigin(window.location.search, allowed);
+        if (host && window.parent !== window) {
+          window.parent.postMessage({ type: READY }, host);
+        } else {
+          setSession((prev) => prev ?? ANONYMOUS); // nobody may hand an identity over
+        }
+      })
+      .catch(() => setSession((prev) => prev ?? ANONYMOUS));
+    return () => {
+      window.removeEventListener("message", onMessage);
+      window.clearTimeout(timer);
+    };
+  }, []);
+
+  if (session === null) return <Waiting embedded />;
+  return <Chat key={session.who} session={session} embedded onContinueAnonymously={() => setSession(ANONYMOUS)} />;
 }
 
 export function App() {
-  const { state, send, decide, restart } = useChat();
-  const [draft, setDraft] = useState("");
-  const log = useRef<HTMLDivElement>(null);
-  const input = useRef<HTMLTextAreaElement>(null);
-  const connected = state.status !== "connecting" && state.status !== "offline";
-  const waitingForApproval = state.items.some(
-    (it) => it.kind === "approval" && (it.status === "pending" || it.status === "deciding"),
-  );
-  const canSend = connected && state.status !== "thinking" && draft.trim().length > 0;
-
-  useEffect(() => {
-    log.current?.scrollTo({ top: log.current.scrollHeight });
-  }, [state.items, state.activity]);
-
-  const submit = (event?: FormEvent) => {
-    event?.preventDefault();
-    if (!canSend) return;
-    send(draft.trim());
-    setDraft("");
-    input.current?.focus();
-  };
-
-  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
-      event.preventDefault();
-      submit();
-    }
-  };
-
-  return (
-    <div className="page">
-      <main className="widget" aria-label="Customer support chat">
-        <header className="widget-header">
-          <div className="brand">
-            <span className="logo" aria-hidden="true">
-              S
-            </span>
-            <div>
-              <h1>Support</h1>
-              <p className="status" data-testid="chat-status" data-status={state.status} aria-live="polite">
-                <span className={`dot dot-${state.status}`} aria-hidden="true" />
-                {STATUS_TEXT[state.status]}
-              </p>
-            </div>
-          </div>
-          <div className="header-actions">
-            {state.isOffline && (
-              <span
-                className="badge"
-                data-testid="offline-badge"
-                title="Answers come from the built-in offline model, not an LLM"
-              >
-                offline model
-              </span>
-            )}
-            <button type="button" className="btn btn-ghost" onClick={restart} data-testid="new-conversation">
-              New chat
-            </button>
-          </div>
-        </header>
-
-        <div className="log" ref={log} data-testid="chat-log" aria-live="polite" aria-relevant="additions text">
-          {state.items.length === 0 && state.welcomeMessage && (
-            <div className="empty" data-testid="welcome">
-              {state.welcomeMessage.split(/\n{2,}/).map((paragraph, i) => (
-                <p key={i}>{paragraph}</p>
-              ))}
-            </div>
-          )}
-          {state.items.map((item) => (
-            <Message key={item.id} item={item} linkDomains={state.linkDomains} onDecide={decide} />
-          ))}
-          {state.status === "thinking" && (
-            <div className="typing" data-testid="thinking" role="status">
-              <span className="dots" aria-hidden="true">
-                <i />
-                <i />
-                <i />
-              </span>
-              {state.activity ?? "Thinking…"}
-            </div>
-          )}
-        </div>
-
-        <form className="composer" onSubmit={submit}>
-          <label htmlFor="message" className="sr-only">
-            Your message
-          </label>
-          <textarea
-            id="message"
-            ref={input}
-            rows={1}
-            maxLength={4000}
-            data-testid="message-input"
-            placeholder={
-              // A message does not decide the action: only the buttons do.
-              waitingForApproval ? "Type a message (the action above waits)…" : "Type your message…"
-            }
-            value={draft}
-            onChange={(e) => setDraft(e.target.value)}
-            onKeyDown={onKeyDown}
-            disabled={!connected}
-          />
-          <button type="submit" className="btn btn-primary" data-testid="send-button" disabled={!canSend}>
-            Send
-          </button>
-        </form>
-        {state.modelLabel && !state.isOffline && <p className="footnote">Answers by {state.modelLabel}</p>}
-      </main>
-    </div>
-  );
+  const embedded = new URLSearchParams(window.location.search).get("embed") === "1";
+  return embedded ? <Embedded /> : <Standalone />;
 }

@@ -97,6 +97,8 @@ describe("the chat reducer", () => {
         resumed: false,
         welcome_message: "Welcome to Harbour Shoes!",
         link_domains: ["harbour.example"],
+        verified: false,
+        customer: null,
       },
     ]);
     expect(state.welcomeMessage).toBe("Welcome to Harbour Shoes!");

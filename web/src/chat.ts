@@ -8,7 +8,8 @@ export type Status = "connecting" | "ready" | "thinking" | "offline" | "error";
 
 export type Item =
   | { kind: "customer"; id: string; text: string; delivery: "sending" | "sent" | "failed" }
-  | { kind: "agent"; id: string; agent: string; text: string; streaming: boolean }
+  // `agent` is the agent's id (to join its tokens); `name` is what the customer sees.
+  | { kind: "agent"; id: string; agent: string; name: string; text: string; streaming: boolean }
   | { kind: "notice"; id: string; text: string; tone: "info" | "error" }
   | {
       kind: "approval";
@@ -25,6 +26,11 @@ export interface ChatState {
   // From the server's settings (WELCOME_MESSAGE, LINK_DOMAINS), sent in the `conversation` frame.
   welcomeMessage: string | null;
   linkDomains: string[];
+  // Who the customer is, as the server names them (never taken from the host page or the token).
+  verified: boolean;
+  customer: string | null;
+  // Agent id -> display name (agents.yaml display_name), from `agent_selected` frames.
+  agentNames: Record<string, string>;
   items: Item[];
   activity: string | null;
   lastError: { code: string; message: string } | null;
@@ -37,6 +43,9 @@ export const initialState: ChatState = {
   isOffline: false,
   welcomeMessage: null,
   linkDomains: [],
+  verified: false,
+  customer: null,
+  agentNames: {},
   items: [],
   activity: null,
   lastError: null,
@@ -49,6 +58,17 @@ export type Action =
   | { type: "sent"; text: string }
   | { type: "deciding"; approvalId: string }
   | { type: "reset" };
+
+/** What the customer sees for an agent whose display name is not known (never its id). */
+export const FALLBACK_AGENT_NAME = "Support";
+
+export function agentLabel(names: Record<string, string>, agent: string): string {
+  return names[agent] ?? FALLBACK_AGENT_NAME;
+}
+
+export function verifiedNotice(customer: string): string {
+  return `Thanks, ${customer}: you're verified.`;
+}
 
 let counter = 0;
 const nextId = () => `i${++counter}`;
@@ -65,20 +85,36 @@ function setApproval(items: Item[], approvalId: string, status: ApprovalItemStat
   );
 }
 
-export function fromTranscript(events: TranscriptEntry[], pending: ApprovalView[]): Item[] {
+export function fromTranscript(
+  events: TranscriptEntry[],
+  pending: ApprovalView[],
+  known: Record<string, string> = {},
+): { items: Item[]; agentNames: Record<string, string> } {
   let items: Item[] = [];
+  const agentNames = { ...known };
   const pendingIds = new Set(pending.map((p) => p.approval_id));
   for (const ev of events) {
     const data = ev.data as Record<string, unknown>;
-    if (ev.kind === "customer_message" || ev.kind === "message_accepted") {
+    if (ev.kind === "agent_selected") {
+      if (typeof data.display_name === "string" && typeof data.agent === "string") {
+        agentNames[data.agent] = data.display_name;
+      }
+    } else if (ev.kind === "customer_verified") {
+      // A signed identity is shown in the header; verification in the chat gets its notice.
+      if (data.method === "verified") {
+        items.push({ kind: "notice", id: `t${ev.seq}`, text: verifiedNotice(String(data.customer ?? "")), tone: "info" });
+      }
+    } else if (ev.kind === "customer_message" || ev.kind === "message_accepted") {
       items.push({ kind: "customer", id: `t${ev.seq}`, text: String(data.text ?? ""), delivery: "sent" });
     } else if (ev.kind === "reply_end") {
       const text = String(data.text ?? "");
       if (text) {
+        const agent = String(data.agent ?? ev.agent ?? "");
         items.push({
           kind: "agent",
           id: `t${ev.seq}`,
-          agent: String(data.agent ?? ev.agent ?? "assistant"),
+          agent,
+          name: agentLabel(agentNames, agent),
           text,
           streaming: false,
         });
@@ -106,7 +142,7 @@ export function fromTranscript(events: TranscriptEntry[], pending: ApprovalView[
       items.push({ kind: "approval", id: nextId(), approval: p, status: "pending" });
     }
   }
-  return items;
+  return { items, agentNames };
 }
 
 export function reduce(state: ChatState, action: Action): ChatState {
@@ -116,7 +152,13 @@ export function reduce(state: ChatState, action: Action): ChatState {
     case "disconnected":
       return { ...state, status: "offline", activity: null, items: endStreaming(state.items) };
     case "reset":
-      return { ...initialState, status: "connecting", welcomeMessage: state.welcomeMessage, linkDomains: state.linkDomains };
+      return {
+        ...initialState,
+        status: "connecting",
+        welcomeMessage: state.welcomeMessage,
+        linkDomains: state.linkDomains,
+        agentNames: state.agentNames,
+      };
     case "sent":
       return {
         ...state,
@@ -147,10 +189,14 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
         isOffline: frame.is_offline,
         welcomeMessage: frame.welcome_message,
         linkDomains: frame.link_domains,
+        verified: frame.verified,
+        customer: frame.customer,
         items: frame.resumed ? state.items : [],
       };
-    case "transcript":
-      return { ...state, items: fromTranscript(frame.events, frame.pending_approvals) };
+    case "transcript": {
+      const { items, agentNames } = fromTranscript(frame.events, frame.pending_approvals, state.agentNames);
+      return { ...state, items, agentNames };
+    }
     case "message_accepted": {
       // The server stored it: the oldest message still "sending" is this one.
       const index = state.items.findIndex((it) => it.kind === "customer" && it.delivery === "sending");
@@ -159,25 +205,35 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
       items[index] = { ...(items[index] as Item & { kind: "customer" }), delivery: "sent" };
       return { ...state, status: "thinking", items };
     }
-    case "agent_selected":
-      if (frame.type === "agent_selected" && frame.previous && frame.previous !== frame.agent) {
+    case "agent_selected": {
+      const agentNames = frame.display_name
+        ? { ...state.agentNames, [frame.agent]: frame.display_name }
+        : state.agentNames;
+      if (frame.previous && frame.previous !== frame.agent) {
+        const name = agentLabel(agentNames, frame.agent);
         return {
           ...state,
           status: "thinking",
-          items: [
-            ...state.items,
-            { kind: "notice", id: nextId(), text: `Handed over to ${frame.agent}`, tone: "info" },
-          ],
+          agentNames,
+          items: [...state.items, { kind: "notice", id: nextId(), text: `Handed over to ${name}`, tone: "info" }],
         };
       }
-      return { ...state, status: "thinking" };
+      return { ...state, status: "thinking", agentNames };
+    }
     case "token": {
       const items = [...state.items];
       const last = items[items.length - 1];
       if (last && last.kind === "agent" && last.streaming && last.agent === frame.agent) {
         items[items.length - 1] = { ...last, text: last.text + frame.text };
       } else {
-        items.push({ kind: "agent", id: nextId(), agent: frame.agent, text: frame.text, streaming: true });
+        items.push({
+          kind: "agent",
+          id: nextId(),
+          agent: frame.agent,
+          name: agentLabel(state.agentNames, frame.agent),
+          text: frame.text,
+          streaming: true,
+        });
       }
       return { ...state, status: "thinking", activity: null, items };
     }
@@ -210,7 +266,14 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
       if (last && last.kind === "agent" && last.agent === frame.agent && frame.text.startsWith(last.text.trim())) {
         items[items.length - 1] = { ...last, text: frame.text || last.text };
       } else if (frame.text && !(last && last.kind === "agent" && last.text.trim() === frame.text.trim())) {
-        items.push({ kind: "agent", id: nextId(), agent: frame.agent, text: frame.text, streaming: false });
+        items.push({
+          kind: "agent",
+          id: nextId(),
+          agent: frame.agent,
+          name: agentLabel(state.agentNames, frame.agent),
+          text: frame.text,
+          streaming: false,
+        });
       }
       return { ...state, status: "ready", activity: null, items };
     }
@@ -232,7 +295,16 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
         items: [...endStreaming(items), { kind: "notice", id: nextId(), text: frame.message, tone: "error" }],
       };
     }
-    case "customer_verified": // shown by the identity work, not yet
+    case "customer_verified":
+      return {
+        ...state,
+        verified: true,
+        customer: frame.customer,
+        items:
+          frame.method === "verified"
+            ? [...state.items, { kind: "notice", id: nextId(), text: verifiedNotice(frame.customer), tone: "info" }]
+            : state.items,
+      };
     case "pong":
       return state;
   }

@@ -4,15 +4,21 @@ import { useCallback, useEffect, useReducer, useRef } from "react";
 
 import { initialState, reduce } from "./chat";
 import type { ClientFrame, ServerFrame } from "./protocol";
+import type { Session } from "./session";
 
-const STORAGE_KEY = "smart-support.conversation";
+// The embedded chat keeps its own: a conversation of the standalone page is not the shop's.
+export const STORAGE_KEY = new URLSearchParams(window.location.search).get("embed") === "1"
+  ? "smart-support.embed.conversation"
+  : "smart-support.conversation";
 
-interface Saved {
+export interface Saved {
   conversation_id: string;
   token: string;
+  /** The session it was started in (`Session.who`): another visitor's is not resumed. */
+  who?: string;
 }
 
-function loadSaved(): Saved | null {
+export function loadSaved(): Saved | null {
   try {
     const raw = localStorage.getItem(STORAGE_KEY);
     const saved = raw ? (JSON.parse(raw) as Saved) : null;
@@ -22,13 +28,24 @@ function loadSaved(): Saved | null {
   }
 }
 
+export function forgetSaved(): void {
+  localStorage.removeItem(STORAGE_KEY);
+}
+
 function socketUrl(): string {
   const url = new URL("ws/v1", window.location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   return url.toString();
 }
 
-export function useChat() {
+/**
+ * The chat of one session: resumes the saved conversation when it was this session's (or when
+ * `resumeAny`: the page does not know who the visitor is yet), else starts one with the
+ * session's identity. `onResumeLost` is called instead of starting afresh when a resume fails.
+ */
+export function useChat(session: Session, options: { resumeAny?: boolean; onResumeLost?: () => void } = {}) {
+  const { resumeAny = false, onResumeLost } = options;
+  const startFrame: ClientFrame = session.identity ? { type: "start", identity: session.identity } : { type: "start" };
   const [state, dispatch] = useReducer(reduce, initialState);
   const socket = useRef<WebSocket | null>(null);
   const attempts = useRef(0);
@@ -51,8 +68,13 @@ export function useChat() {
     ws.onopen = () => {
       attempts.current = 0;
       const saved = loadSaved();
-      resuming.current = saved !== null;
-      ws.send(JSON.stringify(saved ? { type: "resume", ...saved } : { type: "start" }));
+      const mine = saved !== null && (resumeAny || (saved.who ?? "anonymous") === session.who);
+      resuming.current = mine;
+      ws.send(
+        JSON.stringify(
+          saved && mine ? { type: "resume", conversation_id: saved.conversation_id, token: saved.token } : startFrame,
+        ),
+      );
     };
     ws.onmessage = (event: MessageEvent<string>) => {
       let frame: ServerFrame;
@@ -63,15 +85,20 @@ export function useChat() {
       }
       if (frame.type === "conversation") {
         resuming.current = false;
+        const who = frame.resumed ? (loadSaved()?.who ?? session.who) : session.who;
         localStorage.setItem(
           STORAGE_KEY,
-          JSON.stringify({ conversation_id: frame.conversation_id, token: frame.token }),
+          JSON.stringify({ conversation_id: frame.conversation_id, token: frame.token, who }),
         );
       } else if (frame.type === "error" && resuming.current && frame.code === "unauthorized") {
         // The saved conversation is gone (new database) or not ours: start afresh.
         resuming.current = false;
-        localStorage.removeItem(STORAGE_KEY);
-        ws.send(JSON.stringify({ type: "start" }));
+        forgetSaved();
+        if (onResumeLost) {
+          onResumeLost();
+          return;
+        }
+        ws.send(JSON.stringify(startFrame));
         return;
       }
       dispatch({ type: "frame", frame });
@@ -84,6 +111,7 @@ export function useChat() {
       const delay = Math.min(10_000, 500 * 2 ** attempts.current++);
       window.setTimeout(connect, delay);
     };
+    // The session is fixed for this hook's life: the page remounts the chat for another one.
   }, []);
 
   useEffect(() => {
@@ -113,9 +141,9 @@ export function useChat() {
   );
 
   const restart = useCallback(() => {
-    localStorage.removeItem(STORAGE_KEY);
+    forgetSaved();
     dispatch({ type: "reset" });
-    if (!sendFrame({ type: "start" })) connect();
+    if (!sendFrame(startFrame)) connect();
   }, [sendFrame, connect]);
 
   return { state, send, decide, restart };

@@ -1,12 +1,16 @@
-"""`smart-support demo`: the demo shop API and the chat server in one command.
+"""`smart-support demo`: the demo shop API, the chat server and an example shop site in one command.
 
 The shop runs as its own process (it is "the business's API"); the chat server runs here with the
 shop's address allowlisted in the egress guard, SQLite and, without an API key, the offline model.
+The example site (`smart_support.demo.site`, port 8002) is a web page on another origin that
+embeds the chat with the one-line snippet: its origins are added to ALLOWED_ORIGINS and it signs
+its signed-in customers' identities with the chat's IDENTITY_SECRET.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import subprocess
 import sys
@@ -15,8 +19,12 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from smart_support.demo.site import site_origins
 from smart_support.errors import ConfigError
 from smart_support.settings import Settings
+
+#: The example shop site's port unless --site-port says otherwise.
+SITE_PORT = 8002
 
 log = logging.getLogger("smart_support.demo")
 
@@ -43,14 +51,18 @@ DEMO_WELCOME = (
 )
 
 
-def demo_settings(settings: Settings) -> Settings:
+def demo_settings(settings: Settings, site_port: int | None = None) -> Settings:
     """The settings with the demo shop's host:port allowed through the egress guard, the
-    demo's welcome text unless WELCOME_MESSAGE is set, and the customer picker on (signing
-    with a random IDENTITY_SECRET unless one is set)."""
+    demo's welcome text unless WELCOME_MESSAGE is set, the customer picker on (signing
+    with a random IDENTITY_SECRET unless one is set) and, with `site_port`, the example
+    site's origins added to ALLOWED_ORIGINS."""
     parts = urlsplit(settings.shop_url)
     entry = f"{parts.hostname}:{parts.port or 80}"
     allow = list(dict.fromkeys([*settings.egress_allowlist, entry]))
     update: dict[str, object] = {"egress_allowlist": allow, "demo_identities": True}
+    if site_port is not None:
+        origins = site_origins(settings.host, site_port)
+        update["allowed_origins"] = list(dict.fromkeys([*settings.allowed_origins, *origins]))
     if "welcome_message" not in settings.model_fields_set:
         update["welcome_message"] = DEMO_WELCOME
     if settings.identity_secret is None:  # the picker signs demo identities with it
@@ -58,12 +70,34 @@ def demo_settings(settings: Settings) -> Settings:
     return settings.model_copy(update=update)
 
 
-def run_demo(settings: Settings) -> int:
-    """Start the shop, then serve the chat at http://HOST:PORT until interrupted."""
+def _start_site(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    """The example site as its own process (another origin, as a real shop's site would be);
+    the secret goes by environment, not on the command line where `ps` shows it."""
+    assert settings.identity_secret is not None  # demo_settings sets one
+    env = {**os.environ, "IDENTITY_SECRET": settings.identity_secret.get_secret_value()}
+    chat_url = f"http://{settings.host}:{settings.port}"
+    command = [sys.executable, "-m", "smart_support.demo.site", "--host", settings.host]
+    command += ["--port", str(port), "--chat-url", chat_url]
+    return subprocess.Popen(command, env=env)
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def run_demo(settings: Settings, site_port: int | None = SITE_PORT) -> int:
+    """Start the shop and the example site, then serve the chat at http://HOST:PORT until
+    interrupted. `site_port=None` leaves the example site out."""
     from smart_support.server import bind, serve
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = demo_settings(settings)
+    settings = demo_settings(settings, site_port)
     parts = urlsplit(settings.shop_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     # Both addresses first: a busy port is one line, before anything starts.
@@ -82,6 +116,18 @@ def run_demo(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    if site_port is not None:
+        try:
+            bind(settings.host, site_port).close()
+        except ConfigError:
+            chat_socket.close()
+            print(
+                f"error: the example site's address {settings.host}:{site_port} is already in"
+                " use: stop what runs there or choose another with --site-port",
+                file=sys.stderr,
+            )
+            return 2
+    site: subprocess.Popen[bytes] | None = None
     shop = subprocess.Popen(
         [sys.executable, "-m", "smart_support.cli", "shop", "--host", host, "--port", str(port)]
     )
@@ -90,6 +136,12 @@ def run_demo(settings: Settings) -> int:
             print(f"error: the demo shop did not start on {host}:{port}", file=sys.stderr)
             return 1
         print(f"demo shop API on {settings.shop_url} (docs: {settings.shop_url}/docs)")
+        if site_port is not None:
+            site = _start_site(settings, site_port)
+            if not _wait_for_port(settings.host, site_port, site, 30):
+                print(f"error: the example site did not start on port {site_port}", file=sys.stderr)
+                return 1
+            print(f"example shop site embedding the chat on http://{settings.host}:{site_port}")
         print(f"model: {settings.resolved_provider()}; database: {settings.database_url}")
         print(f"chat on http://{settings.host}:{settings.port}")
         serve(settings, chat_socket)
@@ -101,8 +153,5 @@ def run_demo(settings: Settings) -> int:
         return 2
     finally:
         chat_socket.close()
-        shop.terminate()
-        try:
-            shop.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            shop.kill()
+        _stop(site)
+        _stop(shop)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,33 +40,55 @@ Run <code>make web</code> (needs Node 20) and reload. The API is documented at
 
 #: The web UI loads nothing from elsewhere: no remote scripts, styles or images (model text could
 #: otherwise smuggle in a tracking pixel), and it talks only to this server.
-CSP = (
+_CSP_BASE = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "connect-src 'self' ws: wss:; base-uri 'none'; form-action 'self'"
 )
+#: Everything but the app page: no page may frame it (no clickjacking of the API or assets).
+CSP = f"{_CSP_BASE}; frame-ancestors 'none'"
 _NO_CSP = ("/docs", "/redoc")  # FastAPI's docs pages load their assets from a CDN
+#: The chat page, which embed.js frames on the sites of ALLOWED_ORIGINS (docs/embedding.md).
+_APP_PAGES = ("/", "/index.html")
+#: An origin as CSP may list it: scheme://host[:port], nothing that could end the directive.
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
+)
+
+
+def frameable_csp(allowed_origins: list[str]) -> str:
+    """The app page's CSP: framed by this server's own pages and by ALLOWED_ORIGINS only.
+
+    An entry that is not a bare origin (a path, a wildcard, a space or `;`) is left out rather
+    than let it widen or break the policy; settings loading does not check them.
+    """
+    origins = [o.strip().rstrip("/") for o in allowed_origins]
+    listed = [o for o in dict.fromkeys(origins) if _ORIGIN.match(o)]
+    ancestors = " ".join(["'self'", *listed])
+    return f"{_CSP_BASE}; frame-ancestors {ancestors}"
 
 
 class _SecurityHeaders:
     """Headers on every HTTP answer, error answers of `EdgeMiddleware` included (plain ASGI:
     Starlette's BaseHTTPMiddleware would turn an error raised while reading a body into 400)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, allowed_origins: list[str] | None = None) -> None:
         self.app = app
+        self.app_csp = frameable_csp(allowed_origins or [])
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with_csp = not scope["path"].startswith(_NO_CSP)
+        path = scope["path"]
+        csp = None if path.startswith(_NO_CSP) else self.app_csp if path in _APP_PAGES else CSP
 
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "no-referrer")
-                if with_csp:
-                    headers.setdefault("Content-Security-Policy", CSP)
+                if csp is not None:
+                    headers.setdefault("Content-Security-Policy", csp)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -181,7 +204,8 @@ def create_app(
     )
     app.state.settings = settings
     install_handlers(app)
-    app.add_middleware(_SecurityHeaders)  # outermost: also on the answers of the edge layer
+    # Outermost: also on the answers of the edge layer.
+    app.add_middleware(_SecurityHeaders, allowed_origins=settings.allowed_origins)
     app.include_router(rest.router)
     app.include_router(demo.router)
     app.include_router(ws.router)

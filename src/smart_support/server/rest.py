@@ -78,6 +78,11 @@ class Info(BaseModel):
     is_offline: bool
     version: str
     websocket: str = "/ws/v1"
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Other sites' origins (ALLOWED_ORIGINS) whose pages may embed the chat and"
+        " hand it a signed identity; the embedded chat listens to these only.",
+    )
 
 
 class OperatorApproval(ApprovalRequest):
@@ -131,12 +136,14 @@ async def healthz(engine: EngineDep) -> JSONResponse:
 
 
 @router.get("/api/v1/info", tags=["chat"])
-async def info(engine: EngineDep) -> Info:
-    """Which model answers (the web UI shows an "offline model" badge)."""
+async def info(engine: EngineDep, request: Request) -> Info:
+    """Which model answers (the web UI shows an "offline model" badge) and which sites may
+    embed the chat."""
     return Info(
         model_label=engine.model_label,
         is_offline=engine.is_offline,
         version=_version(),
+        allowed_origins=[o.strip().rstrip("/") for o in request.app.state.settings.allowed_origins],
     )
 
 
