@@ -2,7 +2,9 @@
 
 Follow-ups stay with the specialist that holds the topic without any model call; a lexical
 matcher over the agents' descriptions and example requests spots a likely change of topic, and
-only then (or on a conversation's first message) the router model is asked. The router model
+only then (or on a conversation's first message) the router model is asked. A message none of
+whose words any agent knows ("tell me a joke") is no follow-up either, unless it opens like one,
+carries a number or answers the specialist's question. The router model
 sees one `transfer_to_<agent>` tool per routable agent; no call means no specialist fits, and
 the fallback agent answers.
 """
