@@ -325,3 +325,33 @@ def test_the_answer_to_a_follow_up_after_the_verification_answers_it() -> None:
     call = chat.say("when will it arrive?")
     answer = chat.tool_answers(result(call, ORDER_1042))
     assert "December 5, 2026" in answer.content
+
+
+def test_a_refused_request_that_carries_the_details_verifies_at_once_and_carries_on() -> None:
+    chat = Conversation(SHOP)
+    call = chat.say("maya.chen@example.com here, where is order 1042?")
+    assert only_call(call) == ("track_order", {"order_id": 1042})
+    verify = chat.tool_answers(guard_result(call, "verification_needed", ASK))
+    assert only_call(verify) == (
+        "verify_customer",
+        {"email": "maya.chen@example.com", "order_id": 1042},
+    )
+    again = chat.tool_answers(guard_result(verify, "verified", "Verified.", status="success"))
+    assert only_call(again) == ("track_order", {"order_id": 1042})
+
+
+@tool
+def update_email(email: str, order_id: int) -> dict:
+    """Change the email address on an order (needs a verified customer)."""
+    return {}
+
+
+def test_a_refused_call_is_never_made_again_for_the_same_message() -> None:
+    # The only tool that takes the details needs a verified customer itself: the guard refuses
+    # it too, and the model asks instead of calling it again and again.
+    chat = Conversation([update_email])
+    call = chat.say("set the email of order 1042 to maya.chen@example.com")
+    assert only_call(call)[0] == "update_email"
+    answer = chat.tool_answers(guard_result(call, "verification_needed", ASK))
+    assert answer.tool_calls == []
+    assert answer.content == ASK

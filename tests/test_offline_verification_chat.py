@@ -96,3 +96,14 @@ def test_wrong_details_say_how_many_attempts_are_left_and_ask_again(running_shop
     assert "Sorry" not in failed
     assert "(verified: Maya Chen)" in out[right]
     assert "Order 1042 is" in out[right]
+
+
+def test_details_given_with_the_first_request_verify_without_being_asked_for(
+    running_shop, tmp_path
+):
+    first = f"I'm {DEMO_EMAIL}, what's the status of order 1042?"
+    out = turns(anonymous_chat([first], running_shop, tmp_path))[first]
+    assert f"verify_customer(email='{DEMO_EMAIL}', order_id=1042)" in out
+    assert "(verified: Maya Chen)" in out
+    assert "Before I can look at anything personal" not in out
+    assert f"Order 1042 is {order(running_shop, 1042)['status']}" in out

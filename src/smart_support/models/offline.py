@@ -244,8 +244,21 @@ class OfflineChatModel(BaseChatModel):
                 for t in tools
             }
         origin = refused_request(messages)
-        if recent and guard_kind(recent[-1]) == "verified":
+        kind = guard_kind(recent[-1]) if recent else None
+        if kind == "verified":
             content, call = self._carry_on(messages, origin, system, tools, recent[-1])
+        elif kind == "verification_needed" and origin is not None and not routing:
+            # The refused request may carry the details itself ("I'm ann@example.com, order
+            # 1042: where is it?"): verify with them at once rather than ask for them.
+            call = verification_call(tools, text_of(messages[origin].content))
+            tried = {
+                c["name"]
+                for m in messages[origin:]
+                if isinstance(m, AIMessage)
+                for c in m.tool_calls
+            }
+            if call is None or call[0] in tried:  # never the same refused call twice
+                content, call = compose_answer(recent), None
         elif recent and isinstance(recent[-1], ToolMessage):
             content = compose_answer(recent, self._question(messages, origin))
         else:
