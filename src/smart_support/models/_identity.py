@@ -17,6 +17,9 @@ never the words, and knows no tool by name:
   `identity.verify` tool that takes an email plus one other detail is found, whatever its name;
   a tool whose email is bound (hidden from the model) never is, and a tool that needs a verified
   customer is refused by the guard anyway.
+* **Details given up front.** When the request that was refused carries the details itself
+  ("I'm maya@example.com, where is order 1042?"), the same tool is called at once instead of
+  asking; a tool already called since that message is never called again for it.
 * **Carrying on.** After a `verified` result the customer's original request (the last message
   before the `verification_needed` refusal) is decided again, as if it had just been sent, and
   the answer to that call answers that request: "What's the status of order 1042?" gets the
