@@ -7,43 +7,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import Page, expect
+from ui_helpers import ask, next_reply, order_status, replies, wait_until_ready
 
 UiServer = Callable[..., AbstractContextManager[str]]
-
-expect.set_options(timeout=30_000)  # a hang guard: `expect` waits, it asserts no duration
-
-
-# Records whether any agent reply was ever seen mid-stream (before its reply_end).
-def order_status(shop_url: str, order_id: int) -> str:
-    response = httpx.get(f"{shop_url}/orders/{order_id}")
-    response.raise_for_status()
-    return str(response.json()["status"])
-
-
-def wait_until_ready(page: Page) -> None:
-    expect(page.get_by_test_id("chat-status")).to_have_attribute("data-status", "ready")
-
-
-def ask(page: Page, text: str) -> None:
-    box = page.get_by_label("Your message")
-    box.fill(text)
-    box.press("Enter")
-    expect(page.get_by_test_id("message-customer").last).to_have_text(text)
-
-
-def replies(page: Page) -> int:
-    return page.get_by_test_id("message-agent").count()
-
-
-def next_reply(page: Page, before: int):  # type: ignore[no-untyped-def]
-    """The agent reply after the `before` earlier ones, once it has finished streaming."""
-    expect(page.get_by_test_id("message-agent")).to_have_count(before + 1)
-    reply = page.get_by_test_id("message-agent").nth(before)
-    expect(reply).to_have_attribute("data-streaming", "false")
-    wait_until_ready(page)
-    return reply
 
 
 def request_cancellation(page: Page):  # type: ignore[no-untyped-def]
@@ -74,11 +41,15 @@ def test_the_status_question_streams_an_answer_from_the_orders_agent(
     with ui_server() as url:
         page.goto(url)
         wait_until_ready(page)
+        # Not a demo (no DEMO_IDENTITIES): no picker, an anonymous chat straight away.
+        expect(page.get_by_test_id("picker")).to_have_count(0)
+        expect(page.get_by_test_id("customer")).to_have_text("Not signed in")
         expect(page.get_by_test_id("offline-badge")).to_be_visible()
         ask(page, "What's the status of order 1042?")
         reply = next_reply(page, 0)
         expect(reply).to_contain_text("1042")
-        expect(reply.get_by_test_id("agent-name")).to_have_text("Orders")
+        # agents.yaml's display_name, never the agent's id
+        expect(reply.get_by_test_id("agent-name")).to_have_text("Orders team")
         expect(page.get_by_test_id("chat-status")).to_have_attribute("data-status", "ready")
         tokens = [f for f in frames if f.get("type") == "token"]
         assert len(tokens) > 3, "the reply arrived token by token"

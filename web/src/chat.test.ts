@@ -105,4 +105,59 @@ describe("the chat reducer", () => {
     expect(state.linkDomains).toEqual(["harbour.example"]);
     expect(reduce(state, { type: "reset" }).welcomeMessage).toBe("Welcome to Harbour Shoes!");
   });
+
+  it("names agents and hand-overs by their display names, never their ids", () => {
+    const state = run([
+      { type: "agent_selected", conversation_id: C, agent: "orders", previous: null, reason: "routed", display_name: "Orders team" },
+      { type: "token", conversation_id: C, agent: "orders", text: "Order 1042 is processing." },
+      { type: "reply_end", conversation_id: C, agent: "orders", text: "Order 1042 is processing." },
+      { type: "agent_selected", conversation_id: C, agent: "faq", previous: "orders", reason: "routed", display_name: "Help center" },
+      { type: "reply_end", conversation_id: C, agent: "faq", text: "Returns are free." },
+      { type: "agent_selected", conversation_id: C, agent: "escalation", previous: "faq", reason: "escalation", display_name: null },
+    ]);
+    expect(state.items.filter((i) => i.kind === "agent").map((i) => i.kind === "agent" && i.name)).toEqual([
+      "Orders team",
+      "Help center",
+    ]);
+    const notices = state.items.filter((i) => i.kind === "notice").map((i) => i.kind === "notice" && i.text);
+    expect(notices).toEqual(["Handed over to Help center", "Handed over to Support"]);
+    expect(JSON.stringify(notices)).not.toMatch(/faq|escalation/);
+  });
+
+  it("says who the customer is and tells them when they are verified", () => {
+    const start = run([
+      {
+        type: "conversation",
+        conversation_id: C,
+        token: "t",
+        model_label: "offline model",
+        is_offline: true,
+        resumed: false,
+        welcome_message: "Hi",
+        link_domains: [],
+        verified: false,
+        customer: null,
+      },
+    ]);
+    expect([start.verified, start.customer]).toEqual([false, null]);
+    const verified = run([{ type: "customer_verified", conversation_id: C, method: "verified", customer: "Maya Chen" }], start);
+    expect([verified.verified, verified.customer]).toEqual([true, "Maya Chen"]);
+    expect(verified.items).toMatchObject([{ kind: "notice", text: "Thanks, Maya Chen: you're verified." }]);
+  });
+
+  it("rebuilds display names and the verification from a transcript; a signed start needs no notice", () => {
+    const at = "2030-01-01T00:00:00Z";
+    const events = (method: "signed" | "verified") => [
+      { seq: 1, kind: "customer_verified", agent: null, data: { method, customer: "Maya Chen" }, created_at: at },
+      { seq: 2, kind: "agent_selected", agent: "orders", data: { agent: "orders", previous: null, reason: "routed", display_name: "Orders team" }, created_at: at },
+      { seq: 3, kind: "reply_end", agent: "orders", data: { agent: "orders", text: "Order 1042 is processing." }, created_at: at },
+    ];
+    const verified = run([{ type: "transcript", conversation_id: C, events: events("verified"), pending_approvals: [] }]);
+    expect(verified.items).toMatchObject([
+      { kind: "notice", text: "Thanks, Maya Chen: you're verified." },
+      { kind: "agent", name: "Orders team" },
+    ]);
+    const signed = run([{ type: "transcript", conversation_id: C, events: events("signed"), pending_approvals: [] }]);
+    expect(signed.items.map((i) => i.kind)).toEqual(["agent"]);
+  });
 });
