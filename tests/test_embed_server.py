@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import jwt
@@ -148,3 +149,18 @@ def test_the_demo_allows_the_example_sites_origins_and_keeps_the_operators() -> 
     assert demo.allowed_origins == [SHOP, "http://127.0.0.1:8102", "http://localhost:8102"]
     assert demo_settings(settings).allowed_origins == [SHOP]  # no site, nothing added
     assert site_origins("127.0.0.1", 8002) == ["http://127.0.0.1:8002", "http://localhost:8002"]
+
+
+def test_the_signing_sample_in_the_embedding_docs_makes_a_token_the_chat_accepts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = (ROOT / "docs" / "embedding.md").read_text(encoding="utf-8")
+    samples = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+    assert len(samples) == 1
+    monkeypatch.setenv("IDENTITY_SECRET", SECRET)
+    namespace: dict[str, object] = {}
+    exec(compile(samples[0], "docs/embedding.md", "exec"), namespace)
+    customer = SimpleNamespace(id=1, email="maya.chen@example.com", name="Maya Chen")
+    token = namespace["chat_identity"](customer)  # type: ignore[operator]
+    identity = verify_identity_token(token, chat_settings())
+    assert (identity.customer_id, identity.name) == ("1", "Maya Chen")

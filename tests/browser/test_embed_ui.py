@@ -176,6 +176,28 @@ def test_an_identity_posted_by_a_page_not_allowed_is_ignored(sites: Sites, page:
     )
 
 
+def test_a_refused_identity_says_so_and_the_visitor_can_go_on_anonymously(
+    sites: Sites, page: Page
+) -> None:
+    page.goto(sites.shop)
+    forged = jwt.encode(
+        {"sub": "1", "email": "maya.chen@example.com", "exp": time.time() + 600},
+        "not-the-chats-secret-" * 3,
+        algorithm="HS256",
+    )
+    page.wait_for_function("() => window.SmartSupport !== undefined")
+    page.evaluate("(token) => window.SmartSupport.identify(token)", forged)
+    chat = open_chat(page)
+    alert = chat.get_by_role("alert")
+    expect(alert).to_contain_text("reload")
+    shown = (alert.text_content() or "").lower()
+    assert "signature" not in shown and "jwt" not in shown and "token" not in shown, shown
+    expect(chat.get_by_test_id("customer")).to_have_count(0)  # no conversation
+    chat.get_by_test_id("continue-anonymously").click()
+    wait_until_ready(chat)
+    expect(chat.get_by_test_id("customer")).to_have_attribute("data-verified", "false")
+
+
 def test_the_snippet_is_one_line_served_by_the_chat_server(sites: Sites, page: Page) -> None:
     page.goto(sites.shop)
     scripts = page.locator("script[src]")

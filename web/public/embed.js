@@ -103,6 +103,8 @@
   function mount() {
     document.body.appendChild(host);
   }
+  // For a page's scripts that load before this one: identify() and open() exist from here on.
+  window.dispatchEvent(new Event("smart-support:loaded"));
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);
 })();
