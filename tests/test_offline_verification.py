@@ -229,7 +229,7 @@ def test_an_email_alone_after_the_refusal_is_no_verification() -> None:
 def test_once_verified_the_original_request_is_looked_up_and_answered() -> None:
     chat = refused(SHOP, "What's the status of order 1042?")
     verify = chat.say("maya.chen@example.com, order 1042")
-    verified = "Verified: the customer is Maya Chen. Now continue with what they asked."
+    verified = "Verified: thank you, Maya Chen. You are signed in for this conversation."
     again = chat.tool_answers(guard_result(verify, "verified", verified, status="success"))
     assert only_call(again) == ("get_order_status", {"order_id": 1042})
     assert again.tool_calls[0]["id"] != chat.messages[2].tool_calls[0]["id"]  # a new call

@@ -73,14 +73,14 @@ SIGN_IN_NEEDED = (
 )
 #: The key of `ToolMessage.additional_kwargs` under which the guard marks its own results.
 GUARD_MARK = "smart_support"
-VERIFIED = "Verified: the customer is {name}. Now continue with what they asked."
+VERIFIED = "Verified: thank you, {name}. You are signed in for this conversation."
 NOT_VERIFIED = (
-    "Not verified: those details do not match our records. Ask the customer to check the email "
-    "address and the order number. {left}"
+    "Not verified: those details do not match our records. Please check the email address and "
+    "the order number (or postal code) and try again. {left}"
 )
 TOO_MANY_ATTEMPTS = (
-    "Not verified: there were too many attempts, so for the customer's security no more can be "
-    "made in this conversation. A person from our team can help."
+    "Not verified: there were too many attempts, so for your security no more can be made in "
+    "this conversation. A person from our team can help."
 )
 
 
@@ -138,14 +138,20 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
                 self.agent,
             )
             return _message(call, UNAVAILABLE, "error", "unknown_tool")
-        identity, failures = await self._customer(conversation_id)
+        meta = _meta(tool)
+        verifying = self.verify is not None and tool.name == self.verify.tool
+        identity, failures = None, 0
+        if verifying or meta.get("needs_customer") or meta.get("bind") or meta.get("owner"):
+            # Only tools that declare customer data learn who the customer is (least privilege;
+            # it also spares the other calls a read of the conversation).
+            identity, failures = await self._customer(conversation_id)
         ctx = ToolContext(self.settings, conversation_id=conversation_id, identity=identity)
         args, refusal = self._bind(tool, dict(call["args"]), identity, conversation_id)
         if refusal is not None:
             return _message(call, refusal[0], "error", refusal[1])
         if args != call["args"]:
             request = request.override(tool_call={**call, "args": args})
-        if self.verify is not None and tool.name == self.verify.tool:
+        if verifying:
             return await self._verification(request, handler, ctx, failures)
         if approvals.access_of(tool) == "read":
             return await self._read(request, handler, ctx)

@@ -25,7 +25,8 @@ class ToolContext:
     settings: Settings
     conversation_id: str | None = None
     idempotency_key: str | None = None
-    #: The conversation's verified customer; None while anonymous.
+    #: The conversation's verified customer: set for tools that declare customer data
+    #: (`needs_customer`, `bind`, `owner`, the verification tool); None while anonymous.
     identity: Identity | None = None
 
 
