@@ -307,7 +307,7 @@ def test_the_demo_agents_have_the_roles_the_runtime_expects() -> None:
     }
     for agent in demo_agents():
         examples = agent["examples"]
-        assert isinstance(examples, list) and 8 <= len(examples) <= 15, agent["name"]
+        assert isinstance(examples, list) and 8 <= len(examples) <= 20, agent["name"]
         assert agent["personality"] and agent["description"]
 
 
