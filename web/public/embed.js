@@ -24,6 +24,9 @@
 
   var host = document.createElement("div");
   host.setAttribute("data-smart-support", "");
+  // The page's own rules may match this element (`div { transform: ... }` would move a fixed
+  // launcher): inline and important, nothing of them applies to it.
+  host.setAttribute("style", "all: initial !important;");
   var root = host.attachShadow({ mode: "open" });
   root.innerHTML =
     "<style>" +

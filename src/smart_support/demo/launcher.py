@@ -70,12 +70,17 @@ def demo_settings(settings: Settings, site_port: int | None = None) -> Settings:
     return settings.model_copy(update=update)
 
 
+def _browser_host(host: str) -> str:
+    """The name a browser on this machine reaches a server listening on `host` by."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
 def _start_site(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     """The example site as its own process (another origin, as a real shop's site would be);
     the secret goes by environment, not on the command line where `ps` shows it."""
     assert settings.identity_secret is not None  # demo_settings sets one
     env = {**os.environ, "IDENTITY_SECRET": settings.identity_secret.get_secret_value()}
-    chat_url = f"http://{settings.host}:{settings.port}"
+    chat_url = f"http://{_browser_host(settings.host)}:{settings.port}"
     command = [sys.executable, "-m", "smart_support.demo.site", "--host", settings.host]
     command += ["--port", str(port), "--chat-url", chat_url]
     return subprocess.Popen(command, env=env)
@@ -123,7 +128,8 @@ def run_demo(settings: Settings, site_port: int | None = SITE_PORT) -> int:
             chat_socket.close()
             print(
                 f"error: the example site's address {settings.host}:{site_port} is already in"
-                " use: stop what runs there or choose another with --site-port",
+                " use: stop what runs there, choose another with --site-port or leave the site"
+                " out with --no-site",
                 file=sys.stderr,
             )
             return 2
@@ -141,7 +147,8 @@ def run_demo(settings: Settings, site_port: int | None = SITE_PORT) -> int:
             if not _wait_for_port(settings.host, site_port, site, 30):
                 print(f"error: the example site did not start on port {site_port}", file=sys.stderr)
                 return 1
-            print(f"example shop site embedding the chat on http://{settings.host}:{site_port}")
+            site_url = f"http://{_browser_host(settings.host)}:{site_port}"
+            print(f"example shop site embedding the chat on {site_url}")
         print(f"model: {settings.resolved_provider()}; database: {settings.database_url}")
         print(f"chat on http://{settings.host}:{settings.port}")
         serve(settings, chat_socket)

@@ -126,7 +126,7 @@ def create_app(chat_url: str, identity_secret: str) -> FastAPI:
         return customers.get(customer_id) if customer_id else None
 
     @app.get("/", response_class=HTMLResponse)
-    async def home(request: Request) -> str:
+    async def home(request: Request) -> HTMLResponse:
         customer = signed_in(request)
         products = "".join(
             f'<div class="product"><div class="swatch" style="background:{color}"></div>'
@@ -156,7 +156,10 @@ def create_app(chat_url: str, identity_secret: str) -> FastAPI:
             # The one-line snippet, with the signed identity of a signed-in customer.
             f'<script src="{html.escape(chat)}/embed.js"{identity} async></script>'
         )
-        return _page("Harbour & Co.", body, nav)
+        # A signed-in customer's page carries their identity: no cache may keep it.
+        return HTMLResponse(
+            _page("Harbour & Co.", body, nav), headers={"Cache-Control": "no-store"}
+        )
 
     @app.get("/login", response_class=HTMLResponse)
     async def login_page() -> str:
