@@ -1,7 +1,8 @@
 """A real browser (Debian's chromium, headless, driven by Playwright) against the real chat server.
 
 Playwright never downloads a browser here: it launches /usr/bin/chromium (`make system-deps`).
-The browser may only resolve loopback, so nothing in the UI can reach the internet.
+The browser may only resolve loopback (127.0.0.1, and localhost to it), so nothing in the UI can
+reach the internet.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    # Only loopback: 127.0.0.1, and localhost as 127.0.0.1 (another site than 127.0.0.1).
+    "--host-resolver-rules=MAP localhost 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 
 

@@ -47,7 +47,7 @@ def sites(ui_server: UiServer) -> Iterator[Sites]:
     with ui_server(
         agents_file=demo_agents_file(),
         identity_secret=SECRET,
-        allowed_origins=[f"http://127.0.0.1:{shop_port}"],
+        allowed_origins=[f"http://127.0.0.1:{shop_port}", f"http://localhost:{shop_port}"],
     ) as chat:
         unused = Settings(_env_file=None)  # the site is its own app: settings are not read
         with (
@@ -93,6 +93,24 @@ def test_a_signed_in_shop_visitor_opens_the_launcher_and_chats_verified(
     # The launcher closes the panel again.
     page.locator("[data-smart-support] button").click()
     expect(page.locator("[data-smart-support] iframe")).to_be_hidden()
+
+
+def test_on_another_site_than_the_chats_where_the_browser_denies_the_iframe_storage(
+    sites: Sites, page: Page
+) -> None:
+    """localhost and 127.0.0.1 are different sites: headless chromium denies the chat's iframe
+    its local storage there (as browsers blocking third-party storage do)."""
+    shop = sites.shop.replace("127.0.0.1", "localhost")
+    sign_in(page, shop, "maya.chen@example.com")
+    chat = open_chat(page)
+    wait_until_ready(chat)
+    expect(chat.get_by_test_id("customer")).to_have_text("Signed in as Maya Chen")
+    expect(say(chat, "What's the status of order 1042?")).to_contain_text("processing")
+    frame = next(f for f in page.frames if f.url.startswith(sites.chat))
+    denied = frame.evaluate(
+        "() => { try { localStorage.length; return false } catch { return true } }"
+    )
+    assert denied, "the browser let the iframe use its storage: this test no longer tests that"
 
 
 def test_a_visitor_who_is_not_signed_in_chats_anonymously_and_is_asked_to_verify(

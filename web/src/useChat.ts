@@ -18,9 +18,31 @@ export interface Saved {
   who?: string;
 }
 
+// A browser that blocks third-party storage throws on any use of `localStorage` in the
+// embedded chat (another site's iframe): the conversation is then kept for this page load only.
+let memory: string | null = null;
+
+function readStored(): string | null {
+  try {
+    return window.localStorage.getItem(STORAGE_KEY);
+  } catch {
+    return memory;
+  }
+}
+
+function store(value: string | null): void {
+  memory = value;
+  try {
+    if (value === null) window.localStorage.removeItem(STORAGE_KEY);
+    else window.localStorage.setItem(STORAGE_KEY, value);
+  } catch {
+    // kept in `memory`
+  }
+}
+
 export function loadSaved(): Saved | null {
   try {
-    const raw = localStorage.getItem(STORAGE_KEY);
+    const raw = readStored();
     const saved = raw ? (JSON.parse(raw) as Saved) : null;
     return saved?.conversation_id && saved?.token ? saved : null;
   } catch {
@@ -29,7 +51,7 @@ export function loadSaved(): Saved | null {
 }
 
 export function forgetSaved(): void {
-  localStorage.removeItem(STORAGE_KEY);
+  store(null);
 }
 
 function socketUrl(): string {
@@ -86,10 +108,7 @@ export function useChat(session: Session, options: { resumeAny?: boolean; onResu
       if (frame.type === "conversation") {
         resuming.current = false;
         const who = frame.resumed ? (loadSaved()?.who ?? session.who) : session.who;
-        localStorage.setItem(
-          STORAGE_KEY,
-          JSON.stringify({ conversation_id: frame.conversation_id, token: frame.token, who }),
-        );
+        store(JSON.stringify({ conversation_id: frame.conversation_id, token: frame.token, who }));
       } else if (frame.type === "error" && resuming.current && frame.code === "unauthorized") {
         // The saved conversation is gone (new database) or not ours: start afresh.
         resuming.current = false;
