@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import BaseMessage, ToolMessage
-from shop_fixture import running_shop, shop_process  # noqa: F401
 
+from shop_fixture import running_shop, shop_process  # noqa: F401
 from smart_support.identity import Identity, issue_identity_token, verify_identity_token
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import (
@@ -188,7 +188,7 @@ async def test_wrong_details_are_refused_and_counted_until_the_limit(settings: S
 
 
 async def test_right_details_unlock_only_that_customers_orders(settings: Settings) -> None:
-    engine, model, ctx = await open_engine(
+    engine, _, ctx = await open_engine(
         settings,
         call("verify_customer", {"email": "Maya.Chen@example.com ", "postal_code": "80225"}),
         echo,
@@ -272,9 +272,7 @@ async def test_an_unverified_visitor_cannot_approve_but_an_operator_can(settings
 async def test_a_tool_no_agent_has_is_refused_before_any_approval_and_names_nothing(
     settings: Settings,
 ) -> None:
-    engine, model, ctx = await open_engine(
-        settings, call("refund_everything", {"amount": 5000}), echo
-    )
+    engine, _, ctx = await open_engine(settings, call("refund_everything", {"amount": 5000}), echo)
     try:
         conversation, _ = await engine.start_conversation(maya(settings))
         events = await collect(engine.send(conversation, "refund everything"))
