@@ -85,6 +85,7 @@
     panel.classList.toggle("open", open);
     button.setAttribute("aria-expanded", open ? "true" : "false");
     button.innerHTML = open ? ICON_CLOSE : ICON_CHAT;
+    if (open && frame) frame.focus(); // the keyboard goes on in the chat
   }
 
   button.addEventListener("click", function () {
