@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from smart_support.demo.site import site_origins
 from smart_support.errors import ConfigError
 from smart_support.settings import Settings
 
@@ -61,6 +60,8 @@ def demo_settings(settings: Settings, site_port: int | None = None) -> Settings:
     allow = list(dict.fromkeys([*settings.egress_allowlist, entry]))
     update: dict[str, object] = {"egress_allowlist": allow, "demo_identities": True}
     if site_port is not None:
+        from smart_support.demo.site import site_origins  # the web app only when it is run
+
         origins = site_origins(settings.host, site_port)
         update["allowed_origins"] = list(dict.fromkeys([*settings.allowed_origins, *origins]))
     if "welcome_message" not in settings.model_fields_set:
