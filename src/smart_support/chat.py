@@ -13,7 +13,6 @@ one-line warnings; tracebacks go to the log file only (`chat.log` beside the SQL
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -35,6 +34,7 @@ from smart_support.runtime.events import (
     ToolActivity,
     TurnError,
 )
+from smart_support.server.protocol import tool_label
 from smart_support.settings import Settings
 
 log = logging.getLogger("smart_support.chat")
@@ -44,12 +44,14 @@ REJECT = {"reject", "r", "no", "n"}
 
 
 class _Printer:
-    """Renders events as text: the agent's name, streamed tokens, tool activity, approvals."""
+    """Renders events as a customer may see them: agents by their display names, tool calls
+    as the chat socket's labels (never a tool's name or result), approvals by their summary."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.speaking: str | None = None
         self.pending: ApprovalRequested | None = None
+        self.names: dict[str, str] = {}
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -61,28 +63,30 @@ class _Printer:
             self.speaking = None
         self.write(text + "\n")
 
+    def _name(self, agent: str) -> str:
+        return self.names.get(agent, "Support")
+
     def show(self, event: Event) -> None:
         if isinstance(event, AgentSelected):
+            self.names[event.agent] = event.display_name or "Support"
             if event.agent != event.previous:
-                self._line(f"  (handed to {event.agent})")
+                self._line(f"  (handed to {self._name(event.agent)})")
         elif isinstance(event, Token):
             if self.speaking != event.agent:
                 if self.speaking:
                     self.write("\n")
-                self.write(f"{event.agent}> ")
+                self.write(f"{self._name(event.agent)}> ")
                 self.speaking = event.agent
             self.write(event.text)
         elif isinstance(event, ToolActivity):
             if event.status == "started":
-                args = ", ".join(f"{k}={v!r}" for k, v in event.args.items())
-                self._line(f"  · {event.tool}({args})")
-            elif event.status == "failed":
-                self._line(f"  · {event.tool} failed")
+                self._line(f"  · {tool_label(event.tool, event.status)}")
         elif isinstance(event, ApprovalRequested):
             self.pending = event
+            details = ", ".join(f"{k}: {v}" for k, v in event.args.items())
             self._line(
                 f"APPROVAL NEEDED: {event.summary}\n"
-                f"  action: {event.tool} {json.dumps(event.args)}\n"
+                f"  details: {details}\n"
                 f"  expires: {event.expires_at:%Y-%m-%d %H:%M:%S %Z}\n"
                 "  answer `approve` (yes) or `reject` (no), or ask something first"
             )
@@ -94,7 +98,7 @@ class _Printer:
             self._line(f"  (verified: {event.customer})")
         elif isinstance(event, ReplyEnd):
             if self.speaking is None and event.text:
-                self.write(f"{event.agent}> {event.text}")
+                self.write(f"{self._name(event.agent)}> {event.text}")
                 self.speaking = event.agent
             if self.speaking:
                 self.write("\n")
