@@ -34,6 +34,17 @@ def fetch(url: str) -> None:
     sys.exit(cli_fetch(url, _settings()))
 
 
+@main.command("import")
+@click.argument("source")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--server", metavar="URL", help="Call this server URL instead of the spec's servers.")
+def import_command(source: str, as_json: bool, server: str | None) -> None:
+    """Import an OpenAPI or Swagger spec (file, - for stdin, or URL) and report its tools."""
+    from smart_support.openapi.report import cli_import
+
+    sys.exit(cli_import(source, _settings(), as_json=as_json, server=server))
+
+
 @main.group()
 def agents() -> None:
     """Work with agents.yaml."""

@@ -1,0 +1,134 @@
+"""An import: load a spec, validate it, read its operations, and make one tool per operation.
+
+result = await import_spec("https://api.example.com/openapi.json", settings)
+result.tools      # LangChain StructuredTools, metadata {"access": "read" | "write", ...}
+result.report()   # {"operations": [...], "warnings": [...], "skipped": [...]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.tools import StructuredTool
+
+from smart_support.openapi.load import Documents, SpecError, load
+from smart_support.openapi.model import Operation, operations, spec_version
+from smart_support.openapi.names import base_name, unique_names
+from smart_support.openapi.refs import Resolver
+from smart_support.openapi.request import Binding
+from smart_support.openapi.tools import access, input_schema, make_tool
+from smart_support.openapi.validate import findings
+from smart_support.settings import Settings
+
+
+@dataclass
+class ImportedOperation:
+    name: str
+    operation: Operation
+    input_schema: dict[str, Any]
+    bindings: list[Binding]
+    tool: StructuredTool
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "method": self.operation.method.upper(),
+            "path": self.operation.path,
+            "access": access(self.operation),
+            "enabled": True,
+            "server": self.operation.server,
+            "input_schema": self.input_schema,
+            "parameters": [
+                {
+                    "name": b.argument,
+                    "in": b.location,
+                    "original": b.original,
+                    "required": b.required,
+                }
+                for b in self.bindings
+            ],
+        }
+
+
+@dataclass
+class ImportResult:
+    """What an import found: the tools, and everything the operator should know."""
+
+    source: str
+    version: str
+    operations: list[ImportedOperation] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def tools(self) -> list[StructuredTool]:
+        return [op.tool for op in self.operations]
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "version": self.version,
+            "operations": [op.report() for op in self.operations],
+            "warnings": self.warnings,
+            "skipped": self.skipped,
+        }
+
+
+async def import_spec(
+    source: str,
+    settings: Settings,
+    *,
+    server: str | None = None,
+    remote_refs: bool = True,
+    validate: bool = True,
+) -> ImportResult:
+    """Import the spec at SOURCE (a path, `-`, or an http(s) URL fetched through the egress guard).
+
+    Args:
+        source: Where the spec is.
+        settings: Egress settings (allowlist, limits); tool calls use the runtime's settings.
+        server: A server URL replacing every server of the spec (e.g. a sandbox or a test server).
+        remote_refs: Follow `$ref`s to absolute URLs through the egress guard.
+        validate: Run openapi-spec-validator and report its findings as warnings.
+
+    Raises:
+        SpecError: The spec cannot be read, parsed, or is not OpenAPI 3.0/3.1 or Swagger 2.0.
+        EgressRefused: The egress guard refused the spec's URL.
+    """
+    documents = await load(source, settings, remote_refs=remote_refs)
+    return convert(documents, server=server, validate=validate, source=source)
+
+
+def convert(
+    documents: Documents, *, server: str | None = None, validate: bool = True, source: str = ""
+) -> ImportResult:
+    """The synchronous part of an import, over loaded documents."""
+    spec = documents.spec
+    version = spec_version(spec)
+    if not version:
+        found = spec.get("openapi") or spec.get("swagger") if isinstance(spec, dict) else None
+        detail = f"version {found!r}" if found else "no 'openapi' or 'swagger' field"
+        raise SpecError(
+            f"not an OpenAPI 3.0/3.1 or Swagger 2.0 document ({detail})", file=source or None
+        )
+    result = ImportResult(source=source or documents.root, version=version)
+    result.warnings.extend(documents.warnings)
+    if validate:
+        result.warnings.extend(findings(spec))
+    resolver = Resolver(documents)
+    extraction = operations(resolver, server_override=server.rstrip("/") if server else None)
+    result.warnings.extend(extraction.warnings)
+    result.skipped.extend(extraction.skipped)
+    names = unique_names(
+        [base_name(op.operation_id, op.method, op.path) for op in extraction.operations]
+    )
+    for name, operation in zip(names, extraction.operations, strict=True):
+        schema, bindings = input_schema(operation)
+        tool = make_tool(operation, name, schema, bindings)
+        result.operations.append(ImportedOperation(name, operation, schema, bindings, tool))
+    if resolver.cut:
+        result.warnings.append(
+            f"{len(resolver.cut)} recursive or very deep schemas were cut in tool inputs"
+        )
+    return result

@@ -1,0 +1,313 @@
+"""Loading a spec: from a file, stdin or a URL (through the egress guard), parsed safely.
+
+A spec is untrusted input. JSON and YAML are parsed with bounds on size, nesting depth, node count
+and YAML alias expansions (an "alias bomb" of a few kilobytes can otherwise expand to gigabytes);
+YAML only through `yaml.SafeLoader` (no Python objects). External `$ref` documents are fetched here,
+before anything else runs, so the rest of the import is synchronous and never touches the network:
+relative files only inside the spec's own folder, relative URLs against the spec's URL through the
+egress guard, and a `file:` reference from a remote spec is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import yaml
+
+from smart_support.egress import HTTPError, async_client, policy_from_settings, precheck_url
+from smart_support.errors import ConfigError, EgressRefused
+from smart_support.settings import Settings
+
+#: Bounds on one document (the spec or a document it references).
+MAX_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 200
+MAX_NODES = 2_000_000
+MAX_ALIASES = 10_000
+#: How many external documents one import may pull in.
+MAX_EXTERNAL_DOCUMENTS = 32
+
+
+class SpecError(ConfigError):
+    """The spec cannot be imported: its source or its content is at fault, not Smart Support."""
+
+    code = "spec_error"
+
+
+@dataclass
+class Documents:
+    """The spec and the external documents its `$ref`s name, keyed by absolute location.
+
+    Attributes:
+        root: The location of the spec (`file:///...`, `https://...` or `stdin:`).
+        docs: Parsed documents by location (without fragment).
+        warnings: What could not be fetched, with the reason.
+    """
+
+    root: str
+    docs: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def spec(self) -> Any:
+        return self.docs[self.root]
+
+    @property
+    def is_remote(self) -> bool:
+        return self.root.startswith(("http://", "https://"))
+
+
+def parse_document(text: str | bytes, where: str) -> Any:
+    """Parse JSON or YAML with bounded size, depth, nodes and aliases.
+
+    Raises:
+        SpecError: Too large, too deep, an alias bomb, or not JSON/YAML.
+    """
+    size = len(text)
+    if size > MAX_BYTES:
+        raise SpecError(
+            f"the document is {size:,} bytes, over the {MAX_BYTES:,} byte limit", file=where
+        )
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise SpecError("the document is not UTF-8 text", file=where) from None
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        _check_json_depth(stripped, where)
+        try:
+            return json.loads(stripped)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise SpecError(f"not valid JSON: {exc}", file=where) from None
+    return _parse_yaml(text, where)
+
+
+def _check_json_depth(text: str, where: str) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH before the parser recurses into it."""
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError(
+                    f"the document is nested deeper than {MAX_DEPTH} levels", file=where
+                )
+        elif ch in "]}":
+            depth -= 1
+
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _check_events(text: str, where: str) -> None:
+    """Bound nesting depth, node count and alias uses from the parser's events, before composing."""
+    depth = nodes = aliases = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError(
+                    f"the document is nested deeper than {MAX_DEPTH} levels", file=where
+                )
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+            continue
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise SpecError(
+                    f"more than {MAX_ALIASES:,} YAML aliases (an alias bomb?)", file=where
+                )
+        elif not isinstance(event, yaml.ScalarEvent):
+            continue
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise SpecError(f"more than {MAX_NODES:,} YAML nodes", file=where)
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    """Safe YAML: events checked first, then composed and expansion-checked, then constructed."""
+    try:
+        _check_events(text, where)
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise SpecError("the document is empty", file=where)
+            _check_expansion(node, where)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise SpecError(f"not valid YAML: {exc}", file=where) from None
+    except RecursionError:
+        raise SpecError(
+            f"the document is nested deeper than {MAX_DEPTH} levels", file=where
+        ) from None
+
+
+def _check_expansion(root: yaml.Node, where: str) -> None:
+    """Count the nodes the document has once aliases are expanded (shared nodes count each use)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        if total > MAX_NODES:
+            raise SpecError(
+                f"the document expands to more than {MAX_NODES:,} nodes (an alias bomb?)",
+                file=where,
+            )
+        sizes[id(node)] = total
+        return total
+
+    size(root)
+
+
+async def load(source: str, settings: Settings, *, remote_refs: bool = True) -> Documents:
+    """Load the spec SOURCE (a path, `-` for stdin, or an http(s) URL) and its external refs.
+
+    Args:
+        source: Where the spec is.
+        settings: The egress guard's settings (allowlist, timeout, size limit).
+        remote_refs: Follow `$ref`s to absolute URLs (through the egress guard). Relative refs of
+            a remote spec are always fetched through the guard.
+
+    Raises:
+        SpecError: The source cannot be read or parsed.
+        EgressRefused: The egress guard refused the spec's URL or one of its redirects.
+    """
+    if source == "-":
+        root = "stdin:"
+        docs = {root: parse_document(sys.stdin.read(), "stdin")}
+    elif source.startswith(("http://", "https://")):
+        root = urldefrag(source)[0]
+        docs = {root: parse_document(await _fetch(root, settings), root)}
+    else:
+        root, document = _local(source)
+        docs = {root: document}
+    documents = Documents(root=root, docs=docs)
+    await _fetch_external(documents, settings, remote_refs)
+    return documents
+
+
+def _local(source: str) -> tuple[str, Any]:
+    path = Path(source).resolve()
+    return path.as_uri(), parse_document(_read_file(path, source), source)
+
+
+def _read_file(path: Path, shown: str) -> bytes:
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise SpecError(f"the file is over the {MAX_BYTES:,} byte limit", file=shown)
+        return path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read the file: {exc.strerror}", file=shown) from None
+
+
+async def _fetch(url: str, settings: Settings) -> bytes:
+    precheck_url(url, policy_from_settings(settings))
+    try:
+        async with async_client(settings) as client:
+            response = await client.get(
+                url, headers={"Accept": "application/json, application/yaml"}
+            )
+    except HTTPError as exc:
+        raise SpecError(f"could not fetch the spec: {type(exc).__name__}", file=url) from None
+    if response.is_error:
+        raise SpecError(f"the server answered HTTP {response.status_code}", file=url)
+    return response.content
+
+
+def external_location(ref: str, base: str) -> str | None:
+    """The document a `$ref` points into (absolute, without fragment), or None for a local ref."""
+    if ref.startswith("#"):
+        return None
+    if base == "stdin:":
+        return urldefrag(ref)[0]
+    return urldefrag(urljoin(base, ref))[0]
+
+
+def _refs_in(value: Any, found: set[str]) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("$ref")
+            if isinstance(ref, str) and not ref.startswith("#"):
+                found.add(ref)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+async def _fetch_external(documents: Documents, settings: Settings, remote_refs: bool) -> None:
+    """Fetch every external document the spec reaches (bounded), or warn why not."""
+    pending = [documents.root]
+    seen = {documents.root}
+    root_dir = documents.root.rsplit("/", 1)[0] + "/"
+    while pending:
+        base = pending.pop()
+        refs: set[str] = set()
+        _refs_in(documents.docs[base], refs)
+        for ref in sorted(refs):
+            where = external_location(ref, base)
+            if where is None or where in seen:
+                continue
+            seen.add(where)
+            reason = _refusal(where, ref, documents, root_dir, remote_refs)
+            if reason is None and len(documents.docs) > MAX_EXTERNAL_DOCUMENTS:
+                reason = f"more than {MAX_EXTERNAL_DOCUMENTS} external documents"
+            if reason is None:
+                try:
+                    if where.startswith("file:"):
+                        path = Path(urlsplit(where).path)
+                        documents.docs[where] = parse_document(_read_file(path, ref), ref)
+                    else:
+                        documents.docs[where] = parse_document(await _fetch(where, settings), where)
+                    pending.append(where)
+                    continue
+                except EgressRefused as exc:
+                    reason = f"refused by the egress guard: {exc.reason}"
+                except SpecError as exc:
+                    reason = str(exc)
+            documents.warnings.append(f"$ref {ref!r} not followed: {reason}")
+
+
+def _refusal(
+    where: str, ref: str, documents: Documents, root_dir: str, remote_refs: bool
+) -> str | None:
+    scheme = urlsplit(where).scheme
+    if scheme == "file":
+        if documents.is_remote:
+            return "a remote spec may not reference local files"
+        if documents.root == "stdin:" or not where.startswith(root_dir):
+            return "a local reference must stay inside the spec's folder"
+        return None
+    if scheme in ("http", "https"):
+        relative = not urlsplit(ref).scheme and not ref.startswith("//")
+        if documents.is_remote and relative:
+            return None
+        return None if remote_refs else "remote references are not followed for this import"
+    return f"unsupported reference scheme {scheme or '(none)'!r}"

@@ -1,0 +1,225 @@
+"""Every corpus spec imports: each operation a tool or skipped with a reason, names valid and
+unique, and every parameter and top-level body property of the spec in the tool's input.
+
+The expectation is computed from the raw document with a small independent reader (its own
+`$ref` follower), not with the converter's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from smart_support.openapi import ImportResult, import_spec
+from smart_support.settings import Settings
+
+CORPUS = Path(__file__).parent / "data" / "openapi"
+SPECS = sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".json", ".yaml"))
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+OWNED_HEADERS = {
+    "authorization",
+    "accept",
+    "content-type",
+    "content-length",
+    "host",
+    "cookie",
+    "idempotency-key",
+}
+
+
+@cache
+def imported(name: str) -> ImportResult:
+    # Absolute remote refs (square's CDN) are not followed here: the tests stay on loopback.
+    return asyncio.run(import_spec(str(CORPUS / name), Settings(), remote_refs=False))
+
+
+@cache
+def raw(name: str) -> Any:
+    text = (CORPUS / name).read_text(encoding="utf-8")
+    return json.loads(text) if name.endswith(".json") else yaml.load(text, Loader=yaml.CSafeLoader)
+
+
+def follow(spec: Any, value: Any) -> Any:
+    for _ in range(50):
+        if not (isinstance(value, dict) and isinstance(value.get("$ref"), str)):
+            return value
+        ref = value["$ref"]
+        if not ref.startswith("#/"):
+            return None
+        value = spec
+        for part in ref[2:].split("/"):
+            value = (
+                value.get(part.replace("~1", "/").replace("~0", "~"))
+                if isinstance(value, dict)
+                else None
+            )
+    return None
+
+
+def body_properties(spec: Any, schema: Any) -> set[str] | None:
+    """Top-level property names of an object body (allOf merged); None when not an object."""
+    schema = follow(spec, schema)
+    if not isinstance(schema, dict):
+        return None
+    names = set((schema.get("properties") or {}).keys())
+    for part in schema.get("allOf") or []:
+        names |= body_properties(spec, part) or set()
+    return names or None
+
+
+def expected(spec: Any) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """(METHOD, path) -> {(in, original)} for every operation of the raw spec."""
+    swagger = "swagger" in spec
+    out: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for path, item in (spec.get("paths") or {}).items():
+        item = follow(spec, item) or {}
+        for method in METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            wanted: set[tuple[str, str]] = set()
+            body_schema: Any = None
+            for param in [*(item.get("parameters") or []), *(op.get("parameters") or [])]:
+                param = follow(spec, param) or {}
+                where, name = param.get("in"), param.get("name")
+                if where == "body":
+                    body_schema = param.get("schema")
+                elif where == "formData":
+                    wanted.add(("body", name))
+                elif where in ("path", "query", "cookie") or (
+                    where == "header" and name.lower() not in OWNED_HEADERS
+                ):
+                    wanted.add((where, name))
+            if not swagger and op.get("requestBody"):
+                content = (follow(spec, op["requestBody"]) or {}).get("content") or {}
+                for media_type, media in content.items():
+                    if (
+                        "json" in media_type
+                        or "form-urlencoded" in media_type
+                        or media_type == "*/*"
+                    ):
+                        body_schema = (media or {}).get("schema")
+                        break
+            if body_schema is not None:
+                props = body_properties(spec, body_schema)
+                wanted |= {("body", p) for p in props} if props else {("body", "")}
+            out[(method.upper(), str(path))] = wanted
+    return out
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_every_operation_of_a_corpus_spec_is_a_tool_or_skipped_with_a_reason(name: str) -> None:
+    result = imported(name)
+    ops = expected(raw(name))
+    assert len(result.operations) + len(result.skipped) == len(ops)
+    assert all(s["reason"] for s in result.skipped)
+    names = [op.name for op in result.operations]
+    assert all(re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", n) for n in names), names
+    assert len(set(names)) == len(names)
+    assert {op.tool.name for op in result.operations} == set(names)
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_every_parameter_and_body_property_is_in_the_tools_input(name: str) -> None:
+    result = imported(name)
+    ops = expected(raw(name))
+    for op in result.operations:
+        report = op.report()
+        found = {(p["in"], p["original"]) for p in report["parameters"]}
+        want = ops[(report["method"], report["path"])]
+        assert want <= found, (report["name"], want - found)
+        assert set(report["input_schema"]["properties"]) == {
+            p["name"] for p in report["parameters"]
+        }
+        assert all(
+            p in report["input_schema"]["properties"]
+            for p in report["input_schema"].get("required", [])
+        )
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_access_is_read_for_get_head_options_and_write_otherwise(name: str) -> None:
+    for op in imported(name).operations:
+        report = op.report()
+        assert report["access"] == (
+            "read" if report["method"] in ("GET", "HEAD", "OPTIONS") else "write"
+        )
+        assert op.tool.metadata == {
+            "access": report["access"],
+            "summary": None,
+            "source": f"openapi:{report['method']} {report['path']}",
+        }
+
+
+def test_names_are_stable_when_the_same_spec_is_imported_again() -> None:
+    first = [op.name for op in imported("paypal-checkout-orders-2.13.json").operations]
+    again = asyncio.run(
+        import_spec(str(CORPUS / "paypal-checkout-orders-2.13.json"), Settings(), remote_refs=False)
+    )
+    assert [op.name for op in again.operations] == first
+    assert "orders_create" in first  # `orders.create`: the dot is not a valid tool name character
+
+
+def test_adobes_long_operation_ids_are_cut_with_a_hash_and_stay_unique() -> None:
+    names = [op.name for op in imported("adobe-commerce-admin-2.4.9.yaml").operations]
+    assert max(len(n) for n in names) <= 64
+    assert len(names) == 614
+
+
+def test_operations_without_an_operation_id_are_named_from_method_and_path() -> None:
+    names = {op.operation.label: op.name for op in imported("oai-uber-v2.0.json").operations}
+    assert names["GET /products"] == "get_products"
+    assert names["GET /estimates/price"] == "get_estimates_price"
+
+
+def test_unsupported_bodies_are_skipped_with_the_reason() -> None:
+    skipped = {s["operation"]: s["reason"] for s in imported("square-2.0.json").skipped}
+    assert "multipart/form-data" in skipped["CreateCatalogImage"]
+
+
+def test_a_spec_with_only_webhooks_gives_no_tools_and_no_error() -> None:
+    assert imported("oai-webhook-example-v3.1.yaml").operations == []
+
+
+def test_servers_come_from_the_spec_in_every_version() -> None:
+    assert (
+        imported("oai-petstore-v2.0.json").operations[0].operation.server
+        == "http://petstore.swagger.io/v1"
+    )  # schemes: [http]
+    assert (
+        imported("ote-godaddy-abuse-1.0.0.yaml").operations[0].operation.server
+        == "https://api.ote-godaddy.com"
+    )
+    chargebee = imported("chargebee-v1-2026-06-12.json")
+    assert chargebee.operations[0].operation.server == "https://demo.chargebee.com:443/api/v1"
+    assert any("uses variables" in w for w in chargebee.warnings)
+    petstore = imported("swagger-petstore-1.0.27-SNAPSHOT.yaml")  # `servers: [{url: /api/v3}]`
+    assert petstore.operations[0].operation.server is None
+    assert any("relative to a local spec" in w for w in petstore.warnings)
+
+
+def test_validator_findings_are_warnings_with_a_json_pointer() -> None:
+    warnings = imported("square-2.0.json").warnings
+    assert any(w.startswith("/paths/~1oauth2~1revoke/post/security") for w in warnings), warnings
+    assert len(imported("square-2.0.json").operations) > 300
+
+
+def test_form_bodies_keep_their_properties() -> None:
+    ops = {op.name: op for op in imported("twilio-conversations-v1-1.0.0.json").operations}
+    create = ops["CreateConversation"]
+    assert create.operation.body is not None and create.operation.body.encoding == "form"
+    assert "FriendlyName" in create.input_schema["properties"]
+
+
+def test_type_arrays_and_composition_are_kept_as_json_schema() -> None:
+    ops = {op.name: op for op in imported("oai-petstore-expanded-v3.0.yaml").operations}
+    assert ops["addPet"].input_schema["required"] == ["name"]
+    pet = ops["addPet"].operation.body
+    assert pet is not None and set(pet.properties) == {"name", "tag"}  # NewPet via allOf of Pet
