@@ -200,9 +200,19 @@ def test_servers_come_from_the_spec_in_every_version() -> None:
     chargebee = imported("chargebee-v1-2026-06-12.json")
     assert chargebee.operations[0].operation.server == "https://demo.chargebee.com:443/api/v1"
     assert any("uses variables" in w for w in chargebee.warnings)
-    petstore = imported("swagger-petstore-1.0.27-SNAPSHOT.yaml")  # `servers: [{url: /api/v3}]`
-    assert petstore.operations[0].operation.server is None
-    assert any("relative to a local spec" in w for w in petstore.warnings)
+    petstore = imported("swagger-petstore-1.0.27-SNAPSHOT.yaml")
+    assert petstore.operations[0].operation.server == "https://petstore3.swagger.io/api/v3"
+
+
+def test_a_relative_server_of_a_local_spec_is_reported_for_the_operator(tmp_path: Path) -> None:
+    spec = tmp_path / "relative.yaml"
+    spec.write_text(
+        "openapi: 3.0.3\ninfo: {title: t, version: '1'}\nservers: [{url: /api/v3}]\n"
+        "paths: {/a: {get: {operationId: a}}}\n"
+    )
+    result = asyncio.run(import_spec(str(spec), Settings()))
+    assert result.operations[0].operation.server is None
+    assert any("relative to a local spec: set the server URL" in w for w in result.warnings)
 
 
 def test_validator_findings_are_warnings_with_a_json_pointer() -> None:
