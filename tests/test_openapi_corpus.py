@@ -68,6 +68,13 @@ def body_properties(spec: Any, schema: Any) -> set[str] | None:
     schema = follow(spec, schema)
     if not isinstance(schema, dict):
         return None
+    variants = [
+        v
+        for v in schema.get("oneOf") or schema.get("anyOf") or []
+        if not (isinstance(v, dict) and v.get("type") == "null")
+    ]
+    if len(variants) == 1 and "properties" not in schema:  # one real variant: that object
+        return body_properties(spec, variants[0])
     names = set((schema.get("properties") or {}).keys())
     for part in schema.get("allOf") or []:
         names |= body_properties(spec, part) or set()

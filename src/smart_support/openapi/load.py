@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import yaml
 
@@ -282,7 +282,7 @@ async def _fetch_external(documents: Documents, settings: Settings, remote_refs:
             if reason is None:
                 try:
                     if where.startswith("file:"):
-                        path = Path(urlsplit(where).path)
+                        path = _file_path(where)
                         documents.docs[where] = parse_document(_read_file(path, ref), ref)
                     else:
                         documents.docs[where] = parse_document(await _fetch(where, settings), where)
@@ -295,6 +295,10 @@ async def _fetch_external(documents: Documents, settings: Settings, remote_refs:
             documents.warnings.append(f"$ref {ref!r} not followed: {reason}")
 
 
+def _file_path(uri: str) -> Path:
+    return Path(unquote(urlsplit(uri).path))
+
+
 def _refusal(
     where: str, ref: str, documents: Documents, root_dir: str, remote_refs: bool
 ) -> str | None:
@@ -303,6 +307,9 @@ def _refusal(
         if documents.is_remote:
             return "a remote spec may not reference local files"
         if documents.root == "stdin:" or not where.startswith(root_dir):
+            return "a local reference must stay inside the spec's folder"
+        folder = _file_path(root_dir).resolve()
+        if not _file_path(where).resolve().is_relative_to(folder):  # a symlink out
             return "a local reference must stay inside the spec's folder"
         return None
     if scheme in ("http", "https"):

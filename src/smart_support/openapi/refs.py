@@ -148,6 +148,12 @@ class Resolver:
             return {}, [], False
         if not isinstance(schema, dict):
             return {}, [], False
+        variants = schema.get("anyOf") or schema.get("oneOf")
+        if isinstance(variants, list) and "properties" not in schema:
+            # `anyOf: [Thing, {type: null}]` (an optional body, as FastAPI writes it): use Thing.
+            real = [v for v in variants if not (isinstance(v, dict) and v.get("type") == "null")]
+            if len(real) == 1:
+                return self.properties(real[0], base)
         props: dict[str, Any] = {}
         required: list[str] = []
         is_object = schema.get("type") in ("object", None) and (
