@@ -78,6 +78,8 @@ def recorder_server() -> Iterator[Recorder]:
                 body=body,
             )
         )
+        if raw_path.startswith("/slow"):
+            await asyncio.sleep(1.0)
         status, content, headers = rec.answers.get(raw_path, (200, b'{"ok": "yes"}', {}))
         await Response(
             content,
@@ -164,6 +166,19 @@ def test_a_form_body_is_form_encoded(recorder: Recorder) -> None:
     assert (sent.method, sent.path) == ("POST", "/base/v1/Conversations")
     assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
     assert parse_qsl(sent.body.decode()) == [("FriendlyName", "Help & more"), ("State", "active")]
+
+
+def test_nested_objects_in_a_form_body_are_bracketed(recorder: Recorder) -> None:
+    result = imported(str(CORPUS / "chargebee-v1-2026-06-12.json"), recorder)
+    address = {"first_name": "Maya", "city": "Lyon"}
+    call(result, "create_a_customer", recorder, email="m@example.com", billing_address=address)
+    sent = recorder.last()
+    assert (sent.method, sent.path) == ("POST", "/base/customers")
+    assert parse_qsl(sent.body.decode()) == [
+        ("email", "m@example.com"),
+        ("billing_address[first_name]", "Maya"),
+        ("billing_address[city]", "Lyon"),
+    ]
 
 
 def test_swagger_2_query_parameters_and_headers_arrive(recorder: Recorder) -> None:
@@ -325,6 +340,23 @@ def test_a_refused_connection_is_a_tool_error(recorder: Recorder) -> None:
             return await tool.ainvoke({})
 
     with pytest.raises(ToolError, match="request failed"):
+        asyncio.run(run())
+
+
+def test_a_timeout_is_a_tool_error(recorder: Recorder) -> None:
+    result = asyncio.run(
+        import_spec(
+            str(CORPUS / "oai-petstore-v2.0.json"), Settings(), server=recorder.url + "/slow"
+        )
+    )
+    tool = result.operations[0].tool
+    settings = Settings(egress_allowlist=[recorder.hostport], egress_timeout_seconds=0.2)
+
+    async def run() -> Any:
+        with tool_context(ToolContext(settings)):
+            return await tool.ainvoke({})
+
+    with pytest.raises(ToolError, match="did not answer in time"):
         asyncio.run(run())
 
 
