@@ -11,6 +11,7 @@ egress guard, and a `file:` reference from a remote spec is refused.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,21 +88,16 @@ def parse_document(text: str | bytes, where: str) -> Any:
     return _parse_yaml(text, where)
 
 
+#: Strings (skipped whole) and brackets: enough to measure nesting without parsing.
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
 def _check_json_depth(text: str, where: str) -> None:
     """Refuse JSON nested deeper than MAX_DEPTH before the parser recurses into it."""
     depth = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
+    for match in _JSON_TOKENS.finditer(text):
+        ch = match.group()
+        if ch in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 raise SpecError(
@@ -317,4 +313,6 @@ def _refusal(
         if documents.is_remote and relative:
             return None
         return None if remote_refs else "remote references are not followed for this import"
+    if documents.root == "stdin:":
+        return "a spec read from stdin has no folder or URL to resolve relative references against"
     return f"unsupported reference scheme {scheme or '(none)'!r}"
