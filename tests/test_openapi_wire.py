@@ -418,3 +418,52 @@ def test_a_spec_url_answering_an_error_says_so(recorder: Recorder) -> None:
     recorder.answers["/gone.json"] = (404, b"{}", {})
     with pytest.raises(SpecError, match="HTTP 404"):
         asyncio.run(import_spec(recorder.url + "/gone.json", settings_for(recorder)))
+
+
+def test_swagger_2_form_data_is_form_encoded_and_file_uploads_are_skipped(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    form = {"in": "formData", "type": "string"}
+    spec = {
+        "swagger": "2.0",
+        "info": {"title": "forms", "version": "1"},
+        "host": "api.example.com",
+        "consumes": ["application/x-www-form-urlencoded"],
+        "paths": {
+            "/tickets": {
+                "post": {
+                    "operationId": "createTicket",
+                    "parameters": [
+                        {**form, "name": "subject", "required": True},
+                        {**form, "name": "tags", "type": "array", "items": {"type": "string"}},
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            },
+            "/tickets/{id}/files": {
+                "post": {
+                    "operationId": "attach",
+                    "consumes": ["multipart/form-data"],
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "type": "string"},
+                        {"name": "file", "in": "formData", "type": "file"},
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                }
+            },
+        },
+    }
+    path = tmp_path / "forms.json"
+    path.write_text(json.dumps(spec))
+    result = imported(str(path), recorder)
+    assert [op.name for op in result.operations] == ["createTicket"]
+    assert result.skipped == [
+        {
+            "operation": "attach",
+            "reason": "multipart/form-data bodies (file uploads) are not supported yet",
+        }
+    ]
+    call(result, "createTicket", recorder, subject="Broken", tags=["a", "b"])
+    sent = recorder.last()
+    assert (sent.method, sent.path) == ("POST", "/base/tickets")
+    assert parse_qsl(sent.body.decode()) == [("subject", "Broken"), ("tags", "a"), ("tags", "b")]

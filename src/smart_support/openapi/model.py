@@ -31,6 +31,10 @@ RESERVED_HEADERS = {
 }
 
 
+class Unsupported(ValueError):
+    """An operation this version of the importer cannot call (the reason is reported)."""
+
+
 class Parameter(BaseModel):
     """A path, query, header or cookie parameter, its schema inlined."""
 
@@ -165,7 +169,7 @@ def operations(resolver: Resolver, *, server_override: str | None = None) -> Ext
         label = str(path)
         try:
             item, base = resolver.deref(item, root)
-        except RefError as exc:
+        except (RefError, Unsupported) as exc:
             out.skipped.append({"operation": label, "reason": str(exc)})
             continue
         if not isinstance(item, dict):
@@ -184,7 +188,7 @@ def operations(resolver: Resolver, *, server_override: str | None = None) -> Ext
                 out.operations.append(
                     _operation(resolver, version, method, str(path), item, op, server, base)
                 )
-            except RefError as exc:
+            except (RefError, Unsupported) as exc:
                 out.skipped.append({"operation": op.get("operationId") or name, "reason": str(exc)})
     return out
 
@@ -245,6 +249,10 @@ def _operation(
             )
         )
     if form:
+        consumes = op.get("consumes") or resolver.documents.spec.get("consumes") or []
+        files = any(schema.get("format") == "binary" for schema in form.values())
+        if files or (consumes and "application/x-www-form-urlencoded" not in consumes):
+            raise Unsupported("multipart/form-data bodies (file uploads) are not supported yet")
         body = Body(
             encoding="form",
             media_type="application/x-www-form-urlencoded",
@@ -327,7 +335,9 @@ def _request_body(resolver: Resolver, raw: Any, base: str) -> Body | None:
             str(body.get("description") or ""),
         )  # type: ignore[arg-type]
     kinds = ", ".join(content)
-    raise RefError(f"request body type not supported yet ({kinds}); JSON and form-urlencoded are")
+    raise Unsupported(
+        f"request body type not supported yet ({kinds}); JSON and form-urlencoded are"
+    )
 
 
 def _body_from_schema(
