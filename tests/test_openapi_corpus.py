@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 
 from smart_support.openapi import ImportResult, import_spec
 from smart_support.settings import Settings
@@ -240,3 +241,10 @@ def test_type_arrays_and_composition_are_kept_as_json_schema() -> None:
     assert ops["addPet"].input_schema["required"] == ["name"]
     pet = ops["addPet"].operation.body
     assert pet is not None and set(pet.properties) == {"name", "tag"}  # NewPet via allOf of Pet
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_every_tool_input_is_a_valid_json_schema_object(name: str) -> None:
+    for op in imported(name).operations:
+        Draft202012Validator.check_schema(op.input_schema)
+        assert op.input_schema["type"] == "object"
