@@ -467,3 +467,35 @@ def test_swagger_2_form_data_is_form_encoded_and_file_uploads_are_skipped(
     sent = recorder.last()
     assert (sent.method, sent.path) == ("POST", "/base/tickets")
     assert parse_qsl(sent.body.decode()) == [("subject", "Broken"), ("tags", "a"), ("tags", "b")]
+
+
+def test_a_header_value_with_a_line_break_cannot_inject_a_header(recorder: Recorder) -> None:
+    result = imported(str(CORPUS / "intercom-2.14.yaml"), recorder)
+    with pytest.raises(ToolError):
+        call(
+            result,
+            "retrieveConversation",
+            recorder,
+            **{"Intercom-Version": "2.14\r\nX-Evil: 1", "conversation_id": 1},
+        )
+    assert recorder.requests == []
+
+
+def test_openapi_3_0_schemas_become_json_schema(recorder: Recorder, tmp_path: Path) -> None:
+    number = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "nullable": True}
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/a": {
+                "get": {
+                    "operationId": "a",
+                    "parameters": [{"name": "n", "in": "query", "schema": number}],
+                }
+            }
+        },
+    }
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(spec))
+    [op] = imported(str(path), recorder).operations
+    assert op.input_schema["properties"]["n"] == {"type": ["number", "null"], "exclusiveMinimum": 0}

@@ -132,6 +132,10 @@ class Resolver:
                 cut = cut or c
             else:
                 out[key] = value
+        for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+            # 3.0 / Swagger: a flag on minimum / maximum; JSON Schema: the bound itself.
+            if isinstance(out.get(bound), bool) and out.pop(bound) and limit in out:
+                out[bound] = out.pop(limit)
         if out.pop("nullable", False) is True and isinstance(out.get("type"), str):
             out["type"] = [out["type"], "null"]  # 3.0 nullability as 3.1 / JSON Schema says it
         return out, cut
