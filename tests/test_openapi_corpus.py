@@ -248,3 +248,38 @@ def test_every_tool_input_is_a_valid_json_schema_object(name: str) -> None:
     for op in imported(name).operations:
         Draft202012Validator.check_schema(op.input_schema)
         assert op.input_schema["type"] == "object"
+
+
+def test_operation_servers_beat_path_servers_which_beat_the_specs(tmp_path: Path) -> None:
+    param = {"name": "id", "in": "query", "description": "path level", "schema": {"type": "string"}}
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "servers": [
+            {
+                "url": "https://{region}.api.example.com/v1",
+                "variables": {"region": {"default": "eu"}},
+            }
+        ],
+        "components": {"parameters": {"Id": {**param, "description": "operation level"}}},
+        "paths": {
+            "/a": {
+                "servers": [{"url": "https://paths.example.com"}],
+                "parameters": [param],
+                "get": {"operationId": "a", "parameters": [{"$ref": "#/components/parameters/Id"}]},
+                "put": {"operationId": "b", "servers": [{"url": "https://ops.example.com/x/"}]},
+            },
+            "/c": {
+                "get": {"operationId": "c", "servers": [{"url": "https://{tenant}.example.com"}]}
+            },
+        },
+    }
+    path = tmp_path / "servers.json"
+    path.write_text(json.dumps(spec))
+    result = asyncio.run(import_spec(str(path), Settings()))
+    ops = {op.name: op.operation for op in result.operations}
+    assert ops["a"].server == "https://paths.example.com"
+    assert ops["b"].server == "https://ops.example.com/x"
+    assert ops["c"].server == "https://eu.api.example.com/v1"  # {tenant} has no default
+    assert any("{tenant} has no default" in w for w in result.warnings)
+    assert [(p.name, p.description) for p in ops["a"].parameters] == [("id", "operation level")]

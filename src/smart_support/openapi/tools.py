@@ -10,7 +10,6 @@ key as `Idempotency-Key`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from langchain_core.tools import StructuredTool
@@ -151,7 +150,3 @@ async def call(
     if parsed is None:
         return {"ok": True, "status": response.status_code}
     return trim(parsed, budget)
-
-
-def as_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
