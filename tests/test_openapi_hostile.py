@@ -232,3 +232,34 @@ def test_the_cli_says_who_is_at_fault_for_a_bad_spec() -> None:
     out = CliRunner().invoke(main, ["import", "-"], input="a: [unclosed\n")
     assert out.exit_code == 2
     assert "stdin: not valid YAML" in out.output
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"operationId": "x", "parameters": 7},
+        {"operationId": "x", "parameters": [{"name": "a", "in": "query", "schema": 5}]},
+        {"operationId": "x", "requestBody": {"content": {"application/json": 3}}},
+        {"operationId": "x", "requestBody": {"$ref": "#/nowhere"}},
+        {"operationId": ["not", "a", "string"]},
+    ],
+)
+def test_a_malformed_operation_is_skipped_and_the_others_import(
+    tmp_path: Path, operation: dict[str, Any]
+) -> None:
+    result = import_file(
+        tmp_path,
+        spec_with({"/bad": {"post": operation}, "/good": {"get": {"operationId": "good"}}}),
+    )
+    names = [op.name for op in result.operations]
+    assert "good" in names
+    assert len(names) + len(result.skipped) == 2
+    assert all(s["reason"] for s in result.skipped)
+
+
+def test_an_undeclared_path_parameter_becomes_a_required_argument(tmp_path: Path) -> None:
+    result = import_file(
+        tmp_path, spec_with({"/orders/{order_id}": {"get": {"operationId": "get_order"}}})
+    )
+    [op] = result.operations
+    assert op.input_schema["required"] == ["order_id"]

@@ -189,7 +189,15 @@ def operations(resolver: Resolver, *, server_override: str | None = None) -> Ext
                     _operation(resolver, version, method, str(path), item, op, server, base)
                 )
             except (RefError, Unsupported) as exc:
-                out.skipped.append({"operation": op.get("operationId") or name, "reason": str(exc)})
+                out.skipped.append(
+                    {"operation": str(op.get("operationId") or name), "reason": str(exc)}
+                )
+            except (TypeError, ValueError, AttributeError, KeyError) as exc:
+                # A value of the wrong type somewhere in the operation: skip it, keep the rest.
+                reason = f"the operation is malformed ({type(exc).__name__}: {str(exc)[:200]})"
+                out.skipped.append(
+                    {"operation": str(op.get("operationId") or name), "reason": reason}
+                )
     return out
 
 
@@ -248,6 +256,20 @@ def _operation(
                 explode=explode,
             )
         )
+    declared = {p.name for p in params if p.location == "path"}
+    for missing in re.findall(r"{([^}/]+)}", path):
+        if missing not in declared:  # real specs forget them; the URL needs them anyway
+            declared.add(missing)
+            params.append(
+                Parameter(
+                    name=missing,
+                    location="path",
+                    required=True,
+                    description="(not declared in the spec)",
+                    schema={"type": "string"},
+                    style="simple",
+                )
+            )
     if form:
         consumes = op.get("consumes") or resolver.documents.spec.get("consumes") or []
         files = any(schema.get("format") == "binary" for schema in form.values())
