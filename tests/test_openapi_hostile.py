@@ -263,3 +263,25 @@ def test_an_undeclared_path_parameter_becomes_a_required_argument(tmp_path: Path
     )
     [op] = result.operations
     assert op.input_schema["required"] == ["order_id"]
+
+
+@pytest.mark.parametrize(
+    "servers",
+    [
+        "x",
+        [5],
+        [{"url": 5}],
+        [{"url": "https://{a}.example.com", "variables": {"a": "no"}}],
+        [{"url": "ftp://x"}],
+    ],
+)
+def test_malformed_servers_leave_the_server_for_the_operator_to_set(
+    tmp_path: Path, servers: Any
+) -> None:
+    result = import_file(
+        tmp_path, spec_with({"/a": {"get": {"operationId": "a"}}}, servers=servers)
+    )
+    assert [op.name for op in result.operations] == ["a"]
+    assert result.operations[0].operation.server is None or result.operations[
+        0
+    ].operation.server.startswith("http")

@@ -106,11 +106,11 @@ def servers(
         return None
     first = level[0] if isinstance(level[0], dict) else {}
     url = str(first.get("url", ""))
-    variables = first.get("variables") or {}
+    variables = first.get("variables")
+    variables = variables if isinstance(variables, dict) else {}
     for name in re.findall(r"{([^}]+)}", url):
-        default = (
-            (variables.get(name) or {}).get("default") if isinstance(variables, dict) else None
-        )
+        variable = variables.get(name)
+        default = variable.get("default") if isinstance(variable, dict) else None
         if default is None:
             warnings.append(
                 f"{where}: server variable {{{name}}} has no default: set the server URL"
@@ -118,7 +118,7 @@ def servers(
             return None
         url = url.replace("{" + name + "}", str(default))
     if variables:
-        names = ", ".join(sorted(variables))
+        names = ", ".join(sorted(map(str, variables)))
         warnings.append(
             f"{where}: server {first.get('url')!r} uses variables ({names}); defaults used: {url}"
         )
