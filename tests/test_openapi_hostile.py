@@ -296,3 +296,9 @@ def test_the_cli_summary_lists_tools_with_their_access_and_a_refused_url_exits_1
     refused = CliRunner().invoke(main, ["import", "http://169.254.169.254/openapi.json"])
     assert refused.exit_code == 1
     assert refused.output.startswith("refused: ")
+
+
+def test_aliases_chained_into_deep_nesting_are_refused() -> None:
+    lines = ["a0: &a0 [x]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 1500)]
+    with pytest.raises(SpecError, match="nested deeper than 200 levels"):
+        parse_document("\n".join(lines), "chain.yaml")

@@ -158,27 +158,41 @@ def _parse_yaml(text: str, where: str) -> Any:
 
 
 def _check_expansion(root: yaml.Node, where: str) -> None:
-    """Count the nodes the document has once aliases are expanded (shared nodes count each use)."""
-    sizes: dict[int, int] = {}
+    """Count the nodes and the depth of the document once aliases are expanded.
 
-    def size(node: yaml.Node) -> int:
-        known = sizes.get(id(node))
+    Shared (aliased) nodes count at each use; a chain of aliases can nest far deeper than the
+    text does, so the depth is measured on the expanded graph too.
+    """
+    seen: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
+    too_deep = SpecError(f"the document is nested deeper than {MAX_DEPTH} levels", file=where)
+
+    def walk(node: yaml.Node, depth: int) -> tuple[int, int]:
+        if depth > MAX_DEPTH:
+            raise too_deep
+        known = seen.get(id(node))
         if known is not None:
+            if depth + known[1] > MAX_DEPTH:
+                raise too_deep
             return known
-        total = 1
+        children: list[yaml.Node] = []
         if isinstance(node, yaml.SequenceNode):
-            total += sum(size(child) for child in node.value)
+            children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
-            total += sum(size(k) + size(v) for k, v in node.value)
+            children = [part for pair in node.value for part in pair]
+        total, height = 1, 0
+        for child in children:
+            size, child_height = walk(child, depth + 1)
+            total += size
+            height = max(height, child_height + 1)
         if total > MAX_NODES:
             raise SpecError(
                 f"the document expands to more than {MAX_NODES:,} nodes (an alias bomb?)",
                 file=where,
             )
-        sizes[id(node)] = total
-        return total
+        seen[id(node)] = (total, height)
+        return total, height
 
-    size(root)
+    walk(root, 0)
 
 
 async def load(source: str, settings: Settings, *, remote_refs: bool = True) -> Documents:
