@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,3 +79,19 @@ def test_cancel_order_sends_the_idempotency_key_and_a_repeat_changes_nothing(
     )
     assert again == first
     assert call(result, "get_order", running_shop, {"order_id": 1042})["status"] == "cancelled"
+
+
+def test_invoked_as_the_tool_guard_invokes_it_the_tool_answers_a_json_tool_message(
+    running_shop: str,
+) -> None:
+    result = shop_import(running_shop)
+    tool = next(op.tool for op in result.operations if op.name == "get_order")
+    call_ = {"name": "get_order", "args": {"order_id": 1042}, "id": "call-1", "type": "tool_call"}
+
+    async def run() -> Any:
+        with tool_context(ToolContext(settings_for(running_shop))):
+            return await tool.ainvoke(call_)
+
+    message = asyncio.run(run())
+    assert message.tool_call_id == "call-1"
+    assert json.loads(message.content)["status"] == "processing"
