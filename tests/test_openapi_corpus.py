@@ -85,6 +85,13 @@ def body_properties(spec: Any, schema: Any) -> set[str] | None:
 def expected(spec: Any) -> dict[tuple[str, str], set[tuple[str, str]]]:
     """(METHOD, path) -> {(in, original)} for every operation of the raw spec."""
     swagger = "swagger" in spec
+    schemes = (
+        (spec.get("components") or {}).get("securitySchemes")
+        or spec.get("securityDefinitions")
+        or {}
+    )
+    # API keys travel with the import's auth, not as arguments; Accept-* is content negotiation.
+    keys = {(s["in"], s["name"].lower()) for s in schemes.values() if s.get("type") == "apiKey"}
     out: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for path, item in (spec.get("paths") or {}).items():
         item = follow(spec, item) or {}
@@ -101,8 +108,12 @@ def expected(spec: Any) -> dict[tuple[str, str], set[tuple[str, str]]]:
                     body_schema = param.get("schema")
                 elif where == "formData":
                     wanted.add(("body", name))
+                elif (where, str(name).lower()) in keys:
+                    continue
                 elif where in ("path", "query", "cookie") or (
-                    where == "header" and name.lower() not in OWNED_HEADERS
+                    where == "header"
+                    and name.lower() not in OWNED_HEADERS
+                    and not name.lower().startswith("accept-")
                 ):
                     wanted.add((where, name))
             if not swagger and op.get("requestBody"):

@@ -499,3 +499,18 @@ def test_openapi_3_0_schemas_become_json_schema(recorder: Recorder, tmp_path: Pa
     path.write_text(json.dumps(spec))
     [op] = imported(str(path), recorder).operations
     assert op.input_schema["properties"]["n"] == {"type": ["number", "null"], "exclusiveMinimum": 0}
+
+
+def test_a_whole_body_patch_and_api_key_headers_left_to_auth(recorder: Recorder) -> None:
+    paypal = imported(str(CORPUS / "paypal-checkout-orders-2.13.json"), recorder)
+    patch = [{"op": "replace", "path": "/intent", "value": "CAPTURE"}]
+    call(paypal, "orders_patch", recorder, id="5O1", body=patch)
+    sent = recorder.last()
+    assert (sent.method, sent.path, json.loads(sent.body)) == (
+        "PATCH",
+        "/base/v2/checkout/orders/5O1",
+        patch,
+    )
+    petstore = imported(str(CORPUS / "swagger-petstore-1.0.27-SNAPSHOT.yaml"), recorder)
+    delete = next(op for op in petstore.operations if op.name == "deletePet")
+    assert [p["original"] for p in delete.report()["parameters"]] == ["petId"]  # not `api_key`

@@ -88,6 +88,18 @@ class Extraction(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+def _api_keys(spec: Any) -> set[tuple[str, str]]:
+    """(location, lower-case name) of every API key security scheme (2.0 and 3.x)."""
+    schemes: Any = (spec.get("components") or {}).get("securitySchemes") or spec.get(
+        "securityDefinitions"
+    )
+    found: set[tuple[str, str]] = set()
+    for scheme in schemes.values() if isinstance(schemes, dict) else []:
+        if isinstance(scheme, dict) and scheme.get("type") == "apiKey":
+            found.add((str(scheme.get("in")), str(scheme.get("name", "")).lower()))
+    return found
+
+
 def spec_version(spec: Any) -> str:
     if isinstance(spec, dict):
         if str(spec.get("swagger", "")).startswith("2."):
@@ -238,8 +250,12 @@ def _operation(
             continue
         if location not in ("path", "query", "header", "cookie"):
             continue
-        if location == "header" and name.lower() in RESERVED_HEADERS:
+        if location == "header" and (
+            name.lower() in RESERVED_HEADERS or name.lower().startswith("accept-")
+        ):
             continue
+        if (location, name.lower()) in _api_keys(resolver.documents.spec):
+            continue  # the API key travels with the import's auth, never through the model
         schema = param.get("schema") if version != "2.0" else _swagger_schema(param)
         if schema is None and isinstance(param.get("content"), dict):  # 3.x parameter with content
             first: Any = next(iter(param["content"].values()), {})
