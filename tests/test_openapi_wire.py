@@ -436,6 +436,13 @@ def test_swagger_2_form_data_is_form_encoded_and_file_uploads_are_skipped(
                     "parameters": [
                         {**form, "name": "subject", "required": True},
                         {**form, "name": "tags", "type": "array", "items": {"type": "string"}},
+                        {
+                            **form,
+                            "name": "cc",
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "collectionFormat": "multi",
+                        },
                     ],
                     "responses": {"200": {"description": "ok"}},
                 }
@@ -463,10 +470,15 @@ def test_swagger_2_form_data_is_form_encoded_and_file_uploads_are_skipped(
             "reason": "multipart/form-data bodies (file uploads) are not supported yet",
         }
     ]
-    call(result, "createTicket", recorder, subject="Broken", tags=["a", "b"])
+    call(result, "createTicket", recorder, subject="Broken", tags=["a", "b"], cc=["x", "y"])
     sent = recorder.last()
     assert (sent.method, sent.path) == ("POST", "/base/tickets")
-    assert parse_qsl(sent.body.decode()) == [("subject", "Broken"), ("tags", "a"), ("tags", "b")]
+    assert parse_qsl(sent.body.decode()) == [  # collectionFormat: csv by default, then multi
+        ("subject", "Broken"),
+        ("tags", "a,b"),
+        ("cc", "x"),
+        ("cc", "y"),
+    ]
 
 
 def test_a_header_value_with_a_line_break_cannot_inject_a_header(recorder: Recorder) -> None:

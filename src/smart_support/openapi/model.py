@@ -58,6 +58,9 @@ class Body(BaseModel):
     #: Top-level properties (name -> inlined schema) when the body is an object.
     properties: dict[str, dict[str, Any]] = Field(default_factory=dict)
     required_properties: list[str] = Field(default_factory=list)
+    #: Swagger 2.0 formData arrays: property -> delimiter when not sent as repeated fields
+    #: (collectionFormat csv, ssv, tsv, pipes; `multi` repeats the field).
+    delimiters: dict[str, str] = Field(default_factory=dict)
     #: The whole schema when the body is not an object with properties (arrays, oneOf...).
     whole: dict[str, Any] | None = None
     description: str = ""
@@ -232,6 +235,7 @@ def _operation(
     body: Body | None = None
     form: dict[str, dict[str, Any]] = {}
     form_required: list[str] = []
+    delimiters: dict[str, str] = {}
     for (location, name), (param, where) in merged.items():
         if location == "body":
             body = _body_from_schema(
@@ -245,6 +249,9 @@ def _operation(
             continue
         if location == "formData":
             form[name] = _swagger_schema(param)
+            fmt = param.get("collectionFormat", "csv")
+            if fmt != "multi":
+                delimiters[name] = {"ssv": " ", "tsv": "\t", "pipes": "|"}.get(fmt, ",")
             if param.get("required"):
                 form_required.append(name)
             continue
@@ -296,6 +303,7 @@ def _operation(
             media_type="application/x-www-form-urlencoded",
             properties=form,
             required_properties=form_required,
+            delimiters=delimiters,
             required=bool(form_required),
         )
     if version != "2.0" and op.get("requestBody") is not None:

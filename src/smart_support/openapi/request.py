@@ -140,7 +140,13 @@ def build(
         if operation.body.encoding == "form":
             pairs: list[tuple[str, str]] = []
             for key, sub in payload.items() if isinstance(payload, dict) else []:
-                if isinstance(sub, list) and all(not isinstance(v, (dict, list)) for v in sub):
+                scalars = isinstance(sub, list) and all(
+                    not isinstance(v, (dict, list)) for v in sub
+                )
+                delimiter = operation.body.delimiters.get(key)
+                if scalars and delimiter is not None:
+                    pairs.append((key, delimiter.join(_scalar(v) for v in sub)))
+                elif scalars:
                     pairs.extend((key, _scalar(v)) for v in sub)
                 else:
                     pairs.extend(_nested(key, sub))
