@@ -57,7 +57,12 @@ def test_asking_for_an_unknown_agent_names_it() -> None:
         ("two_fallbacks", 7, "agents[1].role", "only one agent may have `role: fallback`"),
         ("two_escalations", 10, "agents[2].role", "only one agent may have `role: escalation`"),
         ("bad_name", 2, "agents[0].name", "'Order-Desk' is not a valid name"),
-        ("two_sources", 9, "agents[0].tools[0]", "exactly one source: `python:` or `mcp:`"),
+        (
+            "two_sources",
+            9,
+            "agents[0].tools[0]",
+            "exactly one source: `python:`, `mcp:` or `openapi:`",
+        ),
         ("tool_without_mcp", 6, "agents[0].tools[0]", "`tool:` goes only with `mcp:`"),
         ("undeclared_server", 9, "agents[0].tools[0].mcp", "'warehouse' is not declared"),
         ("server_both_transports", 2, "mcp_servers.shop", "exactly one of `command:`"),

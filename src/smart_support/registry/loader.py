@@ -20,6 +20,7 @@ from smart_support.errors import ConfigError
 from smart_support.registry.schema import (
     AgentSpec,
     McpServerSpec,
+    OpenApiSpec,
     Path_,
     Registry,
     RegistryFile,
@@ -132,6 +133,8 @@ def _model_at(path: tuple[Any, ...]) -> type[BaseModel]:
         return AgentSpec
     if len(path) >= 2 and path[0] == "mcp_servers":
         return McpServerSpec
+    if len(path) >= 2 and path[0] == "openapi":
+        return OpenApiSpec
     return RegistryFile
 
 
@@ -169,6 +172,11 @@ def _cross_checks(registry: Registry) -> list[ConfigError]:
             check_name(server)
         except ValueError as exc:
             add(str(exc), "mcp_servers", server)
+    for imported in registry.openapi_imports:
+        try:
+            check_name(imported)
+        except ValueError as exc:
+            add(str(exc), "openapi", imported)
     seen: set[str] = set()
     for i, agent in enumerate(registry.agents):
         if agent.name in seen:
@@ -184,12 +192,19 @@ def _cross_checks(registry: Registry) -> list[ConfigError]:
                     f"(declared: {declared})",
                     *("agents", i, "tools", j, "mcp"),
                 )
+            if tool.openapi is not None and tool.openapi not in registry.openapi_imports:
+                declared = ", ".join(registry.openapi_imports) or "none"
+                add(
+                    f"import {tool.openapi!r} is not declared under openapi (declared: {declared})",
+                    *("agents", i, "tools", j, "openapi"),
+                )
             name = tool.declared_name
             if name is None:
-                assert tool.mcp is not None
-                if tool.mcp in whole_servers:
-                    add(f"all tools of {tool.mcp!r} are already listed", "agents", i, "tools", j)
-                whole_servers.add(tool.mcp)
+                whole = tool.mcp or tool.openapi
+                assert whole is not None
+                if whole in whole_servers:
+                    add(f"all tools of {whole!r} are already listed", "agents", i, "tools", j)
+                whole_servers.add(whole)
             elif name in tool_names:
                 add(
                     f"duplicate tool name {name!r} in agent {agent.name!r}", "agents", i, "tools", j

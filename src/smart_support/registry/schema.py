@@ -94,9 +94,12 @@ class ToolSpec(_Strict):
     mcp: str | None = None
     """The name of a server declared under `mcp_servers`."""
 
+    openapi: str | None = None
+    """The name of an import declared under `openapi:` (an OpenAPI or Swagger spec)."""
+
     tool: str | None = None
-    """With `mcp:` only: the one tool of that server to give the agent. Without it the agent gets
-    every tool the server lists."""
+    """With `mcp:` or `openapi:`: the one tool (operation) to give the agent. Without it the agent
+    gets every tool the server lists (an import's: GET/HEAD/OPTIONS reads, the rest writes)."""
 
     name: str | None = None
     """Optional tool name shown to the model, instead of the function name (`python:`) or the
@@ -138,7 +141,7 @@ class ToolSpec(_Strict):
             raise ValueError(f"{value!r} is not a reference of the form package.module:function")
         return value
 
-    @field_validator("mcp")
+    @field_validator("mcp", "openapi")
     @classmethod
     def _server_name(cls, value: str | None) -> str | None:
         return check_name(value) if value is not None else None
@@ -166,22 +169,33 @@ class ToolSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ToolSpec:
-        if (self.python is None) == (self.mcp is None):
-            raise ValueError("a tool entry needs exactly one source: `python:` or `mcp:`")
-        if self.tool is not None and self.mcp is None:
-            raise ValueError("`tool:` goes only with `mcp:`")
-        if self.name is not None and self.mcp is not None and self.tool is None:
-            raise ValueError("`name:` on an `mcp:` entry needs `tool:` (it renames one tool)")
+        sources = [s for s in (self.python, self.mcp, self.openapi) if s is not None]
+        if len(sources) != 1:
+            raise ValueError(
+                "a tool entry needs exactly one source: `python:`, `mcp:` or `openapi:`"
+            )
+        remote = self.mcp is not None or self.openapi is not None
+        if self.tool is not None and not remote:
+            raise ValueError("`tool:` goes only with `mcp:` or `openapi:`")
+        if self.name is not None and remote and self.tool is None:
+            raise ValueError("`name:` on an `mcp:` or `openapi:` entry needs `tool:`")
         if self.check is not None and self.access != "write":
             raise ValueError("`check:` goes only with `access: write`")
         whole_server = self.mcp is not None and self.tool is None
+        whole_import = self.openapi is not None and self.tool is None
         if whole_server and self.access == "read":
             raise ValueError(
                 "`access: read` on a whole MCP server would make every tool it has, or adds "
                 "later, a read: list the read tools under `read_tools:` (the others are writes)"
             )
+        if whole_import and "access" in self.model_fields_set:
+            raise ValueError(
+                "a whole import's access comes from each operation's method (GET/HEAD/OPTIONS "
+                "read, the rest write); to change one, give it its own entry with `tool:`"
+            )
         if self.read_tools is not None and not whole_server:
             raise ValueError("`read_tools:` goes only with `mcp:` and no `tool:`")
+        whole_server = whole_server or whole_import
         if whole_server and (self.bind or self.owner or self.needs_customer):
             raise ValueError(
                 "`bind:`, `owner:` and `needs_customer:` need one tool: add `tool:` to the entry"
@@ -195,18 +209,22 @@ class ToolSpec(_Strict):
         """Whether the tool is refused until the customer is verified."""
         return self.needs_customer or bool(self.bind) or self.owner is not None
 
-    def access_of(self, tool_name: str) -> Access:
-        """The access level of one tool made from this entry (a whole MCP server's tools are
-        writes unless listed in `read_tools:`)."""
+    def access_of(self, tool_name: str, method_access: Access | None = None) -> Access:
+        """The access level of one tool made from this entry: a whole MCP server's tools are
+        writes unless listed in `read_tools:`; a whole import's follow their method."""
         if self.read_tools is not None:
             return "read" if tool_name in self.read_tools else "write"
+        if self.openapi is not None and self.tool is None:
+            return method_access or "write"
         return self.access
 
-    def metadata(self, tool_name: str | None = None) -> dict[str, Any]:
-        """What the tool made from this entry (named `tool_name` for a whole MCP server's
-        tools) carries in `BaseTool.metadata`: what the tool guard enforces."""
+    def metadata(
+        self, tool_name: str | None = None, method_access: Access | None = None
+    ) -> dict[str, Any]:
+        """What the tool made from this entry (named `tool_name` for a whole MCP server's or
+        import's tools) carries in `BaseTool.metadata`: what the tool guard enforces."""
         data: dict[str, Any] = {
-            "access": self.access_of(tool_name) if tool_name else self.access,
+            "access": self.access_of(tool_name, method_access) if tool_name else self.access,
             "summary": self.summary,
             "source": self.source,
         }
@@ -222,8 +240,10 @@ class ToolSpec(_Strict):
 
     @property
     def source(self) -> str:
-        """`python:package.module:function` or `mcp:server`, as put in tool metadata."""
-        return f"python:{self.python}" if self.python is not None else f"mcp:{self.mcp}"
+        """`python:package.module:function`, `mcp:server` or `openapi:import`."""
+        if self.python is not None:
+            return f"python:{self.python}"
+        return f"mcp:{self.mcp}" if self.mcp is not None else f"openapi:{self.openapi}"
 
     @property
     def declared_name(self) -> str | None:
@@ -272,6 +292,26 @@ class McpServerSpec(_Strict):
         if self.env is not None and self.command is None:
             raise ValueError("`env:` goes only with `command:`")
         return self
+
+
+class OpenApiSpec(_Strict):
+    """An OpenAPI or Swagger spec whose operations become tools (see `smart-support import`)."""
+
+    source: str = Field(min_length=1)
+    """A file (relative to agents.yaml) or an http(s) URL, fetched through the egress guard."""
+
+    server: str | None = None
+    """A server URL replacing the spec's servers (your API's address, a sandbox)."""
+
+    @field_validator("server")
+    @classmethod
+    def _http_server(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+        return value
 
 
 class AgentSpec(_Strict):
@@ -351,6 +391,9 @@ class RegistryFile(_Strict):
     mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
     """MCP servers by name; one session per server is held open for the app's lifetime."""
 
+    openapi: dict[str, OpenApiSpec] = Field(default_factory=dict)
+    """OpenAPI/Swagger imports by name; each is loaded once when the app starts."""
+
     identity: IdentitySpec = Field(default_factory=IdentitySpec)
     """How customers are identified (signed identities need no entry here)."""
 
@@ -414,6 +457,11 @@ class Registry:
     def fallback(self) -> AgentSpec:
         """The one agent with role `fallback`."""
         return next(a for a in self.spec.agents if a.role == "fallback")
+
+    @property
+    def openapi_imports(self) -> dict[str, OpenApiSpec]:
+        """The declared OpenAPI imports by name."""
+        return dict(self.spec.openapi)
 
     @property
     def identity(self) -> IdentitySpec:

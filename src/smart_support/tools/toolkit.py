@@ -18,7 +18,7 @@ from typing import Any
 
 from langchain_core.tools import BaseTool
 
-from smart_support.errors import ConfigError
+from smart_support.errors import ConfigError, EgressRefused
 from smart_support.registry.schema import Access, Registry, ToolSpec, summary_fields
 from smart_support.settings import Settings
 from smart_support.tools.mcp import McpServer
@@ -90,14 +90,67 @@ async def _start_servers(
     return errors, dead
 
 
+async def _load_imports(
+    registry: Registry, settings: Settings
+) -> tuple[dict[str, list[BaseTool]], list[ConfigError]]:
+    """Each OpenAPI import an agent uses, loaded once: its tools by import name."""
+    from smart_support.openapi import SpecError, import_spec
+
+    used = {t.openapi for a in registry.agents for t in a.tools if t.openapi is not None}
+    loaded: dict[str, list[BaseTool]] = {}
+    errors: list[ConfigError] = []
+    for name in sorted(used):
+        spec = registry.openapi_imports.get(name)
+        if spec is None:
+            continue  # undeclared: the loader reported it
+        source = spec.source
+        if "://" not in source and source != "-" and registry.base_dir is not None:
+            source = str(registry.base_dir / source)
+        where = registry.where("openapi", name, "source")
+        try:
+            result = await import_spec(source, settings, server=spec.server)
+        except (SpecError, EgressRefused) as exc:
+            errors.append(ConfigError(f"import {name!r} failed: {exc}", **where))
+            continue
+        for skipped in result.skipped:
+            log.warning("import %s: %s skipped: %s", name, skipped["operation"], skipped["reason"])
+        loaded[name] = list(result.tools)
+    return loaded, errors
+
+
+def _imported_tool(tool: BaseTool, spec: ToolSpec) -> BaseTool:
+    """An imported operation's tool with the entry's name and the guard's metadata."""
+    method_access = (tool.metadata or {}).get("access", "write")
+    copy = tool.model_copy()
+    copy.name = spec.name or tool.name
+    copy.metadata = spec.metadata(tool.name, method_access)
+    copy.handle_tool_error = True
+    return copy
+
+
 def _resolve_entry(
-    spec: ToolSpec, servers: dict[str, McpServer], where: dict[str, Any]
+    spec: ToolSpec,
+    servers: dict[str, McpServer],
+    where: dict[str, Any],
+    imports: dict[str, list[BaseTool]] | None = None,
 ) -> tuple[list[BaseTool], ConfigError | None]:
     if spec.python is not None:
         try:
             return [python_tool(spec)], None
         except PythonToolError as exc:
             return [], ConfigError(str(exc), **{**where, "field": f"{where['field']}.python"})
+    if spec.openapi is not None:
+        operations = (imports or {}).get(spec.openapi)
+        if operations is None:  # undeclared or failed: reported already
+            return [], None
+        if spec.tool is None:
+            return [_imported_tool(t, spec) for t in operations], None
+        found = next((t for t in operations if t.name == spec.tool), None)
+        if found is None:
+            offered = ", ".join(t.name for t in operations[:30]) or "none"
+            message = f"import {spec.openapi!r} has no operation {spec.tool!r} (it has: {offered})"
+            return [], ConfigError(message, **{**where, "field": f"{where['field']}.tool"})
+        return [_imported_tool(found, spec)], None
     assert spec.mcp is not None
     server = servers.get(spec.mcp)
     if server is None:  # undeclared: the loader reported it
@@ -162,7 +215,10 @@ def _check_check(name: str, tools: list[BaseTool], where: dict[str, Any]) -> Con
 
 
 def _resolve(
-    registry: Registry, servers: dict[str, McpServer], dead: set[str]
+    registry: Registry,
+    servers: dict[str, McpServer],
+    dead: set[str],
+    imports: dict[str, list[BaseTool]] | None = None,
 ) -> tuple[dict[str, list[BaseTool]], list[ConfigError]]:
     errors: list[ConfigError] = []
     by_agent: dict[str, list[BaseTool]] = {}
@@ -173,7 +229,7 @@ def _resolve(
             if spec.mcp in dead:
                 continue  # already reported against the server
             where = registry.where(*registry.tool_path(agent.name, index))
-            resolved, error = _resolve_entry(spec, servers, where)
+            resolved, error = _resolve_entry(spec, servers, where, imports)
             if error is not None:
                 errors.append(error)
             if spec.summary is not None and spec.declared_name is not None and resolved:
@@ -262,8 +318,9 @@ async def resolve_toolkit(
     servers: dict[str, McpServer] = {}
     try:
         server_errors, dead = await _start_servers(registry, settings, servers)
-        tools, tool_errors = _resolve(registry, servers, dead)
-        errors = sorted(server_errors + tool_errors, key=lambda e: e.line or 0)
+        imports, import_errors = await _load_imports(registry, settings)
+        tools, tool_errors = _resolve(registry, servers, dead, imports)
+        errors = sorted(server_errors + import_errors + tool_errors, key=lambda e: e.line or 0)
         yield Toolkit(tools, servers), errors
     finally:
         await asyncio.gather(*(server.aclose() for server in servers.values()))
