@@ -134,11 +134,12 @@ async def chat(
         Engine.open(settings) as engine,
     ):
         conversation_id, _ = await engine.start_conversation(identity)
-        who = (
-            f"signed in as {identity.label}"
-            if identity
-            else "anonymous (the assistant asks who you are before anything personal)"
-        )
+        if identity is not None:
+            who = f"signed in as {identity.label}"
+        elif engine.registry.identity.verify is not None:
+            who = "anonymous (the assistant asks who you are before anything personal)"
+        else:
+            who = "anonymous"
         printer.write(
             f"Smart Support chat · model: {engine.model_label} · conversation {conversation_id}\n"
             f"You are {who}. Type a message; end with Ctrl-D.\n"
