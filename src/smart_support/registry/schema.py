@@ -36,6 +36,16 @@ def summary_fields(template: str) -> set[str]:
     return names
 
 
+def check_http_url(value: str | None) -> str | None:
+    """Return `value` if it is None or an http(s) URL with a host, else raise ValueError."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -278,12 +288,7 @@ class McpServerSpec(_Strict):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
-        return value
+        return check_http_url(value)
 
     @model_validator(mode="after")
     def _one_transport(self) -> McpServerSpec:
@@ -306,12 +311,7 @@ class OpenApiSpec(_Strict):
     @field_validator("server")
     @classmethod
     def _http_server(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
-        return value
+        return check_http_url(value)
 
 
 class AgentSpec(_Strict):
