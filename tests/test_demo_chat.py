@@ -13,32 +13,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from chat_process import run_chat
 from shop_fixture import free_port
 from smart_support.demo.shop import DEMO_EMAIL
 
 
 def chat(lines: list[str], shop_url: str, tmp_path) -> str:
-    """Run the terminal chat as a real process, one message per line; return what it printed."""
-    port = urlsplit(shop_url).port
-    env = {
-        **os.environ,
-        "LLM_PROVIDER": "offline",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
-        "SHOP_URL": shop_url,
-        "EGRESS_ALLOWLIST": f"127.0.0.1:{port}",
-    }
-    env.pop("AGENTS_FILE", None)
-    process = subprocess.run(
-        [sys.executable, "-m", "smart_support.cli", "chat", "--as", DEMO_EMAIL],
-        input="\n".join(lines) + "\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
-    return process.stdout
+    """The chat as the demo customer Maya Chen."""
+    return run_chat(lines, shop_url, tmp_path, "--as", DEMO_EMAIL)
 
 
 def order(shop_url: str, order_id: int) -> dict:

@@ -5,38 +5,17 @@ shop over HTTP (the `running_shop` fixture of tests/shop_fixture.py, fresh data 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
-from urllib.parse import urlsplit
 
 import httpx
 
+from chat_process import run_chat
 from smart_support.demo.shop import DEMO_EMAIL
 
 
 def anonymous_chat(lines: list[str], shop_url: str, tmp_path) -> str:
-    """Run the terminal chat without `--as`, one message per line; return what it printed."""
-    env = {
-        **os.environ,
-        "LLM_PROVIDER": "offline",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'chat.db'}",
-        "SHOP_URL": shop_url,
-        "EGRESS_ALLOWLIST": f"127.0.0.1:{urlsplit(shop_url).port}",
-    }
-    env.pop("AGENTS_FILE", None)
-    process = subprocess.run(
-        [sys.executable, "-m", "smart_support.cli", "chat"],
-        input="\n".join(lines) + "\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
-    return process.stdout
+    """The chat without `--as`, one message per line."""
+    return run_chat(lines, shop_url, tmp_path)
 
 
 def turns(out: str) -> dict[str, str]:
