@@ -8,7 +8,8 @@ result.report()   # {"operations": [...], "warnings": [...], "skipped": [...]}
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.tools import StructuredTool
 
@@ -20,6 +21,9 @@ from smart_support.openapi.request import Binding
 from smart_support.openapi.tools import access, input_schema, make_tool
 from smart_support.openapi.validate import findings
 from smart_support.settings import Settings
+
+if TYPE_CHECKING:
+    from smart_support.registry.schema import OpenApiSpec
 
 
 @dataclass
@@ -98,6 +102,25 @@ async def import_spec(
     """
     documents = await load(source, settings, remote_refs=remote_refs)
     return convert(documents, server=server, validate=validate, source=source)
+
+
+async def import_configured(
+    spec: OpenApiSpec, settings: Settings, *, base_dir: Path | None = None
+) -> ImportResult:
+    """The import an agents.yaml declares under `openapi:` (its source, server and options).
+
+    The one entry point for a declared import: the toolkit (agents' tools) and `smart-support mcp
+    serve` both use it, so both call the API the same way.
+
+    Args:
+        spec: The declared import.
+        settings: Egress settings for the spec's URL.
+        base_dir: The folder of agents.yaml: a relative `source` is a file beside it.
+    """
+    source = spec.source
+    if "://" not in source and source != "-" and base_dir is not None:
+        source = str(base_dir / source)
+    return await import_spec(source, settings, server=spec.server)
 
 
 def convert(

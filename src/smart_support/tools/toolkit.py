@@ -94,7 +94,8 @@ async def _load_imports(
     registry: Registry, settings: Settings
 ) -> tuple[dict[str, list[BaseTool]], list[ConfigError]]:
     """Each OpenAPI import an agent uses, loaded once: its tools by import name."""
-    from smart_support.openapi import SpecError, import_spec
+    from smart_support.openapi import SpecError
+    from smart_support.openapi.importer import import_configured
 
     used = {t.openapi for a in registry.agents for t in a.tools if t.openapi is not None}
     loaded: dict[str, list[BaseTool]] = {}
@@ -103,12 +104,9 @@ async def _load_imports(
         spec = registry.openapi_imports.get(name)
         if spec is None:
             continue  # undeclared: the loader reported it
-        source = spec.source
-        if "://" not in source and source != "-" and registry.base_dir is not None:
-            source = str(registry.base_dir / source)
         where = registry.where("openapi", name, "source")
         try:
-            result = await import_spec(source, settings, server=spec.server)
+            result = await import_configured(spec, settings, base_dir=registry.base_dir)
         except (SpecError, EgressRefused) as exc:
             errors.append(ConfigError(f"import {name!r} failed: {exc}", **where))
             continue
