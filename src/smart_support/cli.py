@@ -139,5 +139,48 @@ def demo(
     sys.exit(run_demo(settings, site_port=None if no_site else site_port))
 
 
+@main.group()
+def mcp() -> None:
+    """Serve Smart Support's tools to MCP clients."""
+
+
+@mcp.command("serve")
+@click.argument("target", metavar="IMPORT")
+@click.option(
+    "--transport",
+    type=click.Choice(["stdio", "http"]),
+    default="stdio",
+    show_default=True,
+    help="stdio (the client starts this command) or streamable HTTP on --host:--port/mcp.",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address for --transport http."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8765,
+    show_default=True,
+    help="Port for --transport http.",
+)
+@click.option("--server", metavar="URL", help="Call this server URL instead of the spec's servers.")
+@click.option(
+    "--writes",
+    type=click.Choice(["confirm", "allow", "none"]),
+    default="confirm",
+    show_default=True,
+    help="confirm: ask the client's user (MCP elicitation) before each write; allow: run writes "
+    "without asking; none: do not expose write tools.",
+)
+def mcp_serve(
+    target: str, transport: str, host: str, port: int, server: str | None, writes: str
+) -> None:
+    """Serve IMPORT (a name under openapi: in agents.yaml, or a spec file or URL) as an MCP
+    server: one tool per operation, called through the egress guard."""
+    from smart_support.openapi.serve import cli_mcp_serve
+
+    sys.exit(cli_mcp_serve(target, _settings(), transport, host, port, writes, server=server))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
