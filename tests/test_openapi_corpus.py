@@ -2,7 +2,8 @@
 unique, and every parameter and top-level body property of the spec in the tool's input.
 
 The expectation is computed from the raw document with a small independent reader (its own
-`$ref` follower), not with the converter's code.
+`$ref` follower, `smart_support.openapi.completeness`, shared with bench/openapi_import.py), not
+with the converter's code.
 """
 
 from __future__ import annotations
@@ -19,20 +20,11 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from smart_support.openapi import ImportResult, import_spec
+from smart_support.openapi.completeness import expected_inputs, missing_inputs
 from smart_support.settings import Settings
 
 CORPUS = Path(__file__).parent / "data" / "openapi"
 SPECS = sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".json", ".yaml"))
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-OWNED_HEADERS = {
-    "authorization",
-    "accept",
-    "content-type",
-    "content-length",
-    "host",
-    "cookie",
-    "idempotency-key",
-}
 
 
 @cache
@@ -47,96 +39,10 @@ def raw(name: str) -> Any:
     return json.loads(text) if name.endswith(".json") else yaml.load(text, Loader=yaml.CSafeLoader)
 
 
-def follow(spec: Any, value: Any) -> Any:
-    for _ in range(50):
-        if not (isinstance(value, dict) and isinstance(value.get("$ref"), str)):
-            return value
-        ref = value["$ref"]
-        if not ref.startswith("#/"):
-            return None
-        value = spec
-        for part in ref[2:].split("/"):
-            value = (
-                value.get(part.replace("~1", "/").replace("~0", "~"))
-                if isinstance(value, dict)
-                else None
-            )
-    return None
-
-
-def body_properties(spec: Any, schema: Any) -> set[str] | None:
-    """Top-level property names of an object body (allOf merged); None when not an object."""
-    schema = follow(spec, schema)
-    if not isinstance(schema, dict):
-        return None
-    variants = [
-        v
-        for v in schema.get("oneOf") or schema.get("anyOf") or []
-        if not (isinstance(v, dict) and v.get("type") == "null")
-    ]
-    if len(variants) == 1 and "properties" not in schema:  # one real variant: that object
-        return body_properties(spec, variants[0])
-    names = set((schema.get("properties") or {}).keys())
-    for part in schema.get("allOf") or []:
-        names |= body_properties(spec, part) or set()
-    return names or None
-
-
-def expected(spec: Any) -> dict[tuple[str, str], set[tuple[str, str]]]:
-    """(METHOD, path) -> {(in, original)} for every operation of the raw spec."""
-    swagger = "swagger" in spec
-    schemes = (
-        (spec.get("components") or {}).get("securitySchemes")
-        or spec.get("securityDefinitions")
-        or {}
-    )
-    # API keys travel with the import's auth, not as arguments; Accept-* is content negotiation.
-    keys = {(s["in"], s["name"].lower()) for s in schemes.values() if s.get("type") == "apiKey"}
-    out: dict[tuple[str, str], set[tuple[str, str]]] = {}
-    for path, item in (spec.get("paths") or {}).items():
-        item = follow(spec, item) or {}
-        for method in METHODS:
-            op = item.get(method)
-            if not isinstance(op, dict):
-                continue
-            wanted: set[tuple[str, str]] = set()
-            body_schema: Any = None
-            for param in [*(item.get("parameters") or []), *(op.get("parameters") or [])]:
-                param = follow(spec, param) or {}
-                where, name = param.get("in"), param.get("name")
-                if where == "body":
-                    body_schema = param.get("schema")
-                elif where == "formData":
-                    wanted.add(("body", name))
-                elif (where, str(name).lower()) in keys:
-                    continue
-                elif where in ("path", "query", "cookie") or (
-                    where == "header"
-                    and name.lower() not in OWNED_HEADERS
-                    and not name.lower().startswith("accept-")
-                ):
-                    wanted.add((where, name))
-            if not swagger and op.get("requestBody"):
-                content = (follow(spec, op["requestBody"]) or {}).get("content") or {}
-                for media_type, media in content.items():
-                    if (
-                        "json" in media_type
-                        or "form-urlencoded" in media_type
-                        or media_type == "*/*"
-                    ):
-                        body_schema = (media or {}).get("schema")
-                        break
-            if body_schema is not None:
-                props = body_properties(spec, body_schema)
-                wanted |= {("body", p) for p in props} if props else {("body", "")}
-            out[(method.upper(), str(path))] = wanted
-    return out
-
-
 @pytest.mark.parametrize("name", SPECS)
 def test_every_operation_of_a_corpus_spec_is_a_tool_or_skipped_with_a_reason(name: str) -> None:
     result = imported(name)
-    ops = expected(raw(name))
+    ops = expected_inputs(raw(name))
     assert len(result.operations) + len(result.skipped) == len(ops)
     assert all(s["reason"] for s in result.skipped)
     names = [op.name for op in result.operations]
@@ -148,12 +54,10 @@ def test_every_operation_of_a_corpus_spec_is_a_tool_or_skipped_with_a_reason(nam
 @pytest.mark.parametrize("name", SPECS)
 def test_every_parameter_and_body_property_is_in_the_tools_input(name: str) -> None:
     result = imported(name)
-    ops = expected(raw(name))
+    missing = {tool: m for tool, m in missing_inputs(result, raw(name)).items() if m}
+    assert not missing, missing
     for op in result.operations:
         report = op.report()
-        found = {(p["in"], p["original"]) for p in report["parameters"]}
-        want = ops[(report["method"], report["path"])]
-        assert want <= found, (report["name"], want - found)
         assert set(report["input_schema"]["properties"]) == {
             p["name"] for p in report["parameters"]
         }

@@ -1,0 +1,300 @@
+"""OpenAPI import: time, peak memory and completeness per corpus spec, ours vs FastMCP.
+
+    .venv/bin/python bench/openapi_import.py [--repeat 3] [SPEC ...]
+
+Every measurement runs in a fresh child process (this script with `--child`), so peak RSS is that
+child's own `ru_maxrss`. "ours" times `import_spec(file)`: read, parse, validate and make the
+tools, no LLM (absolute remote `$ref`s are not followed: no network). "FastMCP" times parsing the
+same file (json / yaml.CSafeLoader) plus `FastMCP.from_openapi(...)` and listing its tools, so
+both columns go from a file to a list of tools; its `from_openapi` alone is shown too. Each child
+first imports its libraries and converts a tiny inline spec (lazy imports and first-call costs),
+and the "baseline" rows are children that do only that. Times are medians over `--repeat` runs,
+RSS the largest. "complete": tools whose input has every parameter and top-level body property
+of the spec's operation (`smart_support.openapi.completeness`), over the operations that were
+not skipped with a reason (ours) or over all operations (FastMCP, which never skips with one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "tests" / "data" / "openapi"
+LARGEST = "square-2.0.json"
+NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+TINY: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "warm-up", "version": "1"},
+    "servers": [{"url": "http://127.0.0.1:9"}],
+    "paths": {
+        "/a/{id}": {
+            "post": {
+                "operationId": "a",
+                "responses": {"200": {"description": "ok"}},
+                "parameters": [{"name": "id", "in": "path", "required": True}],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"x": {"type": "string"}}}
+                        }
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _parse(path: Path) -> Any:
+    import yaml
+
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=yaml.CSafeLoader)
+
+
+def _names(names: list[str]) -> dict[str, Any]:
+    return {
+        "names_invalid": sum(not NAME.match(n) for n in names),
+        "names_duplicate": len(names) - len(set(names)),
+    }
+
+
+def _child_ours(spec_name: str | None) -> dict[str, Any]:
+    import asyncio
+    import tempfile
+
+    from smart_support.openapi import import_spec
+    from smart_support.openapi.completeness import expected_inputs, missing_inputs
+    from smart_support.settings import Settings
+
+    settings = Settings()
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as tiny:
+        json.dump(TINY, tiny)
+    asyncio.run(import_spec(tiny.name, settings, remote_refs=False))
+    Path(tiny.name).unlink()
+    if spec_name is None:
+        return {"peak_mb": _peak_mb()}
+    start = time.perf_counter()
+    result = asyncio.run(import_spec(str(CORPUS / spec_name), settings, remote_refs=False))
+    elapsed = time.perf_counter() - start
+    peak = _peak_mb()
+    spec = _parse(CORPUS / spec_name)
+    missing = missing_inputs(result, spec)
+    return {
+        "peak_mb": peak,
+        "seconds": elapsed,
+        "operations": len(expected_inputs(spec)),
+        "tools": len(result.operations),
+        "skipped": len(result.skipped),
+        "warnings": len(result.warnings),
+        "complete": sum(not m for m in missing.values()),
+        **_names([op.name for op in result.operations]),
+    }
+
+
+def _fastmcp_has(schema: dict[str, Any], params: set[str], where: str, name: str) -> bool:
+    """Whether FastMCP's input schema takes (where, name): its `name__where` suffix for a
+    colliding parameter, body properties at the top level or inside one whole-body argument."""
+    props = schema.get("properties") or {}
+    if where != "body":
+        return name in props or f"{name}__{where}" in props
+    whole = [s for n, s in props.items() if n not in params]
+    if name == "":
+        return bool(whole)
+    if name in props:
+        return True
+    for candidate in whole:
+        ref = candidate.get("$ref") if isinstance(candidate, dict) else None
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            candidate = (schema.get("$defs") or {}).get(ref.split("/")[-1], {})
+        if isinstance(candidate, dict) and name in (candidate.get("properties") or {}):
+            return True
+    return False
+
+
+def _fastmcp_complete(spec: Any, tools: list[Any]) -> int:
+    """Tools whose input has every expected input (FastMCP's own naming mapped back)."""
+    from smart_support.openapi.completeness import expected_inputs
+
+    expected = expected_inputs(spec)
+    complete = 0
+    for tool in tools:
+        route = getattr(tool, "_route", None)
+        if route is None:
+            continue
+        want = expected.get((route.method.upper(), route.path), set())
+        params = {p.name for p in route.parameters}
+        schema = tool.parameters or {}
+        complete += all(_fastmcp_has(schema, params, where, name) for where, name in want)
+    return complete
+
+
+def _child_fastmcp(spec_name: str | None) -> dict[str, Any]:
+    import asyncio
+
+    import httpx
+    from fastmcp import FastMCP
+
+    def convert(spec: Any) -> list[Any]:
+        client = httpx.AsyncClient(base_url="http://127.0.0.1:9")  # never called
+        server = FastMCP.from_openapi(openapi_spec=spec, client=client)
+        return list(asyncio.run(server.list_tools()))
+
+    convert(json.loads(json.dumps(TINY)))
+    if spec_name is None:
+        return {"peak_mb": _peak_mb()}
+    start = time.perf_counter()
+    spec = _parse(CORPUS / spec_name)
+    parsed = time.perf_counter()
+    try:
+        tools = convert(spec)
+    except Exception as exc:  # a spec FastMCP cannot convert is a result, not a crash
+        return {
+            "peak_mb": _peak_mb(),
+            "error": f"{type(exc).__name__}: {str(exc)[:160]}",
+            "parse_seconds": parsed - start,
+        }
+    end = time.perf_counter()
+    peak = _peak_mb()
+    fresh = _parse(CORPUS / spec_name)  # from_openapi may have changed its copy
+    return {
+        "peak_mb": peak,
+        "seconds": end - start,
+        "convert_seconds": end - parsed,
+        "tools": len(tools),
+        "complete": _fastmcp_complete(fresh, tools),
+        **_names([t.name for t in tools]),
+    }
+
+
+def _run_child(kind: str, spec: str | None) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", kind]
+    if spec is not None:
+        command.append(spec)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    if done.returncode != 0:
+        return {"error": f"child failed: {done.stderr.strip().splitlines()[-1:]}"}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _measure(kind: str, spec: str | None, repeat: int) -> dict[str, Any]:
+    runs = [_run_child(kind, spec) for _ in range(repeat)]
+    first = dict(runs[0])
+    for key in ("seconds", "convert_seconds", "parse_seconds"):
+        values = [r[key] for r in runs if key in r]
+        if values:
+            first[key] = statistics.median(values)
+    peaks = [r["peak_mb"] for r in runs if "peak_mb" in r]
+    if peaks:
+        first["peak_mb"] = max(peaks)
+    return first
+
+
+def _fmt_s(value: float) -> str:
+    return f"{value:.2f} s" if value >= 0.1 else f"{value * 1000:.0f} ms"
+
+
+def _main(args: argparse.Namespace) -> None:
+    specs = args.specs or sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".json", ".yaml"))
+    base_ours = _measure("ours", None, args.repeat)
+    base_fast = _measure("fastmcp", None, args.repeat)
+    rows: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    for spec in specs:
+        ours = _measure("ours", spec, args.repeat)
+        fast = _measure("fastmcp", spec, args.repeat)
+        rows.append((spec, ours, fast))
+        print(f"measured {spec}", file=sys.stderr)
+
+    print(
+        f"Baseline (interpreter, imports, a 1-operation warm-up): ours "
+        f"{base_ours['peak_mb']:.0f} MB, FastMCP {base_fast['peak_mb']:.0f} MB peak RSS.\n"
+    )
+    print(
+        "| spec | ops | ours time | ours peak RSS | tools | skipped | complete | names bad "
+        "| FastMCP time (parse + convert) | FastMCP convert | FastMCP peak RSS | tools "
+        "| complete | names bad | time ours/FastMCP |"
+    )
+    print("|---" * 15 + "|")
+    for spec, ours, fast in rows:
+        if "error" in ours and "seconds" not in ours:
+            ours_cells = f"{ours['error']} | | | | | |"
+            ops = "?"
+        else:
+            ops = str(ours["operations"])
+            callable_ops = ours["operations"] - ours["skipped"]
+            ours_cells = (
+                f"{_fmt_s(ours['seconds'])} | {ours['peak_mb']:.0f} MB | {ours['tools']} | "
+                f"{ours['skipped']} | {ours['complete']}/{callable_ops} | "
+                f"{ours['names_invalid'] + ours['names_duplicate']}"
+            )
+        if "seconds" in fast:
+            fast_cells = (
+                f"{_fmt_s(fast['seconds'])} | {_fmt_s(fast['convert_seconds'])} | "
+                f"{fast['peak_mb']:.0f} MB | {fast['tools']} | {fast['complete']}/{ops} | "
+                f"{fast['names_invalid'] + fast['names_duplicate']}"
+            )
+            ratio = f"{ours['seconds'] / fast['seconds']:.2f}" if "seconds" in ours else "-"
+        else:
+            fast_cells = f"fails: {fast.get('error', '?')[:70]} | | | | |"
+            ratio = "-"
+        print(f"| {spec} | {ops} | {ours_cells} | {fast_cells} | {ratio} |")
+
+    ours_ok = [o for _, o, _ in rows if "seconds" in o]
+    fast_ok = [f for _, _, f in rows if "seconds" in f]
+    complete = all(o["complete"] == o["operations"] - o["skipped"] for o in ours_ok)
+    names = all(o["names_invalid"] + o["names_duplicate"] == 0 for o in ours_ok)
+    both = [(s, o, f) for s, o, f in rows if "seconds" in o and "seconds" in f]
+    slower = [s for s, o, f in both if o["seconds"] >= f["seconds"]]
+    ratios = [o["seconds"] / f["seconds"] for _, o, f in both]
+    largest = next((o for s, o, _ in rows if s == LARGEST), None)
+    print()
+    print(f"Specs imported: ours {len(ours_ok)}/{len(rows)}, FastMCP {len(fast_ok)}/{len(rows)}.")
+    if ratios:
+        print(
+            f"Time ours/FastMCP over the {len(both)} specs both import: median "
+            f"{statistics.median(ratios):.2f}, worst {max(ratios):.2f}."
+        )
+    print("Targets:")
+    print(f"- 15/15 specs import: {'met' if len(ours_ok) == 15 else 'NOT met'} ({len(ours_ok)})")
+    print(
+        f"- every operation complete or skipped with a reason: {'met' if complete else 'NOT met'}"
+    )
+    print(f"- no invalid or duplicate names: {'met' if names else 'NOT met'}")
+    if largest is not None and "seconds" in largest:
+        ok = largest["seconds"] <= 3 and largest["peak_mb"] <= 250
+        print(
+            f"- {LARGEST} in <= 3 s and <= 250 MB: {'met' if ok else 'NOT met'} "
+            f"({_fmt_s(largest['seconds'])}, {largest['peak_mb']:.0f} MB)"
+        )
+    print(
+        f"- faster than FastMCP on every spec both import: {'met' if not slower else 'NOT met'}"
+        + (f" (slower: {', '.join(slower)})" if slower else "")
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("specs", nargs="*", help="corpus file names (default: all)")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh processes per measurement")
+    parser.add_argument("--child", choices=("ours", "fastmcp"), help=argparse.SUPPRESS)
+    parsed = parser.parse_args()
+    if parsed.child:
+        spec_arg = parsed.specs[0] if parsed.specs else None
+        run = _child_ours if parsed.child == "ours" else _child_fastmcp
+        print(json.dumps(run(spec_arg)))
+    else:
+        _main(parsed)
