@@ -9,9 +9,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
-def run_chat(lines: list[str], shop_url: str, tmp_path: Path, *options: str) -> str:
-    """Run the terminal chat (offline model, demo agents, SQLite in `tmp_path`), one message per
-    line, with extra CLI `options` (e.g. `--as EMAIL`); return what it printed."""
+def run_chat(
+    lines: list[str],
+    shop_url: str,
+    tmp_path: Path,
+    *options: str,
+    agents_file: Path | None = None,
+) -> str:
+    """Run the terminal chat (offline model, SQLite in `tmp_path`; the demo agents, or
+    `agents_file`), one message per line, with extra CLI `options` (e.g. `--as EMAIL`); return
+    what it printed."""
     env = {
         **os.environ,
         "LLM_PROVIDER": "offline",
@@ -20,6 +27,8 @@ def run_chat(lines: list[str], shop_url: str, tmp_path: Path, *options: str) -> 
         "EGRESS_ALLOWLIST": f"127.0.0.1:{urlsplit(shop_url).port}",
     }
     env.pop("AGENTS_FILE", None)
+    if agents_file is not None:
+        env["AGENTS_FILE"] = str(agents_file)
     process = subprocess.run(
         [sys.executable, "-m", "smart_support.cli", "chat", *options],
         input="\n".join(lines) + "\n",

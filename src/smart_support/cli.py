@@ -38,11 +38,29 @@ def fetch(url: str) -> None:
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--server", metavar="URL", help="Call this server URL instead of the spec's servers.")
-def import_command(source: str, as_json: bool, server: str | None) -> None:
-    """Import an OpenAPI or Swagger spec (file, - for stdin, or URL) and report its tools."""
+@click.option("--name", metavar="NAME", help="The import's name in agents.yaml (from the title).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write agents.yaml.")
+@click.option("--accept", is_flag=True, help="Write --out without asking.")
+def import_command(
+    source: str,
+    as_json: bool,
+    server: str | None,
+    name: str | None,
+    out: Path | None,
+    accept: bool,
+) -> None:
+    """Import an OpenAPI or Swagger spec (file, - for stdin, or URL) and report its tools.
+
+    With --out FILE, write a complete agents.yaml for it: `AGENTS_FILE=FILE smart-support chat`.
+    """
     from smart_support.openapi.report import cli_import
 
-    sys.exit(cli_import(source, _settings(), as_json=as_json, server=server))
+    settings = _settings()
+    sys.exit(
+        cli_import(
+            source, settings, as_json=as_json, server=server, name=name, accept=accept, out=out
+        )
+    )
 
 
 @main.group()

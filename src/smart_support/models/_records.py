@@ -29,7 +29,7 @@ from smart_support.models._render import (
     sentence,
     tidy_text,
 )
-from smart_support.models.matching import split_identifier, tokenize
+from smart_support.models.matching import STOP_WORDS, split_identifier, tokenize
 
 __all__ = ["NOTE_KEYS", "answer_record", "render_list"]
 
@@ -74,7 +74,10 @@ def _key_tokens(key: str) -> set[str]:
 
 
 def _subject_key(data: dict[str, Any]) -> str | None:
-    """The field that names the record: its first `<thing>_id` / `_number` / `_reference`."""
+    """The field that names the record: its own `id`, else its first `<thing>_id` / `_number` /
+    `_reference` (with an `id`, those name other records: `customer_id` on an order)."""
+    if isinstance(data.get("id"), int | str) and not isinstance(data.get("id"), bool):
+        return "id"
     for key, value in data.items():
         words = split_identifier(key).lower().split()
         if len(words) >= 2 and words[-1] in _ID_WORDS and isinstance(value, int | str):
@@ -82,9 +85,23 @@ def _subject_key(data: dict[str, Any]) -> str | None:
     return None
 
 
-def _subject(data: dict[str, Any]) -> str:
-    """ "Order 1042" from an `order_id` field, else "It"."""
+def _own_id(data: dict[str, Any], question: str) -> str | None:
+    """The noun before the record's own `id` in the question: "order" for "status of order 1042"."""
+    value = data.get("id")
+    if not isinstance(value, int | str) or isinstance(value, bool) or not str(value).strip():
+        return None
+    found = re.search(rf"([A-Za-z]+)\s*(?:number|no\.?|#)?\s*#?{re.escape(str(value))}\b", question)
+    if found is None or found.group(1).lower() in STOP_WORDS:
+        return None
+    return found.group(1).lower()
+
+
+def _subject(data: dict[str, Any], question: str = "") -> str:
+    """ "Order 1042" from an `order_id` field or an `id` the question calls an order, else "It"."""
     key = _subject_key(data)
+    if key == "id":
+        noun = _own_id(data, question)
+        return f"{noun.capitalize()} {data['id']}" if noun else "It"
     if key is None:
         return "It"
     words = split_identifier(key).lower().split()
@@ -265,7 +282,7 @@ def answer_record(data: dict[str, Any], question: str, *, acted: bool) -> str:
         for k, v in data.items()
         if k not in _HIDDEN and k not in NOTE_KEYS and v is not None and v != "" and v != []
     }
-    subject, status = _subject(data), _status(data)
+    subject, status = _subject(data, question), _status(data)
     if acted:
         if notes:
             return " ".join(notes)

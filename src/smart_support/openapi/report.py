@@ -1,14 +1,20 @@
-"""`smart-support import SOURCE`: the import's report, as a summary or as JSON (`--json`)."""
+"""`smart-support import SOURCE`: the import's report, as a summary or as JSON (`--json`), and
+with `--out FILE` a complete agents.yaml (`--accept` writes it without asking)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+import click
+
 from smart_support.errors import ConfigError, EgressRefused
-from smart_support.openapi.importer import ImportResult, import_spec
+from smart_support.openapi.agents_file import check_import_name, import_name, write_agents_file
+from smart_support.openapi.importer import ImportResult, convert
+from smart_support.openapi.load import Documents, load
 from smart_support.settings import Settings
 
 
@@ -30,10 +36,72 @@ def summary(result: ImportResult) -> str:
     return "\n".join(lines)
 
 
-def cli_import(source: str, settings: Settings, *, as_json: bool, server: str | None = None) -> int:
-    """Run an import and print its report; 0 on success, 1 when refused, 2 on a bad spec."""
+def _title(documents: Documents) -> tuple[str | None, str | None]:
+    info = documents.spec.get("info") if isinstance(documents.spec, dict) else None
+    if not isinstance(info, dict):
+        return None, None
+    title, description = info.get("title"), info.get("description")
+    return (
+        title.strip() or None if isinstance(title, str) else None,
+        description.strip().split("\n\n")[0][:600] or None
+        if isinstance(description, str)
+        else None,
+    )
+
+
+def _keep_stdin_spec(documents: Documents, out: Path, name: str) -> str:
+    """A spec read from stdin is saved beside FILE, so the written agents.yaml can load it."""
+    copy = out.parent / f"{name}.openapi.json"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(json.dumps(documents.spec, ensure_ascii=False, indent=1), encoding="utf-8")
+    return str(copy)
+
+
+def _confirmed(result: ImportResult, out: Path) -> bool:
+    """Ask on a terminal; without one, `--accept` is required."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        print(
+            f"error: not writing {out} without --accept (there is no terminal to ask on)",
+            file=sys.stderr,
+        )
+        return False
+    writes = sum(1 for op in result.operations if op.report()["access"] == "write")
+    return click.confirm(
+        f"Write {out} with {len(result.operations)} tools ({writes} writes that wait for "
+        "an approval)?",
+        default=True,
+        err=True,
+    )
+
+
+async def _run(
+    source: str, settings: Settings, server: str | None
+) -> tuple[Documents, ImportResult]:
+    documents = await load(source, settings)
+    return documents, convert(
+        documents, server=server.rstrip("/") if server else None, source=source
+    )
+
+
+def cli_import(
+    source: str,
+    settings: Settings,
+    *,
+    as_json: bool,
+    server: str | None = None,
+    name: str | None = None,
+    accept: bool = False,
+    out: Path | None = None,
+) -> int:
+    """Run an import, print its report, and with OUT write a complete agents.yaml.
+
+    Returns 0 on success, 1 when the egress guard refused the source or the file was not
+    accepted, 2 on a bad spec or a bad option.
+    """
     try:
-        result = asyncio.run(import_spec(source, settings, server=server))
+        if name is not None:
+            check_import_name(name)
+        documents, result = asyncio.run(_run(source, settings, server))
     except EgressRefused as exc:
         print(f"refused: {exc.reason}", file=sys.stderr)
         return 1
@@ -41,8 +109,35 @@ def cli_import(source: str, settings: Settings, *, as_json: bool, server: str | 
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if as_json:
-        report = result.report()
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+        print(json.dumps(result.report(), ensure_ascii=False, indent=2))
     else:
         print(summary(result))
+    if out is None:
+        return 0
+    title, description = _title(documents)
+    name = name or import_name(title, source)
+    if not accept and not _confirmed(result, out):
+        return 1
+    written_source = _keep_stdin_spec(documents, out, name) if source == "-" else source
+    try:
+        write_agents_file(
+            result,
+            out,
+            name=name,
+            source=written_source,
+            server=server,
+            title=title,
+            description=description,
+        )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {out}: import {name!r}, agent {name!r} with {len(result.operations)} tools. "
+        f"Try it: AGENTS_FILE={out} smart-support chat",
+        file=sys.stderr,
+    )
     return 0
