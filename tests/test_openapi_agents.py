@@ -18,7 +18,7 @@ from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import ApprovalRequested, ReplyEnd
 from smart_support.settings import Settings
 from smart_support.testing import ScriptedChatModel, call
-from smart_support.tools import open_toolkit
+from smart_support.tools import ToolContext, open_toolkit, tool_context
 
 
 def agents_file(tmp_path: Path, shop_url: str, tools: str) -> Path:
@@ -143,3 +143,83 @@ async def test_an_operation_the_import_lacks_is_a_config_error_naming_it(
 
     assert "has no operation 'refund_everything'" in str(err.value)
     assert "cancel_order" in str(err.value)
+
+
+def tagged_agents_file(tmp_path: Path, shop_url: str, tools: str) -> Path:
+    """The shop's own spec with tags on its operations, served by the shop itself."""
+    from smart_support.demo.shop import create_app
+
+    spec = create_app().openapi()
+    for path, item in spec["paths"].items():
+        for operation in item.values():
+            operation["tags"] = ["orders"] if path.startswith("/orders") else ["catalog"]
+    spec["paths"]["/orders/{order_id}/tracking"]["get"]["tags"] = ["orders", "shipping"]
+    (tmp_path / "shop.json").write_text(json.dumps(spec))
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "openapi:\n"
+        f"  shop:\n    source: shop.json\n    server: {shop_url}\n"
+        "agents:\n"
+        "  - name: orders\n"
+        "    description: Orders.\n"
+        "    role: fallback\n"
+        "    tools:\n" + tools
+    )
+    return path
+
+
+async def test_an_entry_with_tags_gives_only_the_operations_with_one_of_them(
+    tmp_path: Path,
+    running_shop: str,  # noqa: F811
+) -> None:
+    path = tagged_agents_file(
+        tmp_path, running_shop, "      - openapi: shop\n        tags: [shipping, catalog]\n"
+    )
+
+    async with open_toolkit(load_registry(path), settings_for(running_shop)) as toolkit:
+        tools = {t.name: t for t in toolkit.tools_for("orders")}
+        with tool_context(ToolContext(settings_for(running_shop))):
+            tracking = await tools["get_order_tracking"].ainvoke({"order_id": 1042})
+
+    assert set(tools) == {
+        "get_order_tracking",
+        "search_products",
+        "get_product",
+        "health",
+        "find_customer_by_email",
+    }
+    assert tools["get_order_tracking"].metadata == {
+        "access": "read",
+        "summary": None,
+        "source": "openapi:shop",
+    }
+    assert "1042" in json.dumps(tracking), "the tagged operation calls the shop"
+
+
+async def test_an_unknown_tag_is_a_config_error_naming_the_tags_the_import_has(
+    tmp_path: Path,
+    running_shop: str,  # noqa: F811
+) -> None:
+    path = tagged_agents_file(
+        tmp_path, running_shop, "      - openapi: shop\n        tags: [refunds]\n"
+    )
+
+    with pytest.raises(ConfigError) as err:
+        async with open_toolkit(load_registry(path), settings_for(running_shop)):
+            pass
+
+    assert "agents[0].tools[0].tags: import 'shop' has no tag 'refunds'" in str(err.value)
+    assert "(its tags: catalog, orders, shipping)" in str(err.value)
+
+
+def test_tags_go_only_on_a_whole_import(tmp_path: Path) -> None:
+    path = agents_file(
+        tmp_path,
+        "http://127.0.0.1:9",
+        "      - openapi: shop\n        tool: get_order\n        tags: [orders]\n",
+    )
+
+    with pytest.raises(ConfigError) as err:
+        load_registry(path)
+
+    assert "`tags:` goes only with `openapi:` and no `tool:`" in str(err.value)

@@ -2,7 +2,7 @@
 
 result = await import_spec("https://api.example.com/openapi.json", settings)
 result.tools      # LangChain StructuredTools, metadata {"access": "read" | "write", ...}
-result.report()   # {"operations": [...], "warnings": [...], "skipped": [...]}
+result.report()   # {"operations": [...], "warnings": [...], "skipped": [...], "auth": {...}}
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.tools import StructuredTool
 
+from smart_support.openapi.auth import Credentials, credentials, needs, satisfies, suggestion
 from smart_support.openapi.load import Documents, SpecError, load
-from smart_support.openapi.model import Operation, operations, spec_version
+from smart_support.openapi.model import Operation, operations, security_schemes, spec_version
 from smart_support.openapi.names import base_name, unique_names
 from smart_support.openapi.refs import Resolver
 from smart_support.openapi.request import Binding
@@ -42,6 +43,8 @@ class ImportedOperation:
             "access": access(self.operation),
             "enabled": True,
             "server": self.operation.server,
+            "tags": list(self.operation.tags),
+            "security": self.operation.security,
             "input_schema": self.input_schema,
             "parameters": [
                 {
@@ -64,10 +67,37 @@ class ImportResult:
     operations: list[ImportedOperation] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    #: The spec's security schemes by name, as declared.
+    security_schemes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The import's configured credentials (never in the report: only their description).
+    credentials: Credentials | None = field(default=None, repr=False)
 
     @property
     def tools(self) -> list[StructuredTool]:
         return [op.tool for op in self.operations]
+
+    @property
+    def tags(self) -> list[str]:
+        """Every tag of the imported operations, in first-seen order."""
+        return list(dict.fromkeys(t for op in self.operations for t in op.operation.tags))
+
+    def auth_report(self) -> dict[str, Any]:
+        """The configured auth (described, never its values) and what each scheme needs."""
+        spec = self.credentials.spec if self.credentials is not None else None
+        used = {name for op in self.operations for alt in op.operation.security for name in alt}
+        return {
+            "configured": self.credentials.describe() if self.credentials is not None else None,
+            "schemes": [
+                {
+                    "name": name,
+                    "needs": needs(scheme),
+                    "used": name in used,
+                    "satisfied": satisfies(spec, scheme),
+                    "auth": suggestion(scheme),
+                }
+                for name, scheme in self.security_schemes.items()
+            ],
+        }
 
     def report(self) -> dict[str, Any]:
         return {
@@ -76,7 +106,36 @@ class ImportResult:
             "operations": [op.report() for op in self.operations],
             "warnings": self.warnings,
             "skipped": self.skipped,
+            "auth": self.auth_report(),
         }
+
+    def _check_auth(self) -> None:
+        """A warning per scheme that operations need and the configured auth does not give."""
+        spec = self.credentials.spec if self.credentials is not None else None
+        unmet: dict[str, int] = {}
+        for op in self.operations:
+            alternatives = op.operation.security
+            if not alternatives or any(
+                all(satisfies(spec, self.security_schemes.get(n, {})) for n in alt)
+                for alt in alternatives
+            ):
+                continue
+            for name in alternatives[0]:
+                unmet[name] = unmet.get(name, 0) + 1
+        for name, count in unmet.items():
+            scheme = self.security_schemes.get(name)
+            if scheme is None:
+                self.warnings.append(f"{count} operations need the undeclared scheme {name!r}")
+                continue
+            hint = suggestion(scheme)
+            fix = (
+                f"set openapi.<name>.auth: {hint}"
+                if hint
+                else "this version cannot authenticate that way"
+            )
+            self.warnings.append(
+                f"this API needs {needs(scheme)} (scheme {name!r}, {count} operations): {fix}"
+            )
 
 
 async def import_spec(
@@ -86,6 +145,7 @@ async def import_spec(
     server: str | None = None,
     remote_refs: bool = True,
     validate: bool = True,
+    credentials: Credentials | None = None,
 ) -> ImportResult:
     """Import the spec at SOURCE (a path, `-`, or an http(s) URL fetched through the egress guard).
 
@@ -95,13 +155,16 @@ async def import_spec(
         server: A server URL replacing every server of the spec (e.g. a sandbox or a test server).
         remote_refs: Follow `$ref`s to absolute URLs through the egress guard.
         validate: Run openapi-spec-validator and report its findings as warnings.
+        credentials: The import's auth (see `import_configured`), added to every call.
 
     Raises:
         SpecError: The spec cannot be read, parsed, or is not OpenAPI 3.0/3.1 or Swagger 2.0.
         EgressRefused: The egress guard refused the spec's URL.
     """
     documents = await load(source, settings, remote_refs=remote_refs)
-    return convert(documents, server=server, validate=validate, source=source)
+    return convert(
+        documents, server=server, validate=validate, source=source, credentials=credentials
+    )
 
 
 async def import_configured(
@@ -115,18 +178,47 @@ async def import_configured(
     Args:
         spec: The declared import.
         settings: Egress settings for the spec's URL.
-        base_dir: The folder of agents.yaml: a relative `source` is a file beside it.
+        base_dir: The folder of agents.yaml: a relative `source` (and `env_file`) is a file
+            beside it.
+
+    Raises:
+        MissingSecret: A variable the auth names is not set (nor in `env_file`), or the
+            env_file is missing; `path` is the field below the import (a ConfigError).
+        SpecError: The spec cannot be read or is not OpenAPI/Swagger.
+        EgressRefused: The egress guard refused the spec's URL.
     """
+    creds = None
+    if spec.auth is not None:
+        env_file = None
+        if spec.env_file is not None:
+            env_file = Path(spec.env_file)
+            if not env_file.is_absolute() and base_dir is not None:
+                env_file = base_dir / env_file
+        creds = credentials(spec.auth, env_file)  # before the spec: a missing secret fails fast
     source = spec.source
     if "://" not in source and source != "-" and base_dir is not None:
         source = str(base_dir / source)
-    return await import_spec(source, settings, server=spec.server)
+    return await import_spec(source, settings, server=spec.server, credentials=creds)
 
 
 def convert(
-    documents: Documents, *, server: str | None = None, validate: bool = True, source: str = ""
+    documents: Documents,
+    *,
+    server: str | None = None,
+    validate: bool = True,
+    source: str = "",
+    credentials: Credentials | None = None,
 ) -> ImportResult:
-    """The synchronous part of an import, over loaded documents."""
+    """The synchronous part of an import, over loaded documents.
+
+    Args:
+        documents: The loaded spec.
+        server: Replaces every server of the spec.
+        validate: Report openapi-spec-validator's findings as warnings.
+        source: Where the spec came from, for the report.
+        credentials: Added to every call of every tool; the parameters they fill are left out
+            of the tools' input schemas.
+    """
     spec = documents.spec
     version = spec_version(spec)
     if not version:
@@ -135,7 +227,12 @@ def convert(
         raise SpecError(
             f"not an OpenAPI 3.0/3.1 or Swagger 2.0 document ({detail})", file=source or None
         )
-    result = ImportResult(source=source or documents.root, version=version)
+    result = ImportResult(
+        source=source or documents.root,
+        version=version,
+        security_schemes=security_schemes(spec),
+        credentials=credentials,
+    )
     result.warnings.extend(documents.warnings)
     if validate:
         result.warnings.extend(findings(spec))
@@ -147,11 +244,13 @@ def convert(
         [base_name(op.operation_id, op.method, op.path) for op in extraction.operations]
     )
     for name, operation in zip(names, extraction.operations, strict=True):
-        schema, bindings = input_schema(operation)
-        tool = make_tool(operation, name, schema, bindings)
+        hidden = credentials.hidden if credentials is not None else frozenset()
+        schema, bindings = input_schema(operation, hidden)
+        tool = make_tool(operation, name, schema, bindings, credentials=credentials)
         result.operations.append(ImportedOperation(name, operation, schema, bindings, tool))
     if resolver.cut:
         result.warnings.append(
             f"{len(resolver.cut)} recursive or very deep schemas were cut in tool inputs"
         )
+    result._check_auth()
     return result

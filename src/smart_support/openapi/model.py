@@ -79,6 +79,9 @@ class Operation(BaseModel):
     body: Body | None = None
     tags: list[str] = Field(default_factory=list)
     deprecated: bool = False
+    #: The security requirement: alternatives, each the names of the schemes it needs together
+    #: (`[]` = no credentials needed); the operation's own, else the spec's.
+    security: list[list[str]] = Field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -101,6 +104,23 @@ def _api_keys(spec: Any) -> set[tuple[str, str]]:
         if isinstance(scheme, dict) and scheme.get("type") == "apiKey":
             found.add((str(scheme.get("in")), str(scheme.get("name", "")).lower()))
     return found
+
+
+def security_schemes(spec: Any) -> dict[str, dict[str, Any]]:
+    """The spec's security schemes by name (`components.securitySchemes` or Swagger's
+    `securityDefinitions`), each as declared."""
+    schemes: Any = (spec.get("components") or {}).get("securitySchemes") or spec.get(
+        "securityDefinitions"
+    )
+    if not isinstance(schemes, dict):
+        return {}
+    return {str(k): v for k, v in schemes.items() if isinstance(v, dict)}
+
+
+def _security(raw: Any) -> list[list[str]]:
+    if not isinstance(raw, list):
+        return []
+    return [sorted(map(str, r)) for r in raw if isinstance(r, dict)]
 
 
 def spec_version(spec: Any) -> str:
@@ -319,6 +339,9 @@ def _operation(
         body=body,
         tags=[str(t) for t in op.get("tags") or []],
         deprecated=bool(op.get("deprecated")),
+        security=_security(
+            op["security"] if "security" in op else resolver.documents.spec.get("security")
+        ),
     )
 
 

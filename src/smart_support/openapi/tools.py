@@ -5,7 +5,8 @@ Each tool takes one JSON object holding every parameter (path, query, header, co
 auth and content negotiation headers the HTTP layer owns) and the body's top-level properties; a
 name that occurs twice is renamed and mapped back (`bindings`). GET/HEAD/OPTIONS are `read`, every
 other method `write` (the tool guard asks for approval); a write sends the ledger's idempotency
-key as `Idempotency-Key`.
+key as `Idempotency-Key`. The import's credentials (`auth.py`) are added after the request is
+built from the model's arguments, and their secrets are scrubbed from whatever comes back.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from langchain_core.tools import StructuredTool
 
 from smart_support.egress import HTTPError, TimeoutException, async_client
 from smart_support.errors import EgressRefused, ToolError
+from smart_support.openapi.auth import Credentials, scrub
 from smart_support.openapi.model import Operation
 from smart_support.openapi.names import argument_name
 from smart_support.openapi.request import Binding, build
@@ -29,8 +31,16 @@ def access(operation: Operation) -> str:
     return "read" if operation.method in READ_METHODS else "write"
 
 
-def input_schema(operation: Operation) -> tuple[dict[str, Any], list[Binding]]:
-    """The tool's JSON-object input schema and where each argument goes."""
+def input_schema(
+    operation: Operation, hidden: frozenset[tuple[str, str]] = frozenset()
+) -> tuple[dict[str, Any], list[Binding]]:
+    """The tool's JSON-object input schema and where each argument goes.
+
+    Args:
+        operation: The operation.
+        hidden: (location, lower-case name) of parameters the import's credentials fill: the
+            model never sees them.
+    """
     taken: set[str] = set()
     properties: dict[str, Any] = {}
     required: list[str] = []
@@ -58,6 +68,8 @@ def input_schema(operation: Operation) -> tuple[dict[str, Any], list[Binding]]:
         )
 
     for param in operation.parameters:
+        if (param.location, param.name.lower()) in hidden:
+            continue
         add(param.name, param.location, param.schema_, param.required, param.description)
     body = operation.body
     if body is not None:
@@ -78,13 +90,19 @@ def make_tool(
     bindings: list[Binding],
     *,
     result_budget: int = 16_000,
+    credentials: Credentials | None = None,
 ) -> StructuredTool:
     """The LangChain tool of one operation; calls need a tool context (the runtime's settings)."""
     level = access(operation)
 
     async def run(**arguments: Any) -> Any:
         return await call(
-            operation, bindings, arguments, write=level == "write", budget=result_budget
+            operation,
+            bindings,
+            arguments,
+            write=level == "write",
+            budget=result_budget,
+            credentials=credentials,
         )
 
     description = operation.summary or operation.description or operation.label
@@ -104,31 +122,57 @@ async def call(
     *,
     write: bool,
     budget: int,
+    credentials: Credentials | None = None,
 ) -> Any:
     """Send the operation's request; a parsed (trimmed) result, or `{"ok": false, ...}`.
 
+    With credentials, a 401 is answered by sending the request once more when they can be
+    renewed (an OAuth2 token); every secret is scrubbed from the result and from errors.
+
     Raises:
-        ToolError: No server URL, a timeout, a refused or failed connection, or the egress guard
-            refused the address.
+        ToolError: No server URL, a timeout, a refused or failed connection, the egress guard
+            refused the address, or the credentials could not be obtained.
     """
+    secrets = credentials.secrets if credentials is not None else list
+    try:
+        return await _call(operation, bindings, arguments, write, budget, credentials)
+    except ToolError as exc:
+        raise ToolError(scrub(str(exc), secrets())) from None
+
+
+async def _call(
+    operation: Operation,
+    bindings: list[Binding],
+    arguments: dict[str, Any],
+    write: bool,
+    budget: int,
+    credentials: Credentials | None,
+) -> Any:
     ctx = current_tool_context()
     if not operation.server:
         raise ToolError(
             f"{operation.label} has no server URL: the operator must set one for this import"
         )
-    request = build(operation, bindings, arguments, operation.server)
-    headers = {"Accept": "application/json", **request.headers}
-    if write and ctx.idempotency_key:
-        headers["Idempotency-Key"] = ctx.idempotency_key
+    built = build(operation, bindings, arguments, operation.server)
     try:
         async with async_client(ctx.settings, follow_redirects=not write) as client:
-            response = await client.request(
-                request.method,
-                request.url,
-                params=tuple(request.query),
-                headers=headers,
-                content=request.content,
-            )
+            for attempt in (1, 2):
+                request = built
+                if credentials is not None:
+                    request = await credentials.apply(built, ctx.settings)
+                headers = {"Accept": "application/json", **request.headers}
+                if write and ctx.idempotency_key:
+                    headers["Idempotency-Key"] = ctx.idempotency_key
+                response = await client.request(
+                    request.method,
+                    request.url,
+                    params=tuple(request.query),
+                    headers=headers,
+                    content=request.content,
+                )
+                renew = response.status_code == 401 and credentials is not None and attempt == 1
+                if not (renew and credentials is not None and await credentials.rejected(request)):
+                    break
     except EgressRefused as exc:
         raise ToolError(f"{operation.label}: the address was refused: {exc.reason}") from None
     except TimeoutException:
@@ -140,6 +184,8 @@ async def call(
         parsed = response.json() if response.content else None
     except ValueError:
         parsed = response.text
+    if credentials is not None:
+        parsed = scrub(parsed, credentials.secrets())
     if response.status_code >= 300:
         error = parsed if parsed not in (None, "") else response.reason_phrase
         return {

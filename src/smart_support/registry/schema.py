@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import string
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -144,6 +144,10 @@ class ToolSpec(_Strict):
     """With `access: read`: checked on every result before the model sees it (and before a
     write whose `check:` uses this tool is offered for approval)."""
 
+    tags: list[str] | None = Field(default=None, min_length=1)
+    """With `openapi:` and no `tool:` only: just the operations with one of these tags (the
+    spec's `tags` of each operation), instead of every operation of the import."""
+
     @field_validator("python")
     @classmethod
     def _python_ref(cls, value: str | None) -> str | None:
@@ -205,6 +209,8 @@ class ToolSpec(_Strict):
             )
         if self.read_tools is not None and not whole_server:
             raise ValueError("`read_tools:` goes only with `mcp:` and no `tool:`")
+        if self.tags is not None and not whole_import:
+            raise ValueError("`tags:` goes only with `openapi:` and no `tool:`")
         whole_server = whole_server or whole_import
         if whole_server and (self.bind or self.owner or self.needs_customer):
             raise ValueError(
@@ -299,6 +305,106 @@ class McpServerSpec(_Strict):
         return self
 
 
+ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def check_env_name(value: str) -> str:
+    """Return `value` if it can be the name of an environment variable, else raise ValueError.
+
+    The message never repeats the value: a person who pasted the secret itself must not find it
+    again in an error message or a log.
+    """
+    looks_secret = (
+        len(value) >= 24 and any(c.islower() for c in value) and any(c.isdigit() for c in value)
+    )
+    if not ENV_NAME_PATTERN.fullmatch(value) or looks_secret:
+        raise ValueError(
+            "this is the NAME of an environment variable that holds the secret (e.g. "
+            "SHOP_API_KEY: letters, digits and '_'), never the secret itself"
+        )
+    return value
+
+
+class _AuthSpec(_Strict):
+    @field_validator("*", mode="after")
+    @classmethod
+    def _env_names(cls, value: Any, info: Any) -> Any:
+        if str(info.field_name).endswith("_env"):
+            return check_env_name(value)
+        return value
+
+
+class ApiKeyAuth(_AuthSpec):
+    """An API key sent in a header, a query parameter or a cookie."""
+
+    type: Literal["api_key"]
+    in_: Literal["header", "query", "cookie"] = Field(alias="in")
+    """Where the key goes: `header`, `query` or `cookie`."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+    """The header, query parameter or cookie name, e.g. `X-API-Key`."""
+
+    value_env: str
+    """The environment variable holding the key."""
+
+
+class BearerAuth(_AuthSpec):
+    """`Authorization: Bearer <token>` with a long-lived token."""
+
+    type: Literal["bearer"]
+    token_env: str
+    """The environment variable holding the token."""
+
+
+class BasicAuth(_AuthSpec):
+    """HTTP basic authentication."""
+
+    type: Literal["basic"]
+    username_env: str
+    """The environment variable holding the user name."""
+
+    password_env: str
+    """The environment variable holding the password."""
+
+
+class OAuth2ClientCredentialsAuth(_AuthSpec):
+    """OAuth2 client credentials: a token fetched from `token_url` (through the egress guard),
+    cached until it expires, sent as `Authorization: Bearer <token>`."""
+
+    type: Literal["oauth2_client_credentials"]
+    token_url: str
+    """The token endpoint (never taken from the spec, which must not decide where the client
+    secret goes)."""
+
+    client_id_env: str
+    """The environment variable holding the client id."""
+
+    client_secret_env: str
+    """The environment variable holding the client secret."""
+
+    scopes: list[str] = Field(default_factory=list)
+    """Scopes asked for (sent space-separated as `scope`)."""
+
+    audience: str | None = None
+    """Optional `audience` form field (Auth0 and similar providers)."""
+
+    client_auth: Literal["basic", "post"] = "basic"
+    """How the client authenticates to the token endpoint: `basic` (HTTP basic, the OAuth2
+    default) or `post` (`client_id` and `client_secret` in the form)."""
+
+    @field_validator("token_url")
+    @classmethod
+    def _http_token_url(cls, value: str) -> str:
+        checked = check_http_url(value)
+        assert checked is not None
+        return checked
+
+
+AuthSpec = Annotated[
+    ApiKeyAuth | BearerAuth | BasicAuth | OAuth2ClientCredentialsAuth, Field(discriminator="type")
+]
+
+
 class OpenApiSpec(_Strict):
     """An OpenAPI or Swagger spec whose operations become tools (see `smart-support import`)."""
 
@@ -307,6 +413,15 @@ class OpenApiSpec(_Strict):
 
     server: str | None = None
     """A server URL replacing the spec's servers (your API's address, a sandbox)."""
+
+    auth: AuthSpec | None = None
+    """How every call of the import authenticates: `type: api_key | bearer | basic |
+    oauth2_client_credentials`, with the NAMES of the environment variables holding the
+    secrets (read at start from the environment, then `env_file`)."""
+
+    env_file: str | None = Field(default=None, min_length=1)
+    """A dotenv file (relative to agents.yaml) with the auth's variables; the environment wins
+    over it."""
 
     @field_validator("server")
     @classmethod

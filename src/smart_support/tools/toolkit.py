@@ -95,6 +95,7 @@ async def _load_imports(
 ) -> tuple[dict[str, list[BaseTool]], list[ConfigError]]:
     """Each OpenAPI import an agent uses, loaded once: its tools by import name."""
     from smart_support.openapi import SpecError
+    from smart_support.openapi.auth import MissingSecret
     from smart_support.openapi.importer import import_configured
 
     used = {t.openapi for a in registry.agents for t in a.tools if t.openapi is not None}
@@ -107,12 +108,23 @@ async def _load_imports(
         where = registry.where("openapi", name, "source")
         try:
             result = await import_configured(spec, settings, base_dir=registry.base_dir)
+        except MissingSecret as exc:  # names the variable, never a value
+            field = registry.where("openapi", name, *exc.path)
+            errors.append(ConfigError(f"import {name!r}: {exc.message}", **field))
+            continue
         except (SpecError, EgressRefused) as exc:
             errors.append(ConfigError(f"import {name!r} failed: {exc}", **where))
             continue
         for skipped in result.skipped:
             log.warning("import %s: %s skipped: %s", name, skipped["operation"], skipped["reason"])
-        loaded[name] = list(result.tools)
+        # The operations' tags ride along for `tags:` entries (`_tagged`); `_imported_tool`
+        # replaces the metadata with the entry's.
+        loaded[name] = [
+            op.tool.model_copy(
+                update={"metadata": {**(op.tool.metadata or {}), "tags": op.operation.tags}}
+            )
+            for op in result.operations
+        ]
     return loaded, errors
 
 
@@ -124,6 +136,25 @@ def _imported_tool(tool: BaseTool, spec: ToolSpec) -> BaseTool:
     copy.metadata = spec.metadata(tool.name, method_access)
     copy.handle_tool_error = True
     return copy
+
+
+def _tagged(
+    spec: ToolSpec, operations: list[BaseTool], where: dict[str, Any]
+) -> tuple[list[BaseTool], ConfigError | None]:
+    """An import's operations with one of the entry's tags; an unknown tag is an error."""
+    wanted = set(spec.tags or [])
+    tags = {t: None for op in operations for t in (op.metadata or {}).get("tags", [])}
+    unknown = [t for t in spec.tags or [] if t not in tags]
+    tools = [
+        _imported_tool(op, spec)
+        for op in operations
+        if wanted & set((op.metadata or {}).get("tags", []))
+    ]
+    if unknown:
+        offered = ", ".join(list(tags)[:50]) or "none"
+        message = f"import {spec.openapi!r} has no tag {unknown[0]!r} (its tags: {offered})"
+        return tools, ConfigError(message, **{**where, "field": f"{where['field']}.tags"})
+    return tools, None
 
 
 def _resolve_entry(
@@ -141,6 +172,8 @@ def _resolve_entry(
         operations = (imports or {}).get(spec.openapi)
         if operations is None:  # undeclared or failed: reported already
             return [], None
+        if spec.tool is None and spec.tags is not None:
+            return _tagged(spec, operations, where)
         if spec.tool is None:
             return [_imported_tool(t, spec) for t in operations], None
         found = next((t for t in operations if t.name == spec.tool), None)
