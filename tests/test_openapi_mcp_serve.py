@@ -85,13 +85,16 @@ async def stdio_session(
 def http_server(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     """`mcp serve shop --transport http` on a free loopback port: its MCP endpoint URL."""
     port = free_port()
-    with (tmp_path / "http.stderr").open("w") as errlog:
+    with (
+        (tmp_path / "http.stderr").open("w") as errlog,
+        (tmp_path / "http.stdout").open("w") as out,
+    ):
         process = subprocess.Popen(
             [*COMMAND, "shop", "--transport", "http", "--port", str(port)],
             env=env,
             cwd=tmp_path,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=out,
             stderr=errlog,
         )
         try:
@@ -151,9 +154,15 @@ async def test_over_stdio_get_order_is_read_only_cancel_order_destructive_and_10
     assert "serving" in logged and "over stdio (writes: confirm)" in logged
 
 
-async def test_over_streamable_http_the_same_tools_answer(http_server: str) -> None:
+async def test_over_streamable_http_the_same_tools_answer_and_logs_go_to_stderr(
+    http_server: str, tmp_path: Path
+) -> None:
     async with http_session(http_server) as session:
         await assert_the_shop_tools_answer(session)
+
+    assert (tmp_path / "http.stdout").read_text() == ""
+    logged = (tmp_path / "http.stderr").read_text()
+    assert f"over {http_server} (writes: confirm)" in logged and '"POST /mcp' in logged
 
 
 async def test_a_confirmed_cancellation_reaches_the_shop_once_with_a_fresh_idempotency_key(

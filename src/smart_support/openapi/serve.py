@@ -91,7 +91,12 @@ class OperationTool(Tool):
             with tool_context(ToolContext(self._settings, idempotency_key=key)):
                 result = await self._operation.tool.ainvoke(arguments)
         except ToolError as exc:
+            log.info("%s: %s", self.name, exc)
             raise McpToolError(str(exc)) from None
+        ok = not (isinstance(result, dict) and result.get("ok") is False)
+        log.info(
+            "%s: %s %s", self.name, self._operation.operation.label, "done" if ok else "refused"
+        )
         return self.convert_result(result)
 
     async def _ask(self, arguments: dict[str, Any]) -> dict[str, Any] | None:
@@ -252,7 +257,10 @@ async def _serve(
                 host,
                 port,
             )
-        await mcp.run_http_async(show_banner=False, host=host, port=port)
+        # log_config None: uvicorn's loggers (its access log writes to stdout) go to ours, stderr.
+        await mcp.run_http_async(
+            show_banner=False, host=host, port=port, uvicorn_config={"log_config": None}
+        )
     return 0
 
 
@@ -275,6 +283,9 @@ def cli_mcp_serve(
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every URL at INFO: path and query values are customers' data (ids, emails).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return asyncio.run(
             _serve(
