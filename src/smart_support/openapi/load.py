@@ -222,6 +222,16 @@ async def load(source: str, settings: Settings, *, remote_refs: bool = True) -> 
     return documents
 
 
+async def load_parsed(spec: Any, settings: Settings, *, remote_refs: bool = True) -> Documents:
+    """A spec given as data (the operator REST API's `document`), and its absolute-URL refs.
+
+    Like stdin, it has no folder and no URL: relative and `file:` references are not followed.
+    """
+    documents = Documents(root="stdin:", docs={"stdin:": spec})
+    await _fetch_external(documents, settings, remote_refs)
+    return documents
+
+
 def _local(source: str) -> tuple[str, Any]:
     path = Path(source).resolve()
     return path.as_uri(), parse_document(_read_file(path, source), source)
@@ -328,5 +338,5 @@ def _refusal(
             return None
         return None if remote_refs else "remote references are not followed for this import"
     if documents.root == "stdin:":
-        return "a spec read from stdin has no folder or URL to resolve relative references against"
+        return "a spec given as text has no folder or URL to resolve relative references against"
     return f"unsupported reference scheme {scheme or '(none)'!r}"

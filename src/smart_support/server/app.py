@@ -20,7 +20,7 @@ from starlette.datastructures import MutableHeaders
 
 from smart_support.errors import SmartSupportError
 from smart_support.runtime.engine import Engine
-from smart_support.server import demo, rest, ws
+from smart_support.server import demo, imports, rest, ws
 from smart_support.server.errors import install_handlers
 from smart_support.settings import Settings
 
@@ -203,10 +203,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    install_handlers(app)
+    install_handlers(app, larger_bodies={imports.PATH: imports.MAX_IMPORT_BODY_BYTES})
     # Outermost: also on the answers of the edge layer.
     app.add_middleware(_SecurityHeaders, allowed_origins=settings.allowed_origins)
     app.include_router(rest.router)
+    app.include_router(imports.router)
     app.include_router(demo.router)
     app.include_router(ws.router)
 

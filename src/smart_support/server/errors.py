@@ -45,6 +45,8 @@ HTTP_STATUS: dict[str, int] = {
     "config_error": 500,
     "egress_refused": 502,
     "tool_error": 502,
+    "spec_error": 422,
+    "spec_refused": 422,
     "model_unavailable": 503,
     "store_unavailable": 503,
     "internal_error": 500,
@@ -119,16 +121,25 @@ class EdgeMiddleware:
     (Starlette's ServerErrorMiddleware re-raises).
     """
 
-    def __init__(self, app: Any, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: Any,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        larger_bodies: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        #: Paths that take larger bodies (an OpenAPI document), each with its own limit; their
+        #: handlers check the operator token before they read the body.
+        self.larger_bodies = larger_bodies or {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger_bodies.get(scope.get("path", ""), self.max_body_bytes)
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.max_body_bytes:
+        if not declared.isdigit() or int(declared) > limit:
             code = "body_too_large" if declared.isdigit() else "bad_request"
             await http_error(code)(scope, receive, send)
             return
@@ -140,7 +151,7 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
+                if seen > limit:
                     raise _BodyTooLarge()
             return message
 
@@ -161,8 +172,11 @@ class EdgeMiddleware:
             await http_error(code, message)(scope, receive, send)
 
 
-def install_handlers(app: FastAPI) -> None:
-    """Register the exception handlers that turn every error into `{"code", "message"}`."""
+def install_handlers(app: FastAPI, larger_bodies: dict[str, int] | None = None) -> None:
+    """Register the exception handlers that turn every error into `{"code", "message"}`.
+
+    `larger_bodies`: paths whose request bodies may exceed `MAX_BODY_BYTES`, with their limits.
+    """
 
     async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -194,4 +208,4 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SmartSupportError, on_product_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_middleware(EdgeMiddleware)  # unexpected errors, body sizes
+    app.add_middleware(EdgeMiddleware, larger_bodies=larger_bodies)  # unexpected errors, sizes
