@@ -15,6 +15,7 @@ import logging
 import secrets
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import pytest
 import uvicorn
 from langchain_core.messages import BaseMessage, ToolMessage
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from smart_support.errors import ConfigError, ToolError
 from smart_support.openapi import ImportResult
@@ -66,6 +67,13 @@ SPEC: dict[str, Any] = {
                 "responses": {"200": {"description": "ok"}},
             }
         },
+        "/moved": {
+            "get": {
+                "operationId": "moved",
+                "security": [],
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
         "/products": {
             "get": {
                 "operationId": "list_products",
@@ -102,13 +110,16 @@ class Api:
     #: Tokens the API answers 401 to (as if revoked).
     revoked: set[str] = field(default_factory=set)
     token_status: int = 200
+    #: path -> URL answered with a 302.
+    redirects: dict[str, str] = field(default_factory=dict)
 
     def calls(self, path: str) -> list[Seen]:
         return [r for r in self.requests if r.path.startswith(path)]
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[Api]:
+@asynccontextmanager
+async def serve_api() -> AsyncIterator[Api]:
+    """A recording API on a free loopback port, on the running event loop."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -125,7 +136,9 @@ async def api() -> AsyncIterator[Api]:
             body,
         )
         state.requests.append(seen)
-        if seen.path == "/token":
+        if seen.path in state.redirects:
+            response = Response(status_code=302, headers={"location": state.redirects[seen.path]})
+        elif seen.path == "/token":
             if state.token_status != 200:
                 echoed = {"error": "invalid_client", "error_description": f"bad: {body}"}
                 response = JSONResponse(echoed, status_code=state.token_status)
@@ -160,6 +173,12 @@ async def api() -> AsyncIterator[Api]:
         server.should_exit = True
         await task
         sock.close()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    async with serve_api() as state:
+        yield state
 
 
 def secret(prefix: str) -> str:
@@ -410,6 +429,30 @@ async def test_a_token_url_the_egress_guard_refuses_is_never_contacted(
     assert not api.requests
 
 
+async def test_a_redirect_to_another_origin_goes_without_the_api_key(
+    tmp_path: Path, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = secret("sk_live")
+    monkeypatch.setenv("SHOP_KEY", key)
+    auth = {"type": "api_key", "in": "header", "name": "X-API-Key", "value_env": "SHOP_KEY"}
+    result = await imported(tmp_path, api, auth)
+
+    async with serve_api() as elsewhere:
+        api.redirects["/base/moved"] = elsewhere.url + "/landing"
+        tool = next(op.tool for op in result.operations if op.name == "moved")
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            egress_allowlist=[api.hostport, elsewhere.hostport],
+        )
+        with tool_context(ToolContext(settings)):
+            landed = await tool.ainvoke({})
+
+    assert api.calls("/base/moved")[0].headers["x-api-key"] == key
+    [followed] = elsewhere.calls("/landing")
+    assert "x-api-key" not in followed.headers
+    assert_absent([key], landed)
+
+
 def agents_file(tmp_path: Path, api: Api, auth: str, extra: str = "") -> Path:
     (tmp_path / "shop.json").write_text(json.dumps(SPEC))
     path = tmp_path / "agents.yaml"
@@ -574,3 +617,18 @@ async def test_a_secret_echoed_by_the_api_never_reaches_the_conversation_or_the_
         [[m.model_dump() for m in prompt] for prompt in model.seen],  # every prompt
         model.seen_tools,
     )
+
+
+def test_an_unknown_key_in_auth_names_the_keys_its_type_takes(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "openapi:\n  shop:\n    source: shop.json\n"
+        "    auth: {type: bearer, token: SHOP_TOKEN}\n"
+        "agents:\n  - name: orders\n    description: Orders.\n    role: fallback\n"
+    )
+
+    with pytest.raises(ConfigError) as err:
+        load_registry(path)
+
+    assert "agents.yaml:4: openapi.shop.auth.bearer: unknown key 'token'" in str(err.value)
+    assert "(allowed: type, token_env)" in str(err.value)

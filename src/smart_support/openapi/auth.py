@@ -89,6 +89,8 @@ class Credentials:
 
     #: (location, lower-case name) of the parameters the credentials fill: never tool inputs.
     hidden: frozenset[tuple[str, str]] = frozenset()
+    #: The headers that carry them: dropped from a redirect to another origin.
+    carried: tuple[str, ...] = ("Authorization",)
 
     def __init__(self, spec: AuthSpec) -> None:
         self.spec = spec
@@ -130,6 +132,7 @@ class ApiKey(Credentials):
         self._spec = spec
         self._value = value
         self.hidden = frozenset({(spec.in_, spec.name.lower())})
+        self.carried = {"header": (spec.name,), "cookie": ("Cookie",), "query": ()}[spec.in_]
         _register(self)
 
     def describe(self) -> str:

@@ -11,7 +11,9 @@ built from the model's arguments, and their secrets are scrubbed from whatever c
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from langchain_core.tools import StructuredTool
 
@@ -140,6 +142,24 @@ async def call(
         raise ToolError(scrub(str(exc), secrets())) from None
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _off_origin_strip(url: str, credentials: Credentials) -> Callable[[Any], Awaitable[None]]:
+    """A request hook: a redirect to another origin goes without the credentials' headers
+    (httpx drops only `Authorization` and `Cookie`, not an API key header)."""
+    origin = _origin(url)
+
+    async def strip(request: Any) -> None:
+        if _origin(str(request.url)) != origin:
+            for name in credentials.carried:
+                request.headers.pop(name, None)
+
+    return strip
+
+
 async def _call(
     operation: Operation,
     bindings: list[Binding],
@@ -154,8 +174,11 @@ async def _call(
             f"{operation.label} has no server URL: the operator must set one for this import"
         )
     built = build(operation, bindings, arguments, operation.server)
+    hooks = {"request": [_off_origin_strip(built.url, credentials)]} if credentials else {}
     try:
-        async with async_client(ctx.settings, follow_redirects=not write) as client:
+        async with async_client(
+            ctx.settings, follow_redirects=not write, event_hooks=hooks
+        ) as client:
             for attempt in (1, 2):
                 request = built
                 if credentials is not None:

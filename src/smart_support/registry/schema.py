@@ -326,6 +326,20 @@ def check_env_name(value: str) -> str:
 
 
 class _AuthSpec(_Strict):
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        # Here rather than by `extra="forbid"` alone: the message names this scheme's keys.
+        if isinstance(data, dict):
+            allowed = [f.alias or name for name, f in cls.model_fields.items()]
+            unknown = [str(k) for k in data if k not in allowed]
+            if unknown:
+                raise ValueError(
+                    f"unknown key {unknown[0]!r} for type {data.get('type')} "
+                    f"(allowed: {', '.join(allowed)})"
+                )
+        return data
+
     @field_validator("*", mode="after")
     @classmethod
     def _env_names(cls, value: Any, info: Any) -> Any:
