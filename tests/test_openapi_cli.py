@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -203,3 +204,47 @@ def test_json_with_out_prints_only_the_report_on_stdout(running_shop: str, tmp_p
     report = json.loads(done.stdout)
     assert {op["name"] for op in report["operations"]} >= {"get_order", "cancel_order"}
     assert f"wrote {out}" in done.stderr
+
+
+CORPUS = Path(__file__).parent / "data" / "openapi"
+
+
+def test_a_long_import_shows_a_progress_bar_on_a_terminal_and_none_in_a_pipe(
+    tmp_path: Path,
+) -> None:
+    spec = str(CORPUS / "twilio-conversations-v1-1.0.0.json")
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "smart_support.cli", "import", spec],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal's other end is closed: everything was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0
+    text = shown.decode(errors="replace")
+    for stage in ("validating", "reading operations", "making tools", "100%"):
+        assert stage in text
+    piped = subprocess.run(
+        [sys.executable, "-m", "smart_support.cli", "import", spec],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert piped.returncode == 0 and "%" not in piped.stderr
+    assert piped.stdout.startswith(spec)

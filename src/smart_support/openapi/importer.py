@@ -7,6 +7,7 @@ result.report()   # {"operations": [...], "warnings": [...], "skipped": [...], "
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,6 +202,10 @@ async def import_configured(
     return await import_spec(source, settings, server=spec.server, credentials=creds)
 
 
+#: The stages `convert` reports to its `progress` callback, in order.
+STAGES = ("validating", "reading operations", "making tools")
+
+
 def convert(
     documents: Documents,
     *,
@@ -208,6 +213,7 @@ def convert(
     validate: bool = True,
     source: str = "",
     credentials: Credentials | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ImportResult:
     """The synchronous part of an import, over loaded documents.
 
@@ -218,7 +224,10 @@ def convert(
         source: Where the spec came from, for the report.
         credentials: Added to every call of every tool; the parameters they fill are left out
             of the tools' input schemas.
+        progress: Called with the name of each stage as it starts (`STAGES`), for a progress
+            bar.
     """
+    step = progress or (lambda _stage: None)
     spec = documents.spec
     version = spec_version(spec)
     if not version:
@@ -235,7 +244,9 @@ def convert(
     )
     result.warnings.extend(documents.warnings)
     if validate:
+        step("validating")
         result.warnings.extend(findings(spec))
+    step("reading operations")
     resolver = Resolver(documents)
     extraction = operations(resolver, server_override=server.rstrip("/") if server else None)
     result.warnings.extend(extraction.warnings)
@@ -243,6 +254,7 @@ def convert(
     names = unique_names(
         [base_name(op.operation_id, op.method, op.path) for op in extraction.operations]
     )
+    step("making tools")
     for name, operation in zip(names, extraction.operations, strict=True):
         hidden = credentials.hidden if credentials is not None else frozenset()
         schema, bindings = input_schema(operation, hidden)

@@ -13,7 +13,7 @@ import click
 
 from smart_support.errors import ConfigError, EgressRefused
 from smart_support.openapi.agents_file import check_import_name, import_name, write_agents_file
-from smart_support.openapi.importer import ImportResult, convert
+from smart_support.openapi.importer import STAGES, ImportResult, convert
 from smart_support.openapi.load import Documents, load
 from smart_support.settings import Settings
 
@@ -74,13 +74,48 @@ def _confirmed(result: ImportResult, out: Path) -> bool:
     )
 
 
+class _Progress:
+    """A progress bar over the import's stages on a terminal (stderr); silent otherwise."""
+
+    def __init__(self, source: str) -> None:
+        self.bar: Any = None
+        if sys.stderr.isatty():
+            self.bar = click.progressbar(
+                length=len(STAGES) + 1, label=f"{'reading the spec':<20}", file=sys.stderr
+            )
+            self.bar.__enter__()
+        self.started = False
+
+    def stage(self, name: str) -> None:
+        if self.bar is None:
+            return
+        self.bar.label = f"{name:<20}"
+        self.bar.update(1 if self.started else 0)
+        self.started = True
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.bar.length - self.bar.pos)
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
 async def _run(
     source: str, settings: Settings, server: str | None
 ) -> tuple[Documents, ImportResult]:
-    documents = await load(source, settings)
-    return documents, convert(
-        documents, server=server.rstrip("/") if server else None, source=source
-    )
+    progress = _Progress(source)
+    try:
+        progress.stage("reading the spec")
+        documents = await load(source, settings)
+        result = convert(
+            documents,
+            server=server.rstrip("/") if server else None,
+            source=source,
+            progress=progress.stage,
+        )
+    finally:
+        progress.close()
+    return documents, result
 
 
 def cli_import(
