@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,25 +19,25 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import uvicorn
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, TextContent
 
 from shop_fixture import ShopServer, free_port
+from smart_support.demo.shop import create_app
 
 COMMAND = [sys.executable, "-m", "smart_support.cli", "mcp", "serve"]
 
 
-@pytest.fixture
-def env(tmp_path: Path, running_shop: str) -> dict[str, str]:
-    """The environment of `smart-support mcp serve`: agents.yaml importing the shop's spec, and
-    the loopback shop allowlisted by the egress guard."""
+def environment(tmp_path: Path, shop_url: str, auth: str = "") -> dict[str, str]:
+    """The environment of `smart-support mcp serve`: agents.yaml importing the shop's spec (with
+    the `auth:` lines given), and the loopback shop allowlisted by the egress guard."""
     agents = tmp_path / "agents.yaml"
     agents.write_text(
         "openapi:\n"
-        f"  shop:\n    source: {running_shop}/openapi.json\n"
-        "agents:\n"
+        f"  shop:\n    source: {shop_url}/openapi.json\n" + auth + "agents:\n"
         "  - name: orders\n"
         "    description: Orders.\n"
         "    role: fallback\n"
@@ -46,9 +47,46 @@ def env(tmp_path: Path, running_shop: str) -> dict[str, str]:
     return {
         **os.environ,
         "AGENTS_FILE": str(agents),
-        "EGRESS_ALLOWLIST": f"127.0.0.1:{urlsplit(running_shop).port}",
+        "EGRESS_ALLOWLIST": f"127.0.0.1:{urlsplit(shop_url).port}",
         "LLM_PROVIDER": "offline",
     }
+
+
+@pytest.fixture
+def env(tmp_path: Path, running_shop: str) -> dict[str, str]:
+    return environment(tmp_path, running_shop)
+
+
+class _QuietServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the test runner owns signals
+        pass
+
+
+@pytest.fixture
+def recording_shop() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A demo shop that records the headers of every request it gets: its URL and the record."""
+    seen: list[dict[str, str]] = []
+    shop = create_app()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            seen.append({**headers, ":path": scope["path"]})
+        await shop(scope, receive, send)
+
+    port = free_port()
+    config = uvicorn.Config(app, port=port, log_level="warning", lifespan="off", loop="asyncio")
+    server = _QuietServer(config)
+    thread = threading.Thread(target=server.run, name="recording-shop", daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the recording shop failed to start"
+        time.sleep(0.005)
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        server.should_exit = True
+        thread.join()
 
 
 class Elicitations:
@@ -252,11 +290,14 @@ async def test_with_writes_none_no_write_tool_is_listed(
     assert "write tools hidden" in (tmp_path / "server.stderr").read_text()
 
 
+@pytest.mark.parametrize("declared", [True, False], ids=["declared-import", "spec-url"])
 async def test_a_server_on_a_private_address_is_refused_by_the_egress_guard_as_a_plain_tool_error(
-    env: dict[str, str], tmp_path: Path, running_shop: str
+    env: dict[str, str], tmp_path: Path, running_shop: str, declared: bool
 ) -> None:
-    args = (f"{running_shop}/openapi.json", "--server", "http://10.20.30.40:8080")
-    async with stdio_session(env, tmp_path, *args) as session:
+    target = "shop" if declared else f"{running_shop}/openapi.json"
+    async with stdio_session(
+        env, tmp_path, target, "--server", "http://10.20.30.40:8080"
+    ) as session:
         result = await session.call_tool("get_order", {"order_id": 1042})
 
     assert result.isError
@@ -304,3 +345,36 @@ def test_the_help_shows_the_serve_options() -> None:
     assert result.returncode == 0
     for option in ("--transport", "--host", "--port", "--server", "--writes"):
         assert option in result.stdout
+
+
+BEARER = "    auth:\n      type: bearer\n      token_env: SHOP_TOKEN\n"
+
+
+async def test_the_imports_auth_reaches_the_api_and_never_the_mcp_client(
+    tmp_path: Path, recording_shop: tuple[str, list[dict[str, str]]]
+) -> None:
+    url, seen = recording_shop
+    env = {**environment(tmp_path, url, BEARER), "SHOP_TOKEN": "tok-s3cret-42"}
+    user = Elicitations("accept")
+    async with stdio_session(env, tmp_path, "shop", elicit=user) as session:
+        listed = (await session.list_tools()).tools
+        read = await session.call_tool("get_order", {"order_id": 1042})
+        write = await session.call_tool("cancel_order", {"order_id": 1042})
+
+    calls = [h for h in seen if h[":path"].startswith("/orders/")]
+    assert [h[":path"] for h in calls] == ["/orders/1042", "/orders/1042/cancel"]
+    assert all(h["authorization"] == "Bearer tok-s3cret-42" for h in calls)
+    assert "idempotency-key" not in calls[0] and uuid.UUID(calls[1]["idempotency-key"])
+    assert payload(read)["status"] == "processing" and payload(write)["status"] == "cancelled"
+    shown = json.dumps([t.model_dump() for t in listed]) + json.dumps(user.messages)
+    assert "tok-s3cret-42" not in shown and "authorization" not in shown.lower()
+
+
+def test_a_missing_auth_secret_stops_start_up_naming_the_variable(
+    tmp_path: Path, running_shop: str
+) -> None:
+    env = environment(tmp_path, running_shop, BEARER)
+    env.pop("SHOP_TOKEN", None)
+    result = run(env, "shop")
+    assert result.returncode == 2
+    assert "SHOP_TOKEN" in result.stderr and "Traceback" not in result.stderr

@@ -32,11 +32,11 @@ from fastmcp.server.dependencies import get_context
 from fastmcp.server.elicitation import AcceptedElicitation
 from fastmcp.tools import Tool, ToolResult
 from mcp.types import ClientCapabilities, ElicitationCapability, ToolAnnotations
-from pydantic import PrivateAttr, ValidationError
+from pydantic import PrivateAttr
 
 from smart_support.errors import ConfigError, EgressRefused, ToolError
 from smart_support.openapi.importer import ImportedOperation, ImportResult, import_configured
-from smart_support.registry.schema import OpenApiSpec
+from smart_support.registry.schema import OpenApiSpec, check_http_url
 from smart_support.settings import Settings
 from smart_support.tools.context import ToolContext, tool_context
 
@@ -187,9 +187,9 @@ def _declared(
                 "of an import declared in agents.yaml"
             )
         try:
-            return OpenApiSpec(source=target, server=server), None
-        except ValidationError as exc:
-            raise ConfigError(f"--server: {exc.errors()[0]['msg']}") from None
+            return OpenApiSpec(source=target, server=check_http_url(server)), None
+        except ValueError as exc:
+            raise ConfigError(f"--server: {exc}") from None
     from smart_support.registry import load_registry
     from smart_support.registry.validate import demo_agents_file
 
@@ -204,9 +204,9 @@ def _declared(
     spec = imports[target]
     if server is not None:
         try:
-            spec = OpenApiSpec.model_validate({**spec.model_dump(), "server": server})
-        except ValidationError as exc:
-            raise ConfigError(f"--server: {exc.errors()[0]['msg']}") from None
+            spec = spec.model_copy(update={"server": check_http_url(server)})
+        except ValueError as exc:
+            raise ConfigError(f"--server: {exc}") from None
     return spec, registry.base_dir
 
 
