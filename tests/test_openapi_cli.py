@@ -248,3 +248,20 @@ def test_a_long_import_shows_a_progress_bar_on_a_terminal_and_none_in_a_pipe(
     )
     assert piped.returncode == 0 and "%" not in piped.stderr
     assert piped.stdout.startswith(spec)
+
+
+def test_the_written_file_says_which_credentials_the_api_asks_for(tmp_path: Path) -> None:
+    out = tmp_path / "adyen.yaml"
+    done = subprocess.run(
+        [sys.executable, "-m", "smart_support.cli", "import"]
+        + [str(CORPUS / "adyen-disputes-30.yaml"), "--accept", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "#     auth: {type: api_key, in: header, name: X-API-Key, value_env: ...}" in text
+    source = yaml.safe_load(text)["openapi"]["disputes"]["source"]
+    assert (out.parent / source).resolve() == (CORPUS / "adyen-disputes-30.yaml").resolve()

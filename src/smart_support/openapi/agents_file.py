@@ -124,6 +124,21 @@ def agents_document(
     return {"version": 1, "openapi": {name: declared}, "agents": [agent, helper]}
 
 
+def _auth_hint(result: ImportResult, name: str) -> str:
+    """Comment lines naming the auth the spec's operations need and how to configure it."""
+    schemes = [s for s in result.auth_report()["schemes"] if s["used"] and not s["satisfied"]]
+    if not schemes:
+        return ""
+    lines = [f"# The API asks for credentials: add one of these under openapi.{name} (values are"]
+    lines.append(
+        "# names of environment variables, see docs/agents-yaml.md#authentication-and-secrets):"
+    )
+    for scheme in schemes:
+        lines.append(f"#   {scheme['name']}: {scheme['needs']}")
+        lines.append(f"#     auth: {scheme['auth']}")
+    return "\n".join(lines) + "\n"
+
+
 def write_agents_file(
     result: ImportResult,
     out: Path,
@@ -160,7 +175,11 @@ def write_agents_file(
         reads=reads,
         writes=len(result.operations) - reads,
     )
-    text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    text = (
+        header
+        + _auth_hint(result, name)
+        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     partial.write_text(text, encoding="utf-8")
