@@ -196,6 +196,32 @@ async def test_an_entry_with_tags_gives_only_the_operations_with_one_of_them(
     assert "1042" in json.dumps(tracking), "the tagged operation calls the shop"
 
 
+async def test_two_entries_with_different_tags_give_both_sets_and_one_operation_twice_is_refused(
+    tmp_path: Path,
+    running_shop: str,  # noqa: F811
+) -> None:
+    apart = tagged_agents_file(
+        tmp_path,
+        running_shop,
+        "      - openapi: shop\n        tags: [shipping]\n"
+        "      - openapi: shop\n        tags: [catalog]\n",
+    )
+    async with open_toolkit(load_registry(apart), settings_for(running_shop)) as toolkit:
+        names = {t.name for t in toolkit.tools_for("orders")}
+    assert {"get_order_tracking", "search_products"} <= names
+    assert "cancel_order" not in names
+
+    overlapping = tagged_agents_file(
+        tmp_path,
+        running_shop,
+        "      - openapi: shop\n        tags: [shipping]\n"
+        "      - openapi: shop\n        tags: [orders]\n",
+    )
+    with pytest.raises(ConfigError, match="duplicate tool name 'get_order_tracking'"):
+        async with open_toolkit(load_registry(overlapping), settings_for(running_shop)):
+            pass
+
+
 async def test_an_unknown_tag_is_a_config_error_naming_the_tags_the_import_has(
     tmp_path: Path,
     running_shop: str,  # noqa: F811

@@ -183,7 +183,7 @@ def _cross_checks(registry: Registry) -> list[ConfigError]:
             add(f"duplicate agent name {agent.name!r}", "agents", i, "name")
         seen.add(agent.name)
         tool_names: set[str] = set()
-        whole_servers: set[str] = set()
+        whole_servers: set[tuple[str, tuple[str, ...]]] = set()
         for j, tool in enumerate(agent.tools):
             if tool.mcp is not None and tool.mcp not in registry.mcp_servers:
                 declared = ", ".join(registry.mcp_servers) or "none"
@@ -202,9 +202,12 @@ def _cross_checks(registry: Registry) -> list[ConfigError]:
             if name is None:
                 whole = tool.mcp or tool.openapi
                 assert whole is not None
-                if whole in whole_servers:
+                # Entries with different tags pick different operations; an operation in two
+                # of them is a duplicate tool name, caught when the tools are resolved.
+                listed = (whole, tuple(sorted(tool.tags or ())))
+                if listed in whole_servers:
                     add(f"all tools of {whole!r} are already listed", "agents", i, "tools", j)
-                whole_servers.add(whole)
+                whole_servers.add(listed)
             elif name in tool_names:
                 add(
                     f"duplicate tool name {name!r} in agent {agent.name!r}", "agents", i, "tools", j
