@@ -107,7 +107,27 @@ def _check_json_depth(text: str, where: str) -> None:
             depth -= 1
 
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """The safe loader, with the tags of plain scalars remembered: a spec repeats its words
+    ("string", "object", "200"...) and the implicit resolver runs its regexes per scalar."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._scalar_tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._scalar_tags.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._scalar_tags) < 50_000:
+                self._scalar_tags[key] = tag
+        return tag
 
 
 def _check_events(text: str, where: str) -> None:
@@ -136,9 +156,105 @@ def _check_events(text: str, where: str) -> None:
             raise SpecError(f"more than {MAX_NODES:,} YAML nodes", file=where)
 
 
-def _parse_yaml(text: str, where: str) -> Any:
-    """Safe YAML: events checked first, then composed and expansion-checked, then constructed."""
+_STR = "tag:yaml.org,2002:str"
+#: Scalar tags the fast path builds (with SafeConstructor's own functions); others fall back.
+_SCALARS = {
+    tag: yaml.constructor.SafeConstructor.yaml_constructors[tag]
+    for tag in ("bool", "int", "float", "null", "timestamp")
+    for tag in [f"tag:yaml.org,2002:{tag}"]
+}
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+#: The fast path met something only the full loader handles (anchors, tags, complex keys...).
+_FULL = object()
+_EMPTY = object()
+
+
+def _build(text: str, where: str) -> Any:
+    """Build a plain document straight from the parser's events, checking the bounds as it goes.
+
+    Most specs use no anchors, aliases, explicit tags, merge keys or complex keys: for them one
+    pass over the events replaces composing a node graph, walking it and constructing it (the
+    same values SafeLoader makes). Anything else returns `_FULL` and takes the full path.
+    """
+    loader = _Loader(text)
     try:
+        stack: list[Any] = []  # containers; a mapping's pending key is pushed after it
+        root: Any = _EMPTY
+        nodes = documents = depth = 0
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.ScalarEvent):
+                if event.anchor is not None or event.tag not in (None, "!"):
+                    return _FULL
+                tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+                if tag == _STR:
+                    value: Any = event.value
+                elif tag in _SCALARS:
+                    value = _SCALARS[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, event.value))
+                else:
+                    return _FULL  # a merge key `<<`, `=`...
+            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if event.anchor is not None or event.tag not in (None, "!"):
+                    return _FULL
+                if stack and isinstance(stack[-1], dict):
+                    return _FULL  # a mapping or sequence as a key
+                stack.append({} if isinstance(event, yaml.MappingStartEvent) else [])
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise SpecError(
+                        f"the document is nested deeper than {MAX_DEPTH} levels", file=where
+                    )
+                nodes += 1
+                continue
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                value = stack.pop()
+                depth -= 1
+            elif isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    return _FULL  # the full loader says "expected a single document"
+                continue
+            elif isinstance(event, yaml.AliasEvent):
+                return _FULL
+            else:
+                continue
+            if isinstance(event, yaml.ScalarEvent):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    raise SpecError(f"more than {MAX_NODES:,} YAML nodes", file=where)
+            # Place the finished value: a list item, a mapping's key, or the value of its key.
+            if not stack:
+                root = value
+            elif isinstance(stack[-1], list):
+                stack[-1].append(value)
+            elif isinstance(stack[-1], dict):
+                stack.append(_Key(value))
+            else:
+                key = stack.pop().value
+                stack[-1][key] = value
+        return root
+    finally:
+        loader.dispose()
+
+
+class _Key:
+    """A mapping key waiting for its value (on the builder's stack, above its mapping)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    """Safe YAML: the fast path, else events checked, then composed and expansion-checked, then
+    constructed."""
+    try:
+        built = _build(text, where)
+        if built is _EMPTY:
+            raise SpecError("the document is empty", file=where)
+        if built is not _FULL:
+            return built
         _check_events(text, where)
         loader = _Loader(text)
         try:
@@ -181,6 +297,12 @@ def _check_expansion(root: yaml.Node, where: str) -> None:
             children = [part for pair in node.value for part in pair]
         total, height = 1, 0
         for child in children:
+            if isinstance(child, yaml.ScalarNode):  # most nodes: no call, no memo entry
+                if depth + 1 > MAX_DEPTH:
+                    raise too_deep
+                total += 1
+                height = max(height, 1)
+                continue
             size, child_height = walk(child, depth + 1)
             total += size
             height = max(height, child_height + 1)
