@@ -24,6 +24,7 @@ from smart_support.registry import read_registry
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 README = ROOT / "README.md"
+ASSIGNMENT = re.compile(r"^[A-Z][A-Z0-9_]*=")
 
 
 def fenced_blocks(path: Path, language: str) -> list[tuple[int, str]]:
@@ -95,6 +96,13 @@ def _subcommand(words: list[str]) -> tuple[click.Command, list[str], list[str]]:
 def test_every_readme_command_is_one_the_cli_or_makefile_knows(line: str) -> None:
     for command in line.split("|"):
         words = shlex.split(command, comments=True)
+        if words and words[-1] == "&":  # run in the background
+            words.pop()
+        if words and words[0] == "export":
+            assert all(ASSIGNMENT.match(w) for w in words[1:]), line
+            continue
+        while words and ASSIGNMENT.match(words[0]):  # VAR=value smart-support ...
+            words.pop(0)
         if not words or words[0] in ("echo", "printf"):
             continue
         if words[0] == "make":
