@@ -45,14 +45,13 @@ log = logging.getLogger("smart_support.openapi.serve")
 Writes = Literal["confirm", "allow", "none"]
 WRITES: tuple[Writes, ...] = ("confirm", "allow", "none")
 
-_SHOWN_ARGUMENTS = 2_000  # characters of arguments shown in a confirmation
-
 
 class OperationTool(Tool):
     """One imported operation as an MCP tool; the import's LangChain tool makes the call."""
 
     _operation: ImportedOperation = PrivateAttr()
     _settings: Settings = PrivateAttr()
+    _write: bool = PrivateAttr(default=True)
     _confirm: bool = PrivateAttr(default=True)
 
     @classmethod
@@ -60,7 +59,7 @@ class OperationTool(Tool):
         cls, operation: ImportedOperation, settings: Settings, *, confirm: bool
     ) -> OperationTool:
         """The MCP tool of `operation`; writes ask for confirmation first when `confirm`."""
-        write = operation.tool.metadata is not None and operation.tool.metadata["access"] == "write"
+        write = (operation.tool.metadata or {}).get("access") != "read"  # unknown: a write
         tool = cls(
             name=operation.tool.name,
             description=operation.tool.description,
@@ -72,12 +71,14 @@ class OperationTool(Tool):
                 openWorldHint=True,
             ),
         )
-        tool._operation, tool._settings, tool._confirm = operation, settings, confirm
+        tool._operation, tool._settings = operation, settings
+        tool._write, tool._confirm = write, confirm
         return tool
 
     @property
     def write(self) -> bool:
-        return self.annotations is not None and self.annotations.readOnlyHint is False
+        """Whether the operation changes data (any method but GET, HEAD and OPTIONS)."""
+        return self._write
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         key = None
@@ -117,9 +118,8 @@ class OperationTool(Tool):
                 "confirms tool calls itself, the operator can start the server with "
                 "--writes allow (or --writes none to hide write tools)."
             )
+        # In full: the user approves exactly what is sent, never a shortened version of it.
         shown = json.dumps(arguments, ensure_ascii=False, sort_keys=True)
-        if len(shown) > _SHOWN_ARGUMENTS:
-            shown = shown[:_SHOWN_ARGUMENTS] + " ..."
         message = (
             f"{self.name} changes data: {op.label} on {op.server or '(no server)'}\n"
             f"arguments: {shown}\nSend this request?"
