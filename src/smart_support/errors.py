@@ -43,6 +43,11 @@ class EgressRefused(SmartSupportError):
         self.reason = reason
         super().__init__(reason)
 
+    @property
+    def detail(self) -> str:
+        """The reason without its `refused: ` lead, to follow words such as "was refused: "."""
+        return self.reason.removeprefix("refused: ")
+
 
 class ToolError(SmartSupportError):
     """A tool or the API behind it failed (down, timed out, answered an error)."""

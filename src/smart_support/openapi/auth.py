@@ -291,7 +291,7 @@ class ClientCredentials(Credentials):
             async with async_client(settings, follow_redirects=False) as client:
                 response = await client.post(spec.token_url, data=form, headers=headers)
         except EgressRefused as exc:
-            raise ToolError(self.scrub(f"{where} was refused: {exc.reason}")) from None
+            raise ToolError(self.scrub(f"{where} was refused: {exc.detail}")) from None
         except TimeoutException:
             raise ToolError(f"{where} did not answer in time") from None
         except HTTPError as exc:

@@ -138,7 +138,7 @@ def cli_import(
             check_import_name(name)
         documents, result = asyncio.run(_run(source, settings, server))
     except EgressRefused as exc:
-        print(f"refused: {exc.reason}", file=sys.stderr)
+        print(exc.reason, file=sys.stderr)  # "refused: ..."
         return 1
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

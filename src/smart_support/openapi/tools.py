@@ -197,7 +197,7 @@ async def _call(
                 if not (renew and credentials is not None and await credentials.rejected(request)):
                     break
     except EgressRefused as exc:
-        raise ToolError(f"{operation.label}: the address was refused: {exc.reason}") from None
+        raise ToolError(f"{operation.label}: the address was refused: {exc.detail}") from None
     except TimeoutException:
         raise ToolError(f"{operation.label}: the API did not answer in time") from None
     except HTTPError as exc:

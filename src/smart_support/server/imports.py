@@ -98,7 +98,7 @@ async def operator_import(request: Request, _: OperatorDep) -> dict[str, Any]:
             result = await _import(wanted, settings)
         except EgressRefused as exc:
             raise ApiError(
-                "spec_refused", f"The spec's address was refused: {exc.reason}"
+                "spec_refused", f"The spec's address was refused: {exc.detail}"
             ) from None
         except SpecError as exc:
             raise ApiError("spec_error", f"The spec cannot be imported: {exc}") from None
