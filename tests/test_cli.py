@@ -47,7 +47,7 @@ def test_an_unreadable_agents_file_stops_the_chat_with_the_file_named(tmp_path):
 def test_the_help_lists_every_command():
     result = run("--help")
     assert result.returncode == 0
-    for command in ("chat", "serve", "demo", "shop", "fetch", "agents"):
+    for command in ("chat", "serve", "demo", "shop", "fetch", "agents", "import", "mcp"):
         assert command in result.stdout
 
 
