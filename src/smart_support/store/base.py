@@ -14,6 +14,9 @@ from smart_support.store.records import (
     ApprovalStatus,
     Conversation,
     EventRecord,
+    ImportChange,
+    ImportDraft,
+    ImportStatus,
     Usage,
 )
 
@@ -95,6 +98,56 @@ class Store(Protocol):
     # usage
     async def record_usage(self, usage: Usage) -> None: ...
     async def usage(self, conversation_id: str | None = None) -> list[Usage]: ...
+
+    # import drafts (their report and proposal are JSON documents the store does not read)
+    async def create_import(
+        self,
+        import_id: str,
+        *,
+        name: str,
+        source: str,
+        report: dict[str, Any],
+        counts: dict[str, int],
+        proposal: dict[str, Any] | None,
+        created_by: str,
+    ) -> ImportDraft:
+        """Store a new draft. Raises StoreUnavailable; an id already used is an error."""
+
+    async def get_import(self, import_id: str) -> ImportDraft | None:
+        """The whole draft (report and proposal included), None when unknown."""
+
+    async def list_imports(
+        self, status: ImportStatus | None = None, limit: int = 50
+    ) -> list[ImportDraft]:
+        """Newest first, without report nor proposal (None in the records)."""
+
+    async def record_import_change(
+        self,
+        import_id: str,
+        *,
+        operation: str,
+        field: str,
+        value: Any,
+        previous: Any,
+        changed_by: str,
+        confirmed: bool = False,
+    ) -> ImportChange:
+        """Append one change to a draft's log, atomically with checking it is still a draft.
+
+        The proposal is never rewritten: the current decisions are the proposal with the
+        changes applied in order. Raises ImportNotFound, or ImportClosed for an accepted or
+        discarded draft.
+        """
+
+    async def import_changes(self, import_id: str) -> list[ImportChange]:
+        """A draft's changes in the order they were made."""
+
+    async def set_import_status(self, import_id: str, status: ImportStatus, by: str) -> ImportDraft:
+        """Accept or discard a draft atomically, recording who and when.
+
+        Asking again for the status it has returns it unchanged; accepting a discarded draft or
+        discarding an accepted one raises ImportClosed; an unknown id raises ImportNotFound.
+        """
 
     # concurrency
     def conversation_lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:

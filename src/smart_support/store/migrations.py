@@ -35,6 +35,7 @@ class Migration:
 
 _STATUS_APPROVAL = "('pending', 'approved', 'rejected', 'expired', 'cancelled')"
 _STATUS_ACTION = "('started', 'succeeded', 'failed', 'unknown')"
+_STATUS_IMPORT = "('draft', 'accepted', 'discarded')"
 
 SQLITE_MIGRATIONS: list[Migration] = [
     Migration(
@@ -108,6 +109,47 @@ SQLITE_MIGRATIONS: list[Migration] = [
             "ALTER TABLE conversations ADD COLUMN identity TEXT",
             "ALTER TABLE conversations ADD COLUMN verify_failures INTEGER NOT NULL DEFAULT 0",
             "CREATE INDEX actions_status_idx ON actions (status, started_at)",
+        ),
+    ),
+    Migration(
+        "import drafts and the log of operators' changes",
+        (
+            f"""CREATE TABLE imports (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                source TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN {_STATUS_IMPORT}),
+                counts TEXT NOT NULL,
+                report TEXT NOT NULL,
+                proposal TEXT,
+                created_by TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                accepted_by TEXT,
+                accepted_at TEXT,
+                discarded_by TEXT,
+                discarded_at TEXT
+            )""",
+            "CREATE INDEX imports_status_created_idx ON imports (status, created_at)",
+            """CREATE TABLE import_changes (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                import_id TEXT NOT NULL REFERENCES imports (id),
+                operation TEXT NOT NULL,
+                field TEXT NOT NULL,
+                value TEXT NOT NULL,
+                previous TEXT NOT NULL,
+                changed_by TEXT NOT NULL,
+                changed_at TEXT NOT NULL,
+                confirmed INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX import_changes_import_idx ON import_changes (import_id, id)",
+            # Only a draft takes changes, checked inside the INSERT itself (the write lock makes
+            # it atomic against an accept), and each change touches the draft's updated_at.
+            """CREATE TRIGGER import_changes_only_drafts BEFORE INSERT ON import_changes
+            WHEN NOT EXISTS (SELECT 1 FROM imports WHERE id = NEW.import_id AND status = 'draft')
+            BEGIN SELECT RAISE(IGNORE); END""",
+            """CREATE TRIGGER import_changes_touch AFTER INSERT ON import_changes
+            BEGIN UPDATE imports SET updated_at = NEW.changed_at WHERE id = NEW.import_id; END""",
         ),
     ),
 ]
@@ -187,6 +229,55 @@ POSTGRES_MIGRATIONS: list[Migration] = [
             "CREATE INDEX actions_status_idx ON actions (status, started_at)",
         ),
     ),
+    Migration(
+        "import drafts and the log of operators' changes",
+        (
+            f"""CREATE TABLE imports (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                source TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN {_STATUS_IMPORT}),
+                counts JSONB NOT NULL,
+                report JSONB NOT NULL,
+                proposal JSONB,
+                created_by TEXT NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL,
+                accepted_by TEXT,
+                accepted_at TIMESTAMPTZ,
+                discarded_by TEXT,
+                discarded_at TIMESTAMPTZ
+            )""",
+            "CREATE INDEX imports_status_created_idx ON imports (status, created_at)",
+            """CREATE TABLE import_changes (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                import_id TEXT NOT NULL REFERENCES imports (id),
+                operation TEXT NOT NULL,
+                field TEXT NOT NULL,
+                value JSONB NOT NULL,
+                previous JSONB NOT NULL,
+                changed_by TEXT NOT NULL,
+                changed_at TIMESTAMPTZ NOT NULL,
+                confirmed BOOLEAN NOT NULL DEFAULT FALSE
+            )""",
+            "CREATE INDEX import_changes_import_idx ON import_changes (import_id, id)",
+            # Only a draft takes changes: the UPDATE locks the draft's row, so an accept that
+            # commits meanwhile is seen (the change is then skipped), and touches updated_at.
+            """CREATE FUNCTION import_changes_only_drafts() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE imports SET updated_at = NEW.changed_at
+                    WHERE id = NEW.import_id AND status = 'draft';
+                IF NOT FOUND THEN
+                    RETURN NULL;
+                END IF;
+                RETURN NEW;
+            END
+            $$""",
+            """CREATE TRIGGER import_changes_only_drafts BEFORE INSERT ON import_changes
+            FOR EACH ROW EXECUTE FUNCTION import_changes_only_drafts()""",
+        ),
+    ),
 ]
 
 #: Our tables, for size accounting (``stored_bytes``).
@@ -197,6 +288,8 @@ OUR_TABLES: tuple[str, ...] = (
     "approvals",
     "actions",
     "usage",
+    "imports",
+    "import_changes",
 )
 
 _CREATE_SQLITE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -40,6 +40,9 @@ from smart_support.store.records import (
     ApprovalStatus,
     Conversation,
     EventRecord,
+    ImportChange,
+    ImportDraft,
+    ImportStatus,
     Usage,
 )
 
@@ -52,6 +55,14 @@ CHECKPOINT_TABLES = (
     "checkpoint_writes",
     "checkpoint_migrations",
 )
+
+
+_INSERT_IMPORT = rows.pg(rows.INSERT_IMPORT)
+_GET_IMPORT = rows.pg(rows.GET_IMPORT)
+_LIST_IMPORTS = rows.pg(rows.LIST_IMPORTS)
+_INSERT_IMPORT_CHANGE = rows.pg(rows.INSERT_IMPORT_CHANGE)
+_LIST_IMPORT_CHANGES = rows.pg(rows.LIST_IMPORT_CHANGES)
+_SET_IMPORT_STATUS = rows.pg(rows.SET_IMPORT_STATUS)
 
 
 def _json(value: Any) -> Jsonb:
@@ -397,6 +408,90 @@ class PostgresStore:
             {"cid": conversation_id},
         )
         return [rows.usage(r, json_text=False) for r in found]
+
+    # -- import drafts (statements shared with SQLite, in rows.py) --------------------------
+
+    async def create_import(
+        self,
+        import_id: str,
+        *,
+        name: str,
+        source: str,
+        report: dict[str, Any],
+        counts: dict[str, int],
+        proposal: dict[str, Any] | None,
+        created_by: str,
+    ) -> ImportDraft:
+        await self._fetch(
+            "create_import",
+            _INSERT_IMPORT,
+            {
+                "id": import_id,
+                "name": name,
+                "source": source,
+                "counts": _json(counts),
+                "report": _json(report),
+                "proposal": None if proposal is None else _json(proposal),
+                "created_by": created_by,
+                "now": rows.now(),
+            },
+        )
+        stored = await self.get_import(import_id)
+        assert stored is not None  # drafts are never deleted
+        return stored
+
+    async def get_import(self, import_id: str) -> ImportDraft | None:
+        found = await self._fetch("get_import", _GET_IMPORT, {"id": import_id})
+        return rows.import_draft(found[0], json_text=False) if found else None
+
+    async def list_imports(
+        self, status: ImportStatus | None = None, limit: int = 50
+    ) -> list[ImportDraft]:
+        found = await self._fetch("list_imports", _LIST_IMPORTS, {"status": status, "limit": limit})
+        return [rows.import_draft(r, json_text=False, full=False) for r in found]
+
+    async def record_import_change(
+        self,
+        import_id: str,
+        *,
+        operation: str,
+        field: str,
+        value: Any,
+        previous: Any,
+        changed_by: str,
+        confirmed: bool = False,
+    ) -> ImportChange:
+        found = await self._fetch(
+            "record_import_change",
+            _INSERT_IMPORT_CHANGE,
+            {
+                "import_id": import_id,
+                "operation": operation,
+                "field": field,
+                "value": _json(value),
+                "previous": _json(previous),
+                "by": changed_by,
+                "now": rows.now(),
+                "confirmed": confirmed,
+            },
+        )
+        if not found:
+            raise rows.change_refused(import_id, await self.get_import(import_id))
+        return rows.import_change(found[0], json_text=False)
+
+    async def import_changes(self, import_id: str) -> list[ImportChange]:
+        found = await self._fetch("import_changes", _LIST_IMPORT_CHANGES, {"import_id": import_id})
+        return [rows.import_change(r, json_text=False) for r in found]
+
+    async def set_import_status(self, import_id: str, status: ImportStatus, by: str) -> ImportDraft:
+        rows.check_import_status(status)
+        await self._fetch(
+            "set_import_status",
+            _SET_IMPORT_STATUS,
+            {"status": status, "by": by, "now": rows.now(), "id": import_id},
+        )
+        current = await self.get_import(import_id)
+        return rows.status_result(import_id, status, current)
 
     # -- concurrency and size ---------------------------------------------------------------
 

@@ -6,8 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from smart_support.errors import SmartSupportError
+
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelled"]
 ActionStatus = Literal["started", "succeeded", "failed", "unknown"]
+#: A draft takes changes; accepted and discarded are final (neither becomes the other).
+ImportStatus = Literal["draft", "accepted", "discarded"]
 
 
 @dataclass(frozen=True)
@@ -81,3 +85,74 @@ class Usage:
     cost_usd: float
     created_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImportDraft:
+    """An imported spec waiting for (or past) an operator's review; nothing of it reaches an
+    agent before it is accepted.
+
+    The current decisions are `proposal` (as the classifier made it, never rewritten) with the
+    draft's changes applied in order: the change log is the history and the state at once.
+    """
+
+    id: str
+    name: str
+    #: The spec's URL, or `document` for one sent inline.
+    source: str
+    status: ImportStatus
+    #: Small numbers about the report (operations, writes, warnings, skipped) for listings.
+    counts: dict[str, int]
+    #: The import's report (`ImportResult.report()`); None in listings, which leave it out.
+    report: dict[str, Any] | None
+    #: The classifier's proposal as a JSON document (its shape is the classifier's), or None.
+    proposal: dict[str, Any] | None
+    created_by: str
+    created_at: datetime
+    #: The last change, acceptance or discard.
+    updated_at: datetime
+    accepted_by: str | None = None
+    accepted_at: datetime | None = None
+    discarded_by: str | None = None
+    discarded_at: datetime | None = None
+    #: How many changes the draft has (filled in listings and reads).
+    change_count: int = 0
+
+
+@dataclass(frozen=True)
+class ImportChange:
+    """One operator decision on a draft: who set which field of which operation, from what."""
+
+    id: int
+    import_id: str
+    #: The operation's tool name.
+    operation: str
+    #: `access`, `relevance`, `agent`, `summary` or `parameter.<name>.role`.
+    field: str
+    value: Any
+    #: The field's value just before this change.
+    previous: Any
+    changed_by: str
+    changed_at: datetime
+    #: The operator confirmed a change that needs it (a write operation marked read).
+    confirmed: bool = False
+
+
+class ImportDraftError(SmartSupportError):
+    """A draft that cannot be read or changed as asked; the message says why (for operators)."""
+
+    code = "import_error"
+
+    def __init__(self, message: str) -> None:
+        self.public_message = message
+        super().__init__(message)
+
+
+class ImportNotFound(ImportDraftError):
+    code = "import_not_found"
+
+
+class ImportClosed(ImportDraftError):
+    """The draft was accepted or discarded: it takes no more changes, nor the other decision."""
+
+    code = "import_closed"

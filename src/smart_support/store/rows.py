@@ -7,11 +7,22 @@ builders accept either, told which by `json_text`.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from smart_support.errors import ApprovalError
-from smart_support.store.records import Action, Approval, Conversation, EventRecord, Usage
+from smart_support.store.records import (
+    Action,
+    Approval,
+    Conversation,
+    EventRecord,
+    ImportChange,
+    ImportClosed,
+    ImportDraft,
+    ImportNotFound,
+    Usage,
+)
 
 
 class Row(Protocol):
@@ -160,18 +171,155 @@ def decision_result(
     raise ApprovalError(f"approval {approval_id} is already {current.status}")
 
 
+# -- import drafts -------------------------------------------------------------------------
+#
+# Each statement is written once, with `:name` placeholders (SQLite's own style); the
+# PostgreSQL adapter runs `pg(sql)`. They use only SQL both dialects read alike: CAST instead of
+# `::`, no `%`. Parameters are bound by each adapter (JSON text and ISO text for SQLite, Jsonb and
+# datetimes for PostgreSQL).
+
+_IMPORT_HEAD = (
+    "id, name, source, status, counts, created_by, created_at, updated_at, accepted_by,"
+    " accepted_at, discarded_by, discarded_at,"
+    " (SELECT COUNT(*) FROM import_changes c WHERE c.import_id = imports.id) AS change_count"
+)
+
+INSERT_IMPORT = (
+    "INSERT INTO imports (id, name, source, status, counts, report, proposal, created_by,"
+    " created_at, updated_at) VALUES (:id, :name, :source, 'draft', :counts, :report, :proposal,"
+    " :created_by, :now, :now)"
+)
+GET_IMPORT = f"SELECT {_IMPORT_HEAD}, report, proposal FROM imports WHERE id = :id"
+LIST_IMPORTS = (
+    f"SELECT {_IMPORT_HEAD} FROM imports WHERE (CAST(:status AS TEXT) IS NULL OR status = :status)"
+    " ORDER BY created_at DESC, id DESC LIMIT :limit"
+)
+#: A trigger skips the row unless the draft exists and is still a draft (see migration 3).
+INSERT_IMPORT_CHANGE = (
+    "INSERT INTO import_changes (import_id, operation, field, value, previous, changed_by,"
+    " changed_at, confirmed) VALUES (:import_id, :operation, :field, :value, :previous, :by,"
+    " :now, :confirmed) RETURNING *"
+)
+LIST_IMPORT_CHANGES = "SELECT * FROM import_changes WHERE import_id = :import_id ORDER BY id"
+#: Compare-and-set from draft; the caller reads the row when nothing changed.
+SET_IMPORT_STATUS = (
+    "UPDATE imports SET status = :status, updated_at = :now,"
+    " accepted_by = CASE WHEN CAST(:status AS TEXT) = 'accepted' THEN :by END,"
+    " accepted_at = CASE WHEN CAST(:status AS TEXT) = 'accepted' THEN :now END,"
+    " discarded_by = CASE WHEN CAST(:status AS TEXT) = 'discarded' THEN :by END,"
+    " discarded_at = CASE WHEN CAST(:status AS TEXT) = 'discarded' THEN :now END"
+    " WHERE id = :id AND status = 'draft' RETURNING id"
+)
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
+
+
+def pg(sql: str) -> str:
+    """A statement of this module in psycopg's placeholder style (`%(name)s`)."""
+    return _PLACEHOLDER.sub(r"%(\1)s", sql)
+
+
+CLOSING = frozenset({"accepted", "discarded"})
+"""Statuses a draft may move to."""
+
+
+def import_draft(row: Row, *, json_text: bool, full: bool = True) -> ImportDraft:
+    """A draft from a row of GET_IMPORT, or of LIST_IMPORTS (`full=False`: no report, proposal)."""
+    return ImportDraft(
+        id=row["id"],
+        name=row["name"],
+        source=row["source"],
+        status=row["status"],
+        counts=_json(row["counts"], json_text),
+        report=_json(row["report"], json_text) if full else None,
+        proposal=_json(row["proposal"], json_text) if full else None,
+        created_by=row["created_by"],
+        created_at=_when(row["created_at"]),
+        updated_at=_when(row["updated_at"]),
+        accepted_by=row["accepted_by"],
+        accepted_at=_maybe_when(row["accepted_at"]),
+        discarded_by=row["discarded_by"],
+        discarded_at=_maybe_when(row["discarded_at"]),
+        change_count=int(row["change_count"] or 0),
+    )
+
+
+def import_change(row: Row, *, json_text: bool) -> ImportChange:
+    return ImportChange(
+        id=int(row["id"]),
+        import_id=row["import_id"],
+        operation=row["operation"],
+        field=row["field"],
+        value=_json(row["value"], json_text),
+        previous=_json(row["previous"], json_text),
+        changed_by=row["changed_by"],
+        changed_at=_when(row["changed_at"]),
+        confirmed=bool(row["confirmed"]),
+    )
+
+
+def check_import_status(status: str) -> None:
+    """Refuse a target status a draft cannot move to (a programming error, not a user's)."""
+    if status not in CLOSING:
+        raise ValueError(f"cannot set an import to {status!r}; use one of {sorted(CLOSING)}")
+
+
+def status_result(import_id: str, requested: str, current: ImportDraft | None) -> ImportDraft:
+    """What set_import_status returns or raises when its compare-and-set changed nothing.
+
+    Asking again for the status a draft already has returns it unchanged (a retried request);
+    the other closing status is refused.
+    """
+    if current is None:
+        raise ImportNotFound(f"There is no import {import_id}.")
+    if current.status == requested:
+        return current
+    raise ImportClosed(
+        f"Import {import_id} was already {current.status} by {closed_by(current)};"
+        f" it cannot be {requested} now."
+    )
+
+
+def change_refused(import_id: str, current: ImportDraft | None) -> ImportNotFound | ImportClosed:
+    """The error for a change that the store did not record (unknown or closed draft)."""
+    if current is None:
+        return ImportNotFound(f"There is no import {import_id}.")
+    return ImportClosed(
+        f"Import {import_id} was {current.status} by {closed_by(current)} and takes no more"
+        " changes; import the spec again to review it anew."
+    )
+
+
+def closed_by(draft: ImportDraft) -> str:
+    who = draft.accepted_by if draft.status == "accepted" else draft.discarded_by
+    return who or "someone"
+
+
 __all__ = [
+    "CLOSING",
     "DECIDABLE",
     "EXPIRING",
+    "GET_IMPORT",
+    "INSERT_IMPORT",
+    "INSERT_IMPORT_CHANGE",
+    "LIST_IMPORTS",
+    "LIST_IMPORT_CHANGES",
+    "SET_IMPORT_STATUS",
     "action",
     "approval",
+    "change_refused",
     "check_decision",
+    "check_import_status",
     "conversation",
     "decision_result",
     "dumps",
     "event",
+    "import_change",
+    "import_draft",
     "iso",
     "now",
+    "pg",
+    "status_result",
     "usage",
     "utc",
 ]

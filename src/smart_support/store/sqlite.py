@@ -35,6 +35,9 @@ from smart_support.store.records import (
     ApprovalStatus,
     Conversation,
     EventRecord,
+    ImportChange,
+    ImportDraft,
+    ImportStatus,
     Usage,
 )
 
@@ -375,6 +378,94 @@ class SqliteStore:
             (conversation_id, conversation_id),
         )
         return [rows.usage(r, json_text=True) for r in found]
+
+    # -- import drafts (statements shared with PostgreSQL, in rows.py) ----------------------
+
+    async def create_import(
+        self,
+        import_id: str,
+        *,
+        name: str,
+        source: str,
+        report: dict[str, Any],
+        counts: dict[str, int],
+        proposal: dict[str, Any] | None,
+        created_by: str,
+    ) -> ImportDraft:
+        await self._fetch(
+            "create_import",
+            rows.INSERT_IMPORT,
+            {
+                "id": import_id,
+                "name": name,
+                "source": source,
+                "counts": rows.dumps(counts),
+                "report": rows.dumps(report),
+                "proposal": None if proposal is None else rows.dumps(proposal),
+                "created_by": created_by,
+                "now": rows.iso(rows.now()),
+            },
+        )
+        stored = await self.get_import(import_id)
+        assert stored is not None  # drafts are never deleted
+        return stored
+
+    async def get_import(self, import_id: str) -> ImportDraft | None:
+        found = await self._fetch("get_import", rows.GET_IMPORT, {"id": import_id})
+        return rows.import_draft(found[0], json_text=True) if found else None
+
+    async def list_imports(
+        self, status: ImportStatus | None = None, limit: int = 50
+    ) -> list[ImportDraft]:
+        found = await self._fetch(
+            "list_imports", rows.LIST_IMPORTS, {"status": status, "limit": limit}
+        )
+        return [rows.import_draft(r, json_text=True, full=False) for r in found]
+
+    async def record_import_change(
+        self,
+        import_id: str,
+        *,
+        operation: str,
+        field: str,
+        value: Any,
+        previous: Any,
+        changed_by: str,
+        confirmed: bool = False,
+    ) -> ImportChange:
+        found = await self._fetch(
+            "record_import_change",
+            rows.INSERT_IMPORT_CHANGE,
+            {
+                "import_id": import_id,
+                "operation": operation,
+                "field": field,
+                "value": rows.dumps(value),
+                "previous": rows.dumps(previous),
+                "by": changed_by,
+                "now": rows.iso(rows.now()),
+                "confirmed": confirmed,
+            },
+        )
+        if not found:
+            raise rows.change_refused(import_id, await self.get_import(import_id))
+        return rows.import_change(found[0], json_text=True)
+
+    async def import_changes(self, import_id: str) -> list[ImportChange]:
+        found = await self._fetch(
+            "import_changes", rows.LIST_IMPORT_CHANGES, {"import_id": import_id}
+        )
+        return [rows.import_change(r, json_text=True) for r in found]
+
+    async def set_import_status(self, import_id: str, status: ImportStatus, by: str) -> ImportDraft:
+        rows.check_import_status(status)
+        await self._fetch(
+            "set_import_status",
+            rows.SET_IMPORT_STATUS,
+            {"status": status, "by": by, "now": rows.iso(rows.now()), "id": import_id},
+        )
+        current = await self.get_import(import_id)
+        return rows.status_result(import_id, status, current)
 
     # -- concurrency and size ---------------------------------------------------------------
 

@@ -1,0 +1,210 @@
+"""Import drafts in the store: every test runs on a real SQLite file and on real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from smart_support.settings import Settings
+from smart_support.store import Persistence, Store, open_persistence
+from smart_support.store.records import ImportClosed, ImportNotFound
+
+REPORT: dict[str, Any] = {
+    "source": "https://shop.example/openapi.json",
+    "version": "3.0.3",
+    "operations": [
+        {"name": "get_order", "access": "read", "parameters": [{"name": "order_id"}]},
+        {"name": "cancel_order", "access": "write", "parameters": [{"name": "order_id"}]},
+    ],
+    "warnings": ["één waarschuwing"],
+    "skipped": [],
+}
+COUNTS = {"operations": 2, "write": 1, "warnings": 1, "skipped": 0}
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+    persistence: Persistence
+    async with open_persistence(settings) as persistence:
+        yield persistence.store
+
+
+async def draft(store: Store, import_id: str = "imp-1", **changes: Any) -> Any:
+    fields: dict[str, Any] = {
+        "name": "Shop API",
+        "source": "https://shop.example/openapi.json",
+        "report": REPORT,
+        "counts": COUNTS,
+        "proposal": None,
+        "created_by": "operator:ana",
+    }
+    return await store.create_import(import_id, **{**fields, **changes})
+
+
+async def test_a_created_draft_reads_back_whole_and_lists_without_its_report(store: Store) -> None:
+    created = await draft(store, proposal={"operations": {"get_order": {"access": "read"}}})
+    assert created.status == "draft" and created.report == REPORT
+    assert created.proposal == {"operations": {"get_order": {"access": "read"}}}
+    assert created.created_by == "operator:ana" and created.created_at == created.updated_at
+    assert created.counts == COUNTS and created.change_count == 0
+    assert await store.get_import("imp-1") == created
+    assert await store.get_import("nope") is None
+
+    listed = await store.list_imports()
+    assert [d.id for d in listed] == ["imp-1"]
+    assert listed[0].report is None and listed[0].proposal is None
+    assert listed[0].counts == COUNTS
+
+
+async def test_a_draft_without_a_proposal_keeps_it_null(store: Store) -> None:
+    created = await draft(store)
+    assert created.proposal is None
+    assert (await store.get_import(created.id)).proposal is None  # type: ignore[union-attr]
+
+
+async def test_listing_is_newest_first_filtered_by_status_and_limited(store: Store) -> None:
+    for n in range(3):
+        await draft(store, f"imp-{n}")
+    await store.set_import_status("imp-1", "discarded", "operator:bo")
+    assert [d.id for d in await store.list_imports()] == ["imp-2", "imp-1", "imp-0"]
+    assert [d.id for d in await store.list_imports(status="draft")] == ["imp-2", "imp-0"]
+    assert [d.id for d in await store.list_imports(status="discarded")] == ["imp-1"]
+    assert [d.id for d in await store.list_imports(limit=1)] == ["imp-2"]
+
+
+async def test_changes_are_kept_in_order_with_who_and_what_they_replaced(store: Store) -> None:
+    created = await draft(store)
+    first = await store.record_import_change(
+        "imp-1",
+        operation="cancel_order",
+        field="access",
+        value="read",
+        previous="write",
+        changed_by="operator:ana",
+        confirmed=True,
+    )
+    second = await store.record_import_change(
+        "imp-1",
+        operation="get_order",
+        field="summary",
+        value="Look up an order 📦",
+        previous=None,
+        changed_by="operator:bo",
+    )
+    assert (first.operation, first.field, first.value, first.previous) == (
+        "cancel_order",
+        "access",
+        "read",
+        "write",
+    )
+    assert first.confirmed and not second.confirmed
+    assert second.previous is None and second.changed_by == "operator:bo"
+    assert second.id > first.id
+    assert await store.import_changes("imp-1") == [first, second]
+    after = await store.get_import("imp-1")
+    assert after is not None and after.change_count == 2
+    assert after.updated_at == second.changed_at > created.updated_at
+    assert after.proposal is None  # the proposal is never rewritten: changes are the state
+
+
+async def test_json_values_of_any_shape_round_trip(store: Store) -> None:
+    await draft(store)
+    for value in (None, True, 3, ["a", "b"], {"nested": {"x": [1, None]}}):
+        change = await store.record_import_change(
+            "imp-1",
+            operation="get_order",
+            field="agent",
+            value=value,
+            previous=None,
+            changed_by="operator",
+        )
+        assert change.value == value
+    assert [c.value for c in await store.import_changes("imp-1")][-1] == {
+        "nested": {"x": [1, None]}
+    }
+
+
+async def test_accepting_records_who_and_a_closed_draft_refuses_changes(store: Store) -> None:
+    await draft(store)
+    accepted = await store.set_import_status("imp-1", "accepted", "operator:ana")
+    assert accepted.status == "accepted" and accepted.accepted_by == "operator:ana"
+    assert accepted.accepted_at is not None and accepted.discarded_at is None
+    again = await store.set_import_status("imp-1", "accepted", "operator:bo")
+    assert again == accepted  # a retried accept changes nothing
+    with pytest.raises(ImportClosed, match="accepted by operator:ana"):
+        await store.set_import_status("imp-1", "discarded", "operator:bo")
+    with pytest.raises(ImportClosed, match="takes no more changes"):
+        await store.record_import_change(
+            "imp-1",
+            operation="get_order",
+            field="access",
+            value="write",
+            previous="read",
+            changed_by="operator:bo",
+        )
+    assert await store.import_changes("imp-1") == []
+
+
+async def test_a_discarded_draft_cannot_be_accepted(store: Store) -> None:
+    await draft(store)
+    discarded = await store.set_import_status("imp-1", "discarded", "operator:bo")
+    assert discarded.discarded_by == "operator:bo" and discarded.accepted_by is None
+    with pytest.raises(ImportClosed, match="discarded by operator:bo"):
+        await store.set_import_status("imp-1", "accepted", "operator:ana")
+    current = await store.get_import("imp-1")
+    assert current is not None and current.status == "discarded"
+
+
+async def test_unknown_drafts_are_not_found(store: Store) -> None:
+    with pytest.raises(ImportNotFound):
+        await store.set_import_status("nope", "accepted", "operator")
+    with pytest.raises(ImportNotFound):
+        await store.record_import_change(
+            "nope",
+            operation="x",
+            field="access",
+            value="read",
+            previous=None,
+            changed_by="operator",
+        )
+    assert await store.import_changes("nope") == []
+
+
+async def test_a_status_that_is_not_a_decision_is_a_programming_error(store: Store) -> None:
+    await draft(store)
+    with pytest.raises(ValueError, match="cannot set an import to 'draft'"):
+        await store.set_import_status("imp-1", "draft", "operator")
+
+
+async def test_changes_racing_an_accept_are_either_recorded_before_it_or_refused(
+    store: Store,
+) -> None:
+    await draft(store)
+
+    async def change(n: int) -> str:
+        try:
+            await store.record_import_change(
+                "imp-1",
+                operation="get_order",
+                field="summary",
+                value=f"v{n}",
+                previous=None,
+                changed_by="operator",
+            )
+        except ImportClosed:
+            return "refused"
+        return "recorded"
+
+    outcomes = await asyncio.gather(
+        *(change(n) for n in range(10)),
+        store.set_import_status("imp-1", "accepted", "operator:ana"),
+        *(change(n) for n in range(10, 20)),
+    )
+    accepted = await store.get_import("imp-1")
+    assert accepted is not None and accepted.accepted_at is not None
+    changes = await store.import_changes("imp-1")
+    assert len(changes) == outcomes.count("recorded")  # a refused change left nothing behind
