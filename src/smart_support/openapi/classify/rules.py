@@ -128,7 +128,7 @@ def role(name: str, location: str, description: str) -> Decision[Role]:
     """Who supplies an argument: the customer, the verified identity, or the import's config."""
     snake = _snake(name)
     desc = description.lower()
-    if _VERSION_NAME.search(snake):
+    if _VERSION_NAME.search(snake) and (location == "header" or "api" in snake):
         return Decision[Role](value="config", confidence=0.9, reason="an API version")
     if _REQUEST_ID.search(snake):
         return Decision[Role](

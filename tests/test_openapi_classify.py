@@ -1,0 +1,108 @@
+"""The rules classify every operation: access, parameter roles, relevance and agents."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from smart_support.openapi import ImportResult, convert, import_spec
+from smart_support.openapi.classify import Proposal, classify
+from smart_support.openapi.classify._words import id_words
+from smart_support.openapi.classify.quality import TARGETS, evaluate, totals
+from smart_support.openapi.load import Documents
+from smart_support.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+CORPUS = DATA / "openapi"
+SPECS = sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".json", ".yaml"))
+WRITE_WORDS = {"cancel", "refund", "delete", "pay", "send"}
+
+
+@cache
+def imported(name: str) -> ImportResult:
+    return asyncio.run(import_spec(str(CORPUS / name), Settings(), remote_refs=False))
+
+
+@cache
+def shop() -> Proposal:
+    from smart_support.demo.shop import create_app
+
+    spec = create_app().openapi()
+    return classify(convert(Documents(root="demo", docs={"demo": spec}), validate=False))
+
+
+def test_the_shops_get_order_is_an_on_read_with_the_order_id_from_the_customer() -> None:
+    op = shop().operation("get_order")
+    assert (op.access.value, op.relevance.value) == ("read", "on")
+    assert op.customer_parameters() == ["order_id"]
+    assert next(p for p in op.parameters if p.name == "X-Customer-Id").role.value == "identity"
+
+
+def test_the_shops_cancel_order_is_a_write_summarised_with_its_order_checked_first() -> None:
+    op = shop().operation("cancel_order")
+    assert op.access.value == "write"
+    assert op.summary is not None and "{order_id}" in op.summary
+    assert op.check is not None and op.check.tool == "get_order"
+    assert op.check.arguments == {"order_id": "order_id"}
+
+
+def test_the_shops_health_check_is_off() -> None:
+    op = shop().operation("health")
+    assert op.relevance.value == "off" and op.agent is None
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_no_operation_that_looks_like_a_write_is_classified_read(name: str) -> None:
+    result = imported(name)
+    proposal = classify(result)
+    for op, cls in zip(result.operations, proposal.operations, strict=True):
+        method = op.operation.method.lower()
+        verb = (id_words(op.operation) or [""])[0]  # the name's verb: `PostV1OrdersIdCancel`..
+        if method in ("delete", "put", "patch") or verb in WRITE_WORDS:
+            assert cls.access.value == "write", (op.name, cls.access.reason)
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_every_decision_comes_from_a_rule_with_a_confidence_and_a_reason(name: str) -> None:
+    proposal = classify(imported(name))
+    for op in proposal.operations:
+        decisions = [op.access, op.relevance, *(p.role for p in op.parameters)]
+        for decision in decisions:
+            assert decision.source == "rule"
+            assert 0 <= decision.confidence <= 1
+            assert decision.reason.strip() and "\n" not in decision.reason
+        if op.access.value == "write":
+            assert op.summary
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_agents_have_valid_unique_names_and_at_most_15_tools(name: str) -> None:
+    proposal = classify(imported(name))
+    names = [a.name for a in proposal.agents]
+    assert len(set(names)) == len(names)
+    on = {op.name for op in proposal.operations if op.relevance.value == "on"}
+    for agent in proposal.agents:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", agent.name)
+        assert 1 <= len(agent.tools) <= 15 and set(agent.tools) <= on
+        assert 5 <= len(agent.examples) <= 10
+    assert on == {t for a in proposal.agents for t in a.tools}
+
+
+@pytest.mark.parametrize("name", ["square-2.0.json", "intercom-2.14.yaml"])
+def test_the_classification_is_deterministic_and_round_trips_as_json(name: str) -> None:
+    first, second = classify(imported(name)), classify(imported(name))
+    assert first.model_dump(mode="json") == second.model_dump(mode="json")
+    assert Proposal.model_validate(first.model_dump(mode="json")) == first
+
+
+def test_the_rules_meet_the_targets_on_the_labelled_set() -> None:
+    scores = evaluate(DATA / "classification" / "labels.yaml", CORPUS)
+    overall = totals(scores)
+    assert overall["operations"] >= 120 and len(scores) >= 8
+    assert overall["writes_read"] == 0
+    for decision, target in TARGETS.items():
+        assert overall[decision] >= target, (decision, overall)
