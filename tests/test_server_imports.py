@@ -1,7 +1,9 @@
-"""`POST /api/v1/operator/imports` over real HTTP: a spec by URL or as a document, the report back.
+"""The operator's imports over real HTTP: a spec by URL or as a document becomes a draft, which
+the operator reads, changes, accepts or discards.
 
 The chat server runs on loopback with the demo shop; the operator imports the shop's own spec
-from its URL, and corpus specs as documents; hostile requests get clear errors.
+from its URL, and corpus specs as documents; hostile requests get clear errors. The draft flow
+also runs on PostgreSQL, and a draft outlives a restart of the server.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from chat_client import ServerFactory
+from chat_client import ServerFactory, server_settings
 from smart_support.openapi.load import MAX_BYTES
+from smart_support.server.background import serve_in_thread
 from smart_support.server.errors import MAX_BODY_BYTES
 
 pytest_plugins = ["server_fixture"]
@@ -39,8 +43,11 @@ async def test_an_operator_imports_the_shops_spec_by_url_and_gets_its_tools(
 ) -> None:
     async with operator(operator_url) as client:
         response = await client.post(IMPORTS, json={"url": f"{running_shop}/openapi.json"})
-    assert response.status_code == 200, response.text
-    report = response.json()
+    assert response.status_code == 201, response.text
+    draft = response.json()
+    assert draft["status"] == "draft" and draft["proposal"] is None
+    assert draft["source"] == f"{running_shop}/openapi.json" and draft["id"].startswith("imp_")
+    report = draft["report"]
     access = {op["name"]: op["access"] for op in report["operations"]}
     assert access["get_order"] == "read" and access["cancel_order"] == "write"
     assert report["skipped"] == []
@@ -56,8 +63,8 @@ async def test_a_document_as_json_with_a_server_url_is_imported_against_that_ser
         response = await client.post(
             IMPORTS, json={"document": spec, "server": "https://shop.example.com/v2"}
         )
-    assert response.status_code == 200, response.text
-    servers = {op["server"] for op in response.json()["operations"]}
+    assert response.status_code == 201, response.text
+    servers = {op["server"] for op in response.json()["report"]["operations"]}
     assert servers == {"https://shop.example.com/v2"}
 
 
@@ -69,10 +76,11 @@ async def test_a_yaml_document_as_text_and_the_largest_corpus_spec_import(
     async with operator(operator_url) as client:
         petstore = await client.post(IMPORTS, json={"document": yaml_text})
         largest = await client.post(IMPORTS, json={"document": square, "remote_refs": False})
-    assert petstore.status_code == 200, petstore.text
-    assert "updatePet" in {op["name"] for op in petstore.json()["operations"]}
-    assert largest.status_code == 200, largest.text
-    assert len(largest.json()["operations"]) > 200
+    assert petstore.status_code == 201, petstore.text
+    assert "updatePet" in {op["name"] for op in petstore.json()["report"]["operations"]}
+    assert largest.status_code == 201, largest.text
+    assert len(largest.json()["report"]["operations"]) > 200
+    assert largest.json()["counts"]["operations"] == len(largest.json()["report"]["operations"])
     assert len(json.dumps(square)) > MAX_BODY_BYTES  # over the limit of every other endpoint
 
 
@@ -135,6 +143,8 @@ async def test_a_spec_url_on_a_private_address_is_refused_by_the_egress_guard(
             json.dumps({"document": {"openapi": "3.0.0"}, "server": "ftp://x"}).encode(),
             "bad_request",
         ),
+        (json.dumps({"document": {}, "name": "x\u0000y"}).encode(), "bad_request"),
+        (json.dumps({"document": {}, "operator": "<script>"}).encode(), "bad_request"),
     ],
 )
 async def test_bad_requests_get_a_clear_error_code(
@@ -158,3 +168,263 @@ async def test_an_alias_bomb_in_a_yaml_document_is_refused(operator_url: str) ->
         response = await client.post(IMPORTS, json={"document": bomb})
     assert response.status_code == 422
     assert "alias" in response.json()["message"]
+
+
+# -- drafts ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def draft_server(
+    request: pytest.FixtureRequest, start_server: ServerFactory, running_shop: str
+) -> Iterator[str]:
+    """The chat server on SQLite (the usual fixture) or on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        with start_server(operator_token=OPERATOR) as url:
+            yield url
+        return
+    pg_url = request.getfixturevalue("pg_url")
+    with serve_in_thread(server_settings(pg_url, running_shop, operator_token=OPERATOR)) as url:
+        yield url
+
+
+async def shop_draft(client: httpx.AsyncClient, shop: str, **extra: Any) -> dict[str, Any]:
+    response = await client.post(IMPORTS, json={"url": f"{shop}/openapi.json", **extra})
+    assert response.status_code == 201, response.text
+    draft: dict[str, Any] = response.json()
+    return draft
+
+
+async def change(client: httpx.AsyncClient, import_id: str, **body: Any) -> httpx.Response:
+    return await client.post(f"{IMPORTS}/{import_id}/changes", json=body)
+
+
+async def test_an_operator_reviews_a_draft_changes_it_and_accepts_it(
+    draft_server: str, running_shop: str
+) -> None:
+    async with operator(draft_server) as client:
+        created = await shop_draft(client, running_shop, name="Shop", operator="Ana")
+        assert created["name"] == "Shop" and created["created_by"] == "operator:Ana"
+        draft_id = created["id"]
+        listed = (await client.get(IMPORTS)).json()
+        assert [d["id"] for d in listed] == [draft_id]
+        assert "report" not in listed[0] and listed[0]["counts"]["write"] >= 1
+
+        summary = await change(
+            client,
+            draft_id,
+            operation="get_order",
+            field="summary",
+            value="Look up one order",
+            operator="Bo",
+        )
+        assert summary.status_code == 201, summary.text
+        role = await change(
+            client,
+            draft_id,
+            operation="cancel_order",
+            field="parameter.order_id.role",
+            value="identity",
+        )
+        assert role.status_code == 201, role.text
+        agent = await change(
+            client, draft_id, operation="cancel_order", field="agent", value="orders"
+        )
+        relevance = await change(
+            client, draft_id, operation="get_order", field="relevance", value="relevant"
+        )
+        assert agent.status_code == relevance.status_code == 201
+
+        whole = (await client.get(f"{IMPORTS}/{draft_id}")).json()
+        assert [(c["field"], c["changed_by"]) for c in whole["changes"]] == [
+            ("summary", "operator:Bo"),
+            ("parameter.order_id.role", "operator"),
+            ("agent", "operator"),
+            ("relevance", "operator"),
+        ]
+        assert whole["overrides"]["cancel_order"] == {
+            "parameter.order_id.role": "identity",
+            "agent": "orders",
+        }
+        assert whole["change_count"] == 4 and whole["warnings"] == []
+
+        accepted = await client.post(f"{IMPORTS}/{draft_id}/accept", json={"operator": "Ana"})
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["status"] == "accepted"
+        assert accepted.json()["accepted_by"] == "operator:Ana"
+        assert [
+            d["id"] for d in (await client.get(IMPORTS, params={"status": "draft"})).json()
+        ] == []
+
+
+async def test_marking_a_write_operation_read_needs_a_confirmation_and_shows_a_warning(
+    draft_server: str, running_shop: str
+) -> None:
+    async with operator(draft_server) as client:
+        draft_id = (await shop_draft(client, running_shop))["id"]
+        refused = await change(
+            client, draft_id, operation="cancel_order", field="access", value="read"
+        )
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "confirmation_needed"
+        assert "without asking anyone for approval" in refused.json()["message"]
+        assert '"confirm": true' in refused.json()["message"]
+        assert (await client.get(f"{IMPORTS}/{draft_id}")).json()["changes"] == []
+
+        kept = await change(
+            client,
+            draft_id,
+            operation="cancel_order",
+            field="access",
+            value="read",
+            confirm=True,
+            operator="Ana",
+        )
+        assert kept.status_code == 201, kept.text
+        body = kept.json()
+        assert body["changes"][-1]["confirmed"] is True
+        assert body["changes"][-1]["previous"] == "write"
+        assert body["overrides"]["cancel_order"]["access"] == "read"
+        assert len(body["warnings"]) == 1 and "cancel_order" in body["warnings"][0]
+
+        # Marking a read operation read, or a write one write, needs no confirmation.
+        plain = await change(client, draft_id, operation="get_order", field="access", value="read")
+        assert plain.status_code == 201 and plain.json()["changes"][-1]["confirmed"] is False
+        back = await change(
+            client, draft_id, operation="cancel_order", field="access", value="write"
+        )
+        assert back.status_code == 201 and back.json()["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"operation": "no_such_op", "field": "access", "value": "read"}, "no operation"),
+        ({"operation": "get_order", "field": "colour", "value": "red"}, "not a field"),
+        ({"operation": "get_order", "field": "access", "value": "delete"}, "one of read, write"),
+        ({"operation": "get_order", "field": "relevance", "value": 3}, "one of relevant"),
+        ({"operation": "get_order", "field": "agent", "value": "Robert'); DROP"}, "agent name"),
+        ({"operation": "get_order", "field": "summary", "value": ""}, "1 to 500"),
+        ({"operation": "get_order", "field": "summary", "value": "x" * 501}, "1 to 500"),
+        ({"operation": "get_order", "field": "summary", "value": "a\x00b"}, "Unicode"),
+        (
+            {"operation": "get_order", "field": "parameter.nope.role", "value": "model"},
+            "no parameter",
+        ),
+        (
+            {"operation": "get_order", "field": "parameter.order_id.role", "value": "boss"},
+            "one of model",
+        ),
+    ],
+)
+async def test_a_change_the_draft_cannot_take_is_refused_with_a_clear_message(
+    operator_url: str, running_shop: str, body: dict[str, Any], words: str
+) -> None:
+    async with operator(operator_url) as client:
+        draft_id = (await shop_draft(client, running_shop))["id"]
+        response = await change(client, draft_id, **body)
+        stored = (await client.get(f"{IMPORTS}/{draft_id}")).json()
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "bad_change"
+    assert words in response.json()["message"]
+    assert stored["changes"] == []
+
+
+async def test_hostile_change_requests_are_bad_requests(
+    operator_url: str, running_shop: str
+) -> None:
+    async with operator(operator_url) as client:
+        draft_id = (await shop_draft(client, running_shop))["id"]
+        answers = [
+            await client.post(f"{IMPORTS}/{draft_id}/changes", content=b"not json"),
+            await change(client, draft_id, operation="get_order", field="access"),
+            await change(
+                client, draft_id, operation="get_order", field="access", value="read", x=1
+            ),
+            await change(
+                client,
+                draft_id,
+                operation="get_order",
+                field="access",
+                value="read",
+                operator="a\u0000b",
+            ),
+            await change(client, draft_id, operation="x" * 201, field="access", value="read"),
+        ]
+    for response in answers:
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "bad_request"
+
+
+async def test_closed_drafts_refuse_changes_and_the_other_decision(
+    draft_server: str, running_shop: str
+) -> None:
+    async with operator(draft_server) as client:
+        accepted = (await shop_draft(client, running_shop))["id"]
+        discarded = (await shop_draft(client, running_shop))["id"]
+        assert (await client.post(f"{IMPORTS}/{accepted}/accept")).status_code == 200
+        gone = await client.post(f"{IMPORTS}/{discarded}/discard", json={"operator": "Bo"})
+        assert gone.json()["discarded_by"] == "operator:Bo"
+
+        again = await client.post(f"{IMPORTS}/{accepted}/accept")
+        assert again.status_code == 200 and again.json()["accepted_by"] == "operator"
+        answers = [
+            await client.post(f"{IMPORTS}/{accepted}/discard"),
+            await client.post(f"{IMPORTS}/{discarded}/accept"),
+            await change(client, accepted, operation="get_order", field="access", value="read"),
+            await change(client, discarded, operation="nope", field="nope", value=None),
+        ]
+        listed = (await client.get(IMPORTS, params={"status": "discarded"})).json()
+    for response in answers:
+        assert response.status_code == 409, response.text
+        assert response.json()["code"] == "import_closed"
+    assert "discarded by operator:Bo" in answers[1].json()["message"]
+    assert [d["id"] for d in listed] == [discarded]
+
+
+async def test_unknown_drafts_are_not_found_and_bad_ids_are_refused(operator_url: str) -> None:
+    async with operator(operator_url) as client:
+        answers = [
+            await client.get(f"{IMPORTS}/imp_missing"),
+            await change(client, "imp_missing", operation="a", field="access", value="read"),
+            await client.post(f"{IMPORTS}/imp_missing/accept"),
+            await client.post(f"{IMPORTS}/imp_missing/discard"),
+        ]
+        bad_id = await client.get(f"{IMPORTS}/bad%20id")
+        bad_status = await client.get(IMPORTS, params={"status": "live"})
+        bad_limit = await client.get(IMPORTS, params={"limit": 0})
+    for response in answers:
+        assert response.status_code == 404, response.text
+        assert response.json()["code"] == "import_not_found"
+        assert "imp_missing" in response.json()["message"]
+    for response in (bad_id, bad_status, bad_limit):
+        assert response.status_code == 400 and response.json()["code"] == "bad_request"
+
+
+async def test_drafts_need_the_operator_token(operator_url: str) -> None:
+    async with operator(operator_url, token="wrong") as client:
+        answers = [
+            await client.get(IMPORTS),
+            await client.get(f"{IMPORTS}/imp_x"),
+            await change(client, "imp_x", operation="a", field="access", value="read"),
+            await client.post(f"{IMPORTS}/imp_x/accept"),
+            await client.post(f"{IMPORTS}/imp_x/discard"),
+        ]
+    assert {r.status_code for r in answers} == {401}
+
+
+async def test_a_draft_and_its_changes_survive_a_restart_of_the_server(
+    start_server: ServerFactory, running_shop: str
+) -> None:
+    with start_server(operator_token=OPERATOR) as url:
+        async with operator(url) as client:
+            draft_id = (await shop_draft(client, running_shop))["id"]
+            changed = await change(
+                client, draft_id, operation="get_order", field="summary", value="Find an order"
+            )
+            assert changed.status_code == 201
+    with start_server(operator_token=OPERATOR) as url:
+        async with operator(url) as client:
+            after = (await client.get(f"{IMPORTS}/{draft_id}")).json()
+    assert after["status"] == "draft"
+    assert after["overrides"] == {"get_order": {"summary": "Find an order"}}
+    assert "get_order" in {op["name"] for op in after["report"]["operations"]}

@@ -20,7 +20,7 @@ from starlette.datastructures import MutableHeaders
 
 from smart_support.errors import SmartSupportError
 from smart_support.runtime.engine import Engine
-from smart_support.server import demo, imports, rest, ws
+from smart_support.server import demo, import_drafts, imports, rest, ws
 from smart_support.server.errors import install_handlers
 from smart_support.settings import Settings
 
@@ -208,6 +208,7 @@ def create_app(
     app.add_middleware(_SecurityHeaders, allowed_origins=settings.allowed_origins)
     app.include_router(rest.router)
     app.include_router(imports.router)
+    app.include_router(import_drafts.router)
     app.include_router(demo.router)
     app.include_router(ws.router)
 

@@ -2,34 +2,38 @@
 
 The operator sends `{"url": "https://..."}` (fetched through the egress guard, with its size and
 time limits) or `{"document": {...} | "yaml or json text"}`, optionally with `server` (the URL to
-call instead of the spec's servers). The answer is the import's report, the same as
-`smart-support import SOURCE --json`. The token is checked before the body is read: only an
-operator may send a body larger than the rest of the API allows (up to the spec size limit).
-Parsing and validation run in a worker thread, a few at a time, so chats stay responsive.
+call instead of the spec's servers) and `name`. The import is stored as a draft (answered 201,
+with its report, the same as `smart-support import SOURCE --json`); nothing of it reaches an
+agent until an operator accepts it (server/import_drafts.py). The token is checked before the
+body is read: only an operator may send a body larger than the rest of the API allows (up to
+the spec size limit). Parsing and validation run in a worker thread, a few at a time, so chats
+stay responsive.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import secrets
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from smart_support.errors import EgressRefused
 from smart_support.openapi.importer import ImportResult, convert
 from smart_support.openapi.load import MAX_BYTES, SpecError, load, load_parsed, parse_document
 from smart_support.registry.schema import check_http_url
 from smart_support.server.errors import ApiError
-from smart_support.server.rest import OperatorDep
+from smart_support.server.import_drafts import PATH, ImportDraftOut, OperatorName, answer, by
+from smart_support.server.protocol import storable
+from smart_support.server.rest import EngineDep, OperatorDep
 from smart_support.settings import Settings
 
 log = logging.getLogger("smart_support.server")
 
 router = APIRouter()
 
-PATH = "/api/v1/operator/imports"
 #: The largest request body of this endpoint: the spec size limit plus room for the envelope.
 MAX_IMPORT_BODY_BYTES = MAX_BYTES + 64 * 1024
 #: Imports parsed at the same time; more wait their turn.
@@ -50,6 +54,10 @@ class ImportIn(BaseModel):
     remote_refs: bool = Field(
         True, description="Follow `$ref`s to absolute URLs (through the egress guard)."
     )
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable)] | None = (
+        Field(None, description="What the console calls the draft; the spec's title if absent.")
+    )
+    operator: OperatorName | None = Field(None, description="Recorded as `operator:<name>`.")
 
     @model_validator(mode="after")
     def _one_source(self) -> ImportIn:
@@ -73,7 +81,8 @@ def _envelope(body: bytes) -> ImportIn:
         raise ApiError("bad_request", f"Invalid request ({where}: {first['msg']}).") from None
 
 
-async def _import(request: ImportIn, settings: Settings) -> ImportResult:
+async def _import(request: ImportIn, settings: Settings) -> tuple[ImportResult, str]:
+    """The import and the spec's title (the source when it has none)."""
     server = request.server.rstrip("/") if request.server else None
     if request.url is not None:
         documents = await load(request.url, settings, remote_refs=request.remote_refs)
@@ -84,28 +93,62 @@ async def _import(request: ImportIn, settings: Settings) -> ImportResult:
             spec = await asyncio.to_thread(parse_document, spec, "document")
         documents = await load_parsed(spec, settings, remote_refs=request.remote_refs)
         source = "document"
-    return await asyncio.to_thread(convert, documents, server=server, source=source)
+    result = await asyncio.to_thread(convert, documents, server=server, source=source)
+    info = documents.spec.get("info") if isinstance(documents.spec, dict) else None
+    title = info.get("title") if isinstance(info, dict) else None
+    if not isinstance(title, str) or not title.strip():
+        return result, source
+    try:
+        return result, storable(title.strip()[:200])
+    except ValueError:
+        return result, source
 
 
-@router.post(PATH, tags=["operator"])
-async def operator_import(request: Request, _: OperatorDep) -> dict[str, Any]:
-    """Import a spec; the answer is the report: `operations`, `warnings` and `skipped`."""
+def counts(report: dict[str, Any]) -> dict[str, int]:
+    """The numbers a listing of drafts shows instead of the report."""
+    operations = report["operations"]
+    return {
+        "operations": len(operations),
+        "read": sum(op["access"] == "read" for op in operations),
+        "write": sum(op["access"] == "write" for op in operations),
+        "warnings": len(report["warnings"]),
+        "skipped": len(report["skipped"]),
+    }
+
+
+@router.post(PATH, tags=["operator"], status_code=201)
+async def operator_import(
+    request: Request, engine: EngineDep, operator: OperatorDep
+) -> ImportDraftOut:
+    """Import a spec into a new draft; the answer is the draft with the import's report
+    (`operations`, `warnings`, `skipped`, `auth`)."""
     body = await request.body()
     wanted = _envelope(body)
     settings: Settings = request.app.state.settings
     async with _running:
         try:
-            result = await _import(wanted, settings)
+            result, title = await _import(wanted, settings)
         except EgressRefused as exc:
             raise ApiError(
                 "spec_refused", f"The spec's address was refused: {exc.detail}"
             ) from None
         except SpecError as exc:
             raise ApiError("spec_error", f"The spec cannot be imported: {exc}") from None
+    report = result.report()
+    draft = await engine.store.create_import(
+        f"imp_{secrets.token_urlsafe(12)}",
+        name=wanted.name or title,
+        source=result.source,
+        report=report,
+        counts=counts(report),
+        proposal=None,  # the classifier's proposal joins here once it exists
+        created_by=by(operator, wanted.operator),
+    )
     log.info(
-        "import of %s: %d tools, %d skipped",
+        "import %s of %s: %d tools, %d skipped",
+        draft.id,
         result.source,
         len(result.operations),
         len(result.skipped),
     )
-    return result.report()
+    return await answer(engine, draft)

@@ -1,0 +1,339 @@
+"""Import drafts for the operator console: list, read, change, accept and discard them.
+
+`POST /api/v1/operator/imports` (server/imports.py) stores every import as a draft; nothing of it
+reaches an agent until an operator accepts it. A draft's current decisions are the classifier's
+proposal (kept as it came, a JSON document whose shape is the classifier's) with the operators'
+changes applied in order; the change log keeps who changed what, from which value, and when.
+
+Marking a write operation `read` lets agents call it without anyone's approval, so it needs
+`"confirm": true` (409 `confirmation_needed` without it) and shows as a warning on the draft.
+Accepting only records the decision: turning an accepted draft into live agents is a later step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from smart_support.registry.schema import NAME_PATTERN
+from smart_support.server.errors import ApiError
+from smart_support.server.protocol import ID_PATTERN, storable
+from smart_support.server.rest import OPERATOR_NAME, EngineDep, OperatorDep
+from smart_support.store import rows
+from smart_support.store.records import (
+    ImportChange,
+    ImportDraft,
+    ImportDraftError,
+    ImportStatus,
+)
+
+log = logging.getLogger("smart_support.server")
+
+router = APIRouter()
+
+PATH = "/api/v1/operator/imports"
+ImportId = Annotated[str, Path(pattern=ID_PATTERN)]
+OperatorName = Annotated[str, Field(pattern=OPERATOR_NAME, max_length=80), AfterValidator(storable)]
+
+#: The values each field of an operation takes (`parameter.<name>.role` uses PARAMETER_ROLES).
+ACCESS = ("read", "write")
+RELEVANCE = ("relevant", "irrelevant")
+#: How a parameter is filled: by the model from the conversation, from the verified customer's
+#: identity, or by the operator's fixed value.
+PARAMETER_ROLES = ("model", "identity", "fixed")
+FIELDS = ("access", "relevance", "agent", "summary", "parameter.<name>.role")
+MAX_SUMMARY_CHARS = 500
+
+
+def by(operator: str, name: str | None) -> str:
+    """Who acts, as approvals record it: `operator:<name>` when a name is given."""
+    return f"operator:{name}" if name else operator
+
+
+class ImportChangeOut(BaseModel):
+    """One operator change of a draft, as stored."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    operation: str = Field(description="The operation's tool name.")
+    field: str = Field(
+        description="`access`, `relevance`, `agent`, `summary` or `parameter.<name>.role`."
+    )
+    value: Any
+    previous: Any = Field(description="The field's value just before this change.")
+    changed_by: str
+    changed_at: datetime
+    confirmed: bool = Field(description="The operator confirmed a write operation marked read.")
+
+
+class ImportDraftHead(BaseModel):
+    """A draft as listed: who imported what, its state, and how big it is (no report)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    status: ImportStatus
+    source: str = Field(description="The spec's URL, or `document` for one sent inline.")
+    counts: dict[str, int] = Field(
+        description="Operations, read and write ones, warnings and skipped operations."
+    )
+    change_count: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    accepted_by: str | None = None
+    accepted_at: datetime | None = None
+    discarded_by: str | None = None
+    discarded_at: datetime | None = None
+
+
+class ImportDraftOut(ImportDraftHead):
+    """A whole draft: its report, the proposal, every change, and the current overrides."""
+
+    report: dict[str, Any] = Field(description="The import's report (`operations`, ...).")
+    proposal: dict[str, Any] | None = Field(description="The classifier's proposal, if any.")
+    changes: list[ImportChangeOut] = Field(description="Every change, oldest first.")
+    overrides: dict[str, dict[str, Any]] = Field(
+        description="The operators' current decisions: the last value per operation and field."
+    )
+    warnings: list[str] = Field(
+        description="Decisions to look at twice, such as write operations marked read."
+    )
+
+    @classmethod
+    def build(cls, draft: ImportDraft, changes: list[ImportChange]) -> ImportDraftOut:
+        head = ImportDraftHead.model_validate(draft).model_dump()
+        overrides: dict[str, dict[str, Any]] = {}
+        last: dict[tuple[str, str], ImportChange] = {}
+        for change in changes:
+            overrides.setdefault(change.operation, {})[change.field] = change.value
+            last[(change.operation, change.field)] = change
+        warnings = [
+            f"{c.operation} was write and is marked read by {c.changed_by}: agents will call"
+            " it without asking anyone for approval."
+            for (_, field), c in last.items()
+            if field == "access" and c.value == "read" and c.confirmed
+        ]
+        return cls(
+            **head,
+            report=draft.report or {},
+            proposal=draft.proposal,
+            changes=[ImportChangeOut.model_validate(c) for c in changes],
+            overrides=overrides,
+            warnings=warnings,
+        )
+
+
+class ChangeIn(BaseModel):
+    """One decision of an operator about one operation of a draft."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable)]
+    field: Annotated[str, Field(min_length=1, max_length=300), AfterValidator(storable)]
+    value: Any = Field(description="The new value; its kind depends on `field`.")
+    confirm: bool = Field(False, description="Confirm marking a write operation `read`.")
+    operator: OperatorName | None = Field(None, description="Recorded as `operator:<name>`.")
+
+
+class ActorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    operator: OperatorName | None = Field(None, description="Recorded as `operator:<name>`.")
+
+
+@contextmanager
+def _answering() -> Iterator[None]:
+    """Store refusals (unknown or closed draft) as `{"code", "message"}` answers."""
+    try:
+        yield
+    except ImportDraftError as exc:
+        raise ApiError(exc.code, exc.public_message) from None
+
+
+async def _draft(engine: EngineDep, import_id: str) -> ImportDraft:
+    draft = await engine.store.get_import(import_id)
+    if draft is None:
+        raise ApiError("import_not_found", f"There is no import {import_id}.")
+    return draft
+
+
+async def answer(engine: EngineDep, draft: ImportDraft) -> ImportDraftOut:
+    return ImportDraftOut.build(draft, await engine.store.import_changes(draft.id))
+
+
+def _operation(draft: ImportDraft, name: str) -> dict[str, Any]:
+    operations = (draft.report or {}).get("operations", [])
+    found = next((op for op in operations if op.get("name") == name), None)
+    if found is None:
+        sample = ", ".join(op.get("name", "?") for op in operations[:5])
+        raise ApiError(
+            "bad_change",
+            f"Import {draft.id} has no operation {name!r}; operations are named by their tool"
+            f" name in the report ({sample}{', ...' if len(operations) > 5 else ''}).",
+        )
+    return dict(found)
+
+
+def _proposed(proposal: dict[str, Any] | None, operation: str, field: str) -> Any:
+    """The proposal's value of a field, read leniently (the classifier owns its shape): an
+    `operations` map or list of entries whose fields are plain values or `{"value": ...}`."""
+    operations = (proposal or {}).get("operations")
+    entry: Any = None
+    if isinstance(operations, dict):
+        entry = operations.get(operation)
+    elif isinstance(operations, list):
+        entry = next(
+            (o for o in operations if isinstance(o, dict) and o.get("name") == operation), None
+        )
+    for key in field.split(".") if field.startswith("parameter.") else [field]:
+        if not isinstance(entry, dict):
+            return None
+        entry = entry.get("parameters" if key == "parameter" else key)
+    if isinstance(entry, dict) and "value" in entry:
+        return entry["value"]
+    return entry
+
+
+def current_value(
+    draft: ImportDraft, changes: list[ImportChange], operation: dict[str, Any], field: str
+) -> Any:
+    """A field's value now: the last change, else the proposal's, else the report's."""
+    for change in reversed(changes):
+        if change.operation == operation["name"] and change.field == field:
+            return change.value
+    proposed = _proposed(draft.proposal, operation["name"], field)
+    if proposed is not None:
+        return proposed
+    return operation.get(field) if field in ("access", "summary") else None
+
+
+def _checked_value(draft: ImportDraft, operation: dict[str, Any], field: str, value: Any) -> Any:
+    """`value` if `field` of `operation` may take it; ApiError `bad_change` saying why not."""
+
+    def refuse(why: str) -> ApiError:
+        return ApiError("bad_change", f"{operation['name']}: {field} {why}.")
+
+    if field == "access" or field == "relevance":
+        allowed = ACCESS if field == "access" else RELEVANCE
+        if value not in allowed:
+            raise refuse(f"must be one of {', '.join(allowed)}")
+    elif field == "agent":
+        if value is not None and not (
+            isinstance(value, str) and len(value) <= 64 and NAME_PATTERN.fullmatch(value)
+        ):
+            raise refuse("must be an agent name (a-z, 0-9 and _, starting with a letter) or null")
+    elif field == "summary":
+        if not isinstance(value, str) or not 0 < len(value.strip()) <= MAX_SUMMARY_CHARS:
+            raise refuse(f"must be text of 1 to {MAX_SUMMARY_CHARS} characters")
+        try:
+            value = storable(value.strip())
+        except ValueError as exc:
+            raise refuse(str(exc)) from None
+    elif field.startswith("parameter.") and field.endswith(".role"):
+        name = field.removeprefix("parameter.").removesuffix(".role")
+        names = [p.get("name") for p in operation.get("parameters", [])]
+        if name not in names:
+            listed = ", ".join(str(n) for n in names) or "none"
+            raise refuse(f"names no parameter of this operation (its parameters: {listed})")
+        if value not in PARAMETER_ROLES:
+            raise refuse(f"must be one of {', '.join(PARAMETER_ROLES)}")
+    else:
+        raise ApiError(
+            "bad_change",
+            f"{field!r} is not a field an operator can change; use one of {', '.join(FIELDS)}.",
+        )
+    return value
+
+
+@router.get(PATH, tags=["operator"])
+async def list_drafts(
+    engine: EngineDep,
+    _: OperatorDep,
+    status: Annotated[ImportStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[ImportDraftHead]:
+    """Imports, newest first (optionally of one status), without their reports."""
+    drafts = await engine.store.list_imports(status=status, limit=limit)
+    return [ImportDraftHead.model_validate(d) for d in drafts]
+
+
+@router.get(PATH + "/{import_id}", tags=["operator"])
+async def get_draft(import_id: ImportId, engine: EngineDep, _: OperatorDep) -> ImportDraftOut:
+    """One import: its report, the proposal, every change and the warnings."""
+    return await answer(engine, await _draft(engine, import_id))
+
+
+@router.post(PATH + "/{import_id}/changes", tags=["operator"], status_code=201)
+async def change_draft(
+    import_id: ImportId, body: ChangeIn, engine: EngineDep, operator: OperatorDep
+) -> ImportDraftOut:
+    """Change one decision of a draft; the answer is the draft with the change."""
+    draft = await _draft(engine, import_id)
+    if draft.status != "draft":  # the store refuses it too; say so before judging the change
+        with _answering():
+            raise rows.change_refused(import_id, draft)
+    operation = _operation(draft, body.operation)
+    value = _checked_value(draft, operation, body.field, body.value)
+    changes = await engine.store.import_changes(import_id)
+    previous = current_value(draft, changes, operation, body.field)
+    needs_confirmation = body.field == "access" and value == "read" and previous == "write"
+    if needs_confirmation and not body.confirm:
+        raise ApiError(
+            "confirmation_needed",
+            f"{body.operation} is a write operation ({operation.get('method', '')}"
+            f" {operation.get('path', '')}): marked read, agents would call it without asking"
+            ' anyone for approval. Send the change again with "confirm": true to do it anyway.',
+        )
+    changed_by = by(operator, body.operator)
+    with _answering():
+        await engine.store.record_import_change(
+            import_id,
+            operation=body.operation,
+            field=body.field,
+            value=value,
+            previous=previous,
+            changed_by=changed_by,
+            confirmed=needs_confirmation,
+        )
+    log.info("import %s: %s.%s changed by %s", import_id, body.operation, body.field, changed_by)
+    return await answer(engine, await _draft(engine, import_id))
+
+
+async def _close(
+    engine: EngineDep,
+    import_id: str,
+    status: Literal["accepted", "discarded"],
+    operator: str,
+    body: ActorIn | None,
+) -> ImportDraftOut:
+    await _draft(engine, import_id)  # 404 before anything else
+    who = by(operator, body.operator if body else None)
+    with _answering():
+        draft = await engine.store.set_import_status(import_id, status, who)
+    log.info("import %s %s by %s", import_id, status, who)
+    return await answer(engine, draft)
+
+
+@router.post(PATH + "/{import_id}/accept", tags=["operator"])
+async def accept_draft(
+    import_id: ImportId, engine: EngineDep, operator: OperatorDep, body: ActorIn | None = None
+) -> ImportDraftOut:
+    """Accept a draft (recorded with who and when); activating its agents is a later step."""
+    return await _close(engine, import_id, "accepted", operator, body)
+
+
+@router.post(PATH + "/{import_id}/discard", tags=["operator"])
+async def discard_draft(
+    import_id: ImportId, engine: EngineDep, operator: OperatorDep, body: ActorIn | None = None
+) -> ImportDraftOut:
+    """Discard a draft; it stays readable, and takes no more changes."""
+    return await _close(engine, import_id, "discarded", operator, body)
