@@ -132,15 +132,21 @@ def _fastmcp_has(schema: dict[str, Any], params: set[str], where: str, name: str
     whole = [s for n, s in props.items() if n not in params]
     if name == "":
         return bool(whole)
-    if name in props:
+    return name in props or any(_schema_has(schema, c, name, 0) for c in whole)
+
+
+def _schema_has(root: dict[str, Any], schema: Any, name: str, depth: int) -> bool:
+    """Whether a whole-body schema offers property NAME (through $defs and its variants)."""
+    if not isinstance(schema, dict) or depth > 8:
+        return False
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        schema = (root.get("$defs") or {}).get(ref.split("/")[-1], {})
+    if name in (schema.get("properties") or {}):
         return True
-    for candidate in whole:
-        ref = candidate.get("$ref") if isinstance(candidate, dict) else None
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            candidate = (schema.get("$defs") or {}).get(ref.split("/")[-1], {})
-        if isinstance(candidate, dict) and name in (candidate.get("properties") or {}):
-            return True
-    return False
+    variants = [*(schema.get("allOf") or []), *(schema.get("anyOf") or [])]
+    variants += schema.get("oneOf") or []
+    return any(_schema_has(root, v, name, depth + 1) for v in variants)
 
 
 def _fastmcp_complete(spec: Any, tools: list[Any]) -> int:
@@ -158,6 +164,17 @@ def _fastmcp_complete(spec: Any, tools: list[Any]) -> int:
         schema = tool.parameters or {}
         complete += all(_fastmcp_has(schema, params, where, name) for where, name in want)
     return complete
+
+
+def _why(exc: Exception) -> str:
+    """A short reason: FastMCP wraps pydantic's validation errors of its OpenAPI models."""
+    cause = exc.__cause__
+    errors = getattr(cause, "errors", None)
+    if callable(errors):
+        found = errors()
+        where = ".".join(str(p) for p in found[0]["loc"]) if found else "?"
+        return f"{len(found)} schema errors, first at {where}: {found[0]['msg'] if found else ''}"
+    return f"{type(exc).__name__}: {str(exc)[:100]}"
 
 
 def _child_fastmcp(spec_name: str | None) -> dict[str, Any]:
@@ -190,7 +207,7 @@ def _child_fastmcp(spec_name: str | None) -> dict[str, Any]:
     except Exception as exc:  # a spec FastMCP cannot convert is a result, not a crash
         return {
             "peak_mb": _peak_mb(),
-            "error": f"{type(exc).__name__}: {str(exc)[:160]}",
+            "error": _why(exc),
             "parse_seconds": parsed - start,
         }
     end = time.perf_counter()
@@ -246,7 +263,7 @@ def _main(args: argparse.Namespace) -> None:
         print(f"measured {spec}", file=sys.stderr)
 
     print(
-        f"Baseline (interpreter, imports, a 1-operation warm-up): ours "
+        f"Baseline (interpreter, imports, the warm-ups): ours "
         f"{base_ours['peak_mb']:.0f} MB, FastMCP {base_fast['peak_mb']:.0f} MB peak RSS.\n"
     )
     print(
@@ -275,7 +292,8 @@ def _main(args: argparse.Namespace) -> None:
             )
             ratio = f"{ours['seconds'] / fast['seconds']:.2f}" if "seconds" in ours else "-"
         else:
-            fast_cells = f"fails: {fast.get('error', '?')[:70]} | | | | |"
+            rss = f"{fast['peak_mb']:.0f} MB" if "peak_mb" in fast else ""
+            fast_cells = f"fails: {fast.get('error', '?')} | | {rss} | | |"
             ratio = "-"
         print(f"| {spec} | {ops} | {ours_cells} | {fast_cells} | {ratio} |")
 

@@ -160,8 +160,9 @@ _STR = "tag:yaml.org,2002:str"
 #: Scalar tags the fast path builds (with SafeConstructor's own functions); others fall back.
 _SCALARS = {
     tag: yaml.constructor.SafeConstructor.yaml_constructors[tag]
-    for tag in ("bool", "int", "float", "null", "timestamp")
-    for tag in [f"tag:yaml.org,2002:{tag}"]
+    for tag in (
+        f"tag:yaml.org,2002:{kind}" for kind in ("bool", "int", "float", "null", "timestamp")
+    )
 }
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 #: The fast path met something only the full loader handles (anchors, tags, complex keys...).
