@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from chat_client import ServerFactory, server_settings
 from smart_support.openapi.load import MAX_BYTES
 from smart_support.server.background import serve_in_thread
 from smart_support.server.errors import MAX_BODY_BYTES
+from smart_support.server.import_drafts import current_value
+from smart_support.store.records import ImportChange, ImportDraft
 
 pytest_plugins = ["server_fixture"]
 
@@ -230,7 +234,7 @@ async def test_an_operator_reviews_a_draft_changes_it_and_accepts_it(
             client, draft_id, operation="cancel_order", field="agent", value="orders"
         )
         relevance = await change(
-            client, draft_id, operation="get_order", field="relevance", value="relevant"
+            client, draft_id, operation="get_order", field="relevance", value="on"
         )
         assert agent.status_code == relevance.status_code == 201
 
@@ -301,18 +305,18 @@ async def test_marking_a_write_operation_read_needs_a_confirmation_and_shows_a_w
         ({"operation": "no_such_op", "field": "access", "value": "read"}, "no operation"),
         ({"operation": "get_order", "field": "colour", "value": "red"}, "not a field"),
         ({"operation": "get_order", "field": "access", "value": "delete"}, "one of read, write"),
-        ({"operation": "get_order", "field": "relevance", "value": 3}, "one of relevant"),
+        ({"operation": "get_order", "field": "relevance", "value": 3}, "one of on, off"),
         ({"operation": "get_order", "field": "agent", "value": "Robert'); DROP"}, "agent name"),
         ({"operation": "get_order", "field": "summary", "value": ""}, "1 to 500"),
         ({"operation": "get_order", "field": "summary", "value": "x" * 501}, "1 to 500"),
         ({"operation": "get_order", "field": "summary", "value": "a\x00b"}, "Unicode"),
         (
-            {"operation": "get_order", "field": "parameter.nope.role", "value": "model"},
+            {"operation": "get_order", "field": "parameter.nope.role", "value": "customer"},
             "no parameter",
         ),
         (
             {"operation": "get_order", "field": "parameter.order_id.role", "value": "boss"},
-            "one of model",
+            "one of customer",
         ),
     ],
 )
@@ -428,3 +432,34 @@ async def test_a_draft_and_its_changes_survive_a_restart_of_the_server(
     assert after["status"] == "draft"
     assert after["overrides"] == {"get_order": {"summary": "Find an order"}}
     assert "get_order" in {op["name"] for op in after["report"]["operations"]}
+
+
+def test_the_current_value_is_the_last_change_else_the_proposals_else_the_reports() -> None:
+    moment = datetime(2026, 12, 1, tzinfo=UTC)
+    operation = {"name": "search", "access": "read", "parameters": [{"name": "q"}]}
+    proposal = {
+        "operations": [
+            {
+                "name": "search",
+                "access": {"value": "write", "source": "rule"},
+                "parameters": [{"name": "q", "role": {"value": "customer"}}],
+            }
+        ]
+    }
+    draft = ImportDraft(
+        id="imp_1",
+        name="x",
+        source="document",
+        status="draft",
+        counts={},
+        report={"operations": [operation]},
+        proposal=proposal,
+        created_by="operator",
+        created_at=moment,
+        updated_at=moment,
+    )
+    assert current_value(draft, [], operation, "access") == "write"
+    assert current_value(draft, [], operation, "parameter.q.role") == "customer"
+    assert current_value(replace(draft, proposal=None), [], operation, "access") == "read"
+    later = ImportChange(1, "imp_1", "search", "access", "read", "write", "operator", moment)
+    assert current_value(draft, [later], operation, "access") == "read"

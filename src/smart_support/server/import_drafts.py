@@ -43,10 +43,12 @@ OperatorName = Annotated[str, Field(pattern=OPERATOR_NAME, max_length=80), After
 
 #: The values each field of an operation takes (`parameter.<name>.role` uses PARAMETER_ROLES).
 ACCESS = ("read", "write")
-RELEVANCE = ("relevant", "irrelevant")
-#: How a parameter is filled: by the model from the conversation, from the verified customer's
-#: identity, or by the operator's fixed value.
-PARAMETER_ROLES = ("model", "identity", "fixed")
+#: The classifier's words (openapi/classify/decisions.py), copied rather than imported: the
+#: draft keeps its proposal as a plain JSON document.
+RELEVANCE = ("on", "off")
+#: Who supplies a parameter: the customer in the chat, the verified customer's identity, or the
+#: import's settings (hidden from the model).
+PARAMETER_ROLES = ("customer", "identity", "config")
 FIELDS = ("access", "relevance", "agent", "summary", "parameter.<name>.role")
 MAX_SUMMARY_CHARS = 500
 
@@ -194,10 +196,19 @@ def _proposed(proposal: dict[str, Any] | None, operation: str, field: str) -> An
         entry = next(
             (o for o in operations if isinstance(o, dict) and o.get("name") == operation), None
         )
-    for key in field.split(".") if field.startswith("parameter.") else [field]:
-        if not isinstance(entry, dict):
-            return None
-        entry = entry.get("parameters" if key == "parameter" else key)
+    if field.startswith("parameter.") and isinstance(entry, dict):
+        name = field.removeprefix("parameter.").removesuffix(".role")
+        parameters = entry.get("parameters")
+        if isinstance(parameters, dict):
+            entry = parameters.get(name)
+        elif isinstance(parameters, list):
+            entry = next(
+                (p for p in parameters if isinstance(p, dict) and p.get("name") == name), None
+            )
+        field = "role"
+    if not isinstance(entry, dict):
+        return None
+    entry = entry.get(field)
     if isinstance(entry, dict) and "value" in entry:
         return entry["value"]
     return entry
