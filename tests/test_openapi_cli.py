@@ -70,15 +70,28 @@ def ledger(tmp_path: Path) -> list[Action]:
     return asyncio.run(read())
 
 
-def test_import_with_accept_writes_an_agents_yaml_that_validates_as_it_is(
+def test_import_with_accept_writes_classified_agents_that_validate_as_they_are(
     running_shop: str, tmp_path: Path
 ) -> None:
     out = imported(running_shop, tmp_path)
-    data = yaml.safe_load(out.read_text())
+    text = out.read_text()
+    data = yaml.safe_load(text)
     assert data["openapi"] == {"demo_shop": {"source": f"{running_shop}/openapi.json"}}
-    specialist, fallback = data["agents"]
-    assert specialist["tools"] == [{"openapi": "demo_shop"}]
-    assert fallback["role"] == "fallback"
+    agents = {a["name"]: a for a in data["agents"]}
+    assert agents["help"]["role"] == "fallback" and data["agents"][-1]["name"] == "help"
+    entries = {t["tool"]: t for a in data["agents"] for t in a.get("tools", [])}
+    assert entries["get_order"]["access"] == "read"
+    assert entries["cancel_order"] == {
+        "openapi": "demo_shop",
+        "tool": "cancel_order",
+        "access": "write",
+        "summary": "Cancel order {order_id}",
+        "check": {"tool": "get_order"},
+    }
+    assert "health" not in entries  # a health check is no support tool
+    assert "#   health: " in text  # ... and the file says it was left out, and why
+    for agent in data["agents"][:-1]:
+        assert 5 <= len(agent["examples"]) <= 10 and len(agent["tools"]) <= 15
     checked = smart_support("agents", "validate", str(out), shop_url=running_shop, cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -203,6 +216,9 @@ def test_json_with_out_prints_only_the_report_on_stdout(running_shop: str, tmp_p
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert {op["name"] for op in report["operations"]} >= {"get_order", "cancel_order"}
+    classified = {op["name"]: op for op in report["proposal"]["operations"]}
+    assert classified["cancel_order"]["access"]["value"] == "write"
+    assert classified["health"]["agent"] is None
     assert f"wrote {out}" in done.stderr
 
 

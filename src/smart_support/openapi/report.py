@@ -13,22 +13,26 @@ import click
 
 from smart_support.errors import ConfigError, EgressRefused
 from smart_support.openapi.agents_file import check_import_name, import_name, write_agents_file
+from smart_support.openapi.classify import Proposal, classify
 from smart_support.openapi.importer import STAGES, ImportResult, convert
 from smart_support.openapi.load import Documents, load
 from smart_support.settings import Settings
 
 
-def summary(result: ImportResult) -> str:
-    """A few lines for a person: counts, then one line per tool, skipped operation and warning."""
-    ops = result.operations
-    writes = sum(1 for op in ops if op.report()["access"] == "write")
+def summary(result: ImportResult, proposal: Proposal) -> str:
+    """A few lines for a person: counts, then one line per operation (its access as classified
+    and its agent, or why it is left out), skipped operations and warnings."""
+    ops = proposal.operations
+    writes = sum(1 for op in ops if op.access.value == "write")
+    off = sum(1 for op in ops if op.agent is None)
     lines = [
         f"{result.source}: {result.version} spec, {len(ops)} tools ({len(ops) - writes} read, "
-        f"{writes} write), {len(result.skipped)} skipped, {len(result.warnings)} warnings"
+        f"{writes} write), {len(proposal.agents)} agents, {off} left out, "
+        f"{len(result.skipped)} skipped, {len(result.warnings)} warnings"
     ]
     for op in ops:
-        r: dict[str, Any] = op.report()
-        lines.append(f"  {r['access']:<5} {r['name']:<40} {r['method']} {r['path']}")
+        where = f"-> {op.agent}" if op.agent else f"off: {op.relevance.reason}"
+        lines.append(f"  {op.access.value:<5} {op.name:<40} {op.method} {op.path}  {where}")
     for skipped in result.skipped:
         lines.append(f"  skipped {skipped['operation']}: {skipped['reason']}")
     for warning in result.warnings:
@@ -36,17 +40,20 @@ def summary(result: ImportResult) -> str:
     return "\n".join(lines)
 
 
-def _title(documents: Documents) -> tuple[str | None, str | None]:
+def _title(documents: Documents) -> str | None:
     info = documents.spec.get("info") if isinstance(documents.spec, dict) else None
-    if not isinstance(info, dict):
-        return None, None
-    title, description = info.get("title"), info.get("description")
-    return (
-        title.strip() or None if isinstance(title, str) else None,
-        description.strip().split("\n\n")[0][:600] or None
-        if isinstance(description, str)
-        else None,
-    )
+    title = info.get("title") if isinstance(info, dict) else None
+    return title.strip() or None if isinstance(title, str) else None
+
+
+def tag_descriptions(documents: Documents) -> dict[str, str]:
+    """The spec's own words for its tags (`tags: [{name, description}]`), for agent descriptions."""
+    tags = documents.spec.get("tags") if isinstance(documents.spec, dict) else None
+    return {
+        str(t["name"]): str(t["description"])
+        for t in tags or []
+        if isinstance(t, dict) and t.get("name") and isinstance(t.get("description"), str)
+    }
 
 
 def _keep_stdin_spec(documents: Documents, out: Path, name: str) -> str:
@@ -143,26 +150,27 @@ def cli_import(
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    proposal = classify(result, tag_descriptions=tag_descriptions(documents))
     if as_json:
-        print(json.dumps(result.report(), ensure_ascii=False, indent=2))
+        report = result.report()
+        report["proposal"] = proposal.model_dump(mode="json", by_alias=True)
+        print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
-        print(summary(result))
+        print(summary(result, proposal))
     if out is None:
         return 0
-    title, description = _title(documents)
-    name = name or import_name(title, source)
+    name = name or import_name(_title(documents), source)
     if not accept and not _confirmed(result, out):
         return 1
     written_source = _keep_stdin_spec(documents, out, name) if source == "-" else source
     try:
-        write_agents_file(
+        written = write_agents_file(
             result,
+            proposal,
             out,
             name=name,
             source=written_source,
             server=server,
-            title=title,
-            description=description,
         )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -171,7 +179,8 @@ def cli_import(
         print(f"error: cannot write {out}: {exc.strerror}", file=sys.stderr)
         return 2
     print(
-        f"wrote {out}: import {name!r}, agent {name!r} with {len(result.operations)} tools. "
+        f"wrote {out}: import {name!r}, {written.agents} agents with {written.tools} tools "
+        f"({len(result.operations) - written.tools} operations left out). "
         f"Try it: AGENTS_FILE={out} smart-support chat",
         file=sys.stderr,
     )
