@@ -49,7 +49,10 @@ async def test_an_operator_imports_the_shops_spec_by_url_and_gets_its_tools(
         response = await client.post(IMPORTS, json={"url": f"{running_shop}/openapi.json"})
     assert response.status_code == 201, response.text
     draft = response.json()
-    assert draft["status"] == "draft" and draft["proposal"] is None
+    assert draft["status"] == "draft"
+    classified = {op["name"]: op for op in draft["proposal"]["operations"]}
+    assert classified["cancel_order"]["access"]["value"] == "write"
+    assert classified["health"]["agent"] is None
     assert draft["source"] == f"{running_shop}/openapi.json" and draft["id"].startswith("imp_")
     report = draft["report"]
     access = {op["name"]: op["access"] for op in report["operations"]}

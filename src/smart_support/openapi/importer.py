@@ -70,6 +70,8 @@ class ImportResult:
     skipped: list[dict[str, str]] = field(default_factory=list)
     #: The spec's security schemes by name, as declared.
     security_schemes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The spec's own words for its tags (`tags: [{name, description}]`).
+    tag_descriptions: dict[str, str] = field(default_factory=dict)
     #: The import's configured credentials (never in the report: only their description).
     credentials: Credentials | None = field(default=None, repr=False)
 
@@ -202,6 +204,15 @@ async def import_configured(
     return await import_spec(source, settings, server=spec.server, credentials=creds)
 
 
+def _tag_descriptions(spec: Any) -> dict[str, str]:
+    tags = spec.get("tags") if isinstance(spec, dict) else None
+    return {
+        str(t["name"]): str(t["description"])
+        for t in (tags if isinstance(tags, list) else [])
+        if isinstance(t, dict) and t.get("name") and isinstance(t.get("description"), str)
+    }
+
+
 #: The stages `convert` reports to its `progress` callback, in order.
 STAGES = ("validating", "reading operations", "making tools")
 
@@ -240,6 +251,7 @@ def convert(
         source=source or documents.root,
         version=version,
         security_schemes=security_schemes(spec),
+        tag_descriptions=_tag_descriptions(spec),
         credentials=credentials,
     )
     result.warnings.extend(documents.warnings)

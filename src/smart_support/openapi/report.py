@@ -46,16 +46,6 @@ def _title(documents: Documents) -> str | None:
     return title.strip() or None if isinstance(title, str) else None
 
 
-def tag_descriptions(documents: Documents) -> dict[str, str]:
-    """The spec's own words for its tags (`tags: [{name, description}]`), for agent descriptions."""
-    tags = documents.spec.get("tags") if isinstance(documents.spec, dict) else None
-    return {
-        str(t["name"]): str(t["description"])
-        for t in tags or []
-        if isinstance(t, dict) and t.get("name") and isinstance(t.get("description"), str)
-    }
-
-
 def _keep_stdin_spec(documents: Documents, out: Path, name: str) -> str:
     """A spec read from stdin is saved beside FILE, so the written agents.yaml can load it."""
     copy = out.parent / f"{name}.openapi.json"
@@ -150,7 +140,7 @@ def cli_import(
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    proposal = classify(result, tag_descriptions=tag_descriptions(documents))
+    proposal = classify(result)
     if as_json:
         report = result.report()
         report["proposal"] = proposal.model_dump(mode="json", by_alias=True)

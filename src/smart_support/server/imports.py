@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from smart_support.errors import EgressRefused
+from smart_support.openapi.classify import classify
 from smart_support.openapi.importer import ImportResult, convert
 from smart_support.openapi.load import MAX_BYTES, SpecError, load, load_parsed, parse_document
 from smart_support.registry.schema import check_http_url
@@ -135,13 +136,14 @@ async def operator_import(
         except SpecError as exc:
             raise ApiError("spec_error", f"The spec cannot be imported: {exc}") from None
     report = result.report()
+    proposal = await asyncio.to_thread(classify, result)
     draft = await engine.store.create_import(
         f"imp_{secrets.token_urlsafe(12)}",
         name=wanted.name or title,
         source=result.source,
         report=report,
         counts=counts(report),
-        proposal=None,  # the classifier's proposal joins here once it exists
+        proposal=proposal.model_dump(mode="json", by_alias=True),
         created_by=by(operator, wanted.operator),
     )
     log.info(

@@ -280,5 +280,7 @@ def classify(
         One `OperationClass` per imported operation (in the import's order) and the agents.
     """
     classes = [classify_operation(op) for op in result.operations]
-    agents = group(result, classes, max_tools_per_agent, tag_descriptions or {})
+    agents = group(
+        result, classes, max_tools_per_agent, tag_descriptions or result.tag_descriptions
+    )
     return Proposal(operations=classes, agents=agents)
