@@ -432,7 +432,7 @@ async def _fetch_external(documents: Documents, settings: Settings, remote_refs:
                     pending.append(where)
                     continue
                 except EgressRefused as exc:
-                    reason = f"refused by the egress guard: {exc.reason}"
+                    reason = f"refused by the egress guard: {exc.detail}"
                 except SpecError as exc:
                     reason = str(exc)
             documents.warnings.append(f"$ref {ref!r} not followed: {reason}")
