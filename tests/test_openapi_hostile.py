@@ -291,7 +291,7 @@ def test_the_cli_summary_lists_tools_with_their_access_and_a_refused_url_exits_1
     petstore = str(Path(__file__).parent / "data" / "openapi" / "oai-petstore-v2.0.json")
     out = CliRunner().invoke(main, ["import", petstore])
     assert out.exit_code == 0, out.output
-    assert "3 tools (2 read, 1 write), 0 skipped" in out.output
+    assert "3 tools (2 read, 1 write), 1 agents, 1 left out, 0 skipped" in out.output
     assert re.search(r"write +createPets +POST /pets", out.output)
     refused = CliRunner().invoke(main, ["import", "http://169.254.169.254/openapi.json"])
     assert refused.exit_code == 1
