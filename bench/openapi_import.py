@@ -228,15 +228,20 @@ def _run_child(kind: str, spec: str | None) -> dict[str, Any]:
     if spec is not None:
         command.append(spec)
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
-    if done.returncode != 0:
-        return {"error": f"child failed: {done.stderr.strip().splitlines()[-1:]}"}
+    if done.returncode != 0 or not done.stdout.strip():
+        tail = done.stderr.strip().splitlines()[-1:]
+        return {"error": f"child failed (exit {done.returncode}): {tail}"}
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
 def _measure(kind: str, spec: str | None, repeat: int) -> dict[str, Any]:
     runs = [_run_child(kind, spec) for _ in range(repeat)]
-    first = dict(runs[0])
+    good = [r for r in runs if "seconds" in r]
+    first = dict(good[0] if good else runs[0])
+    first["failed_runs"] = [r["error"] for r in runs if "seconds" not in r and "error" in r]
+    if good:
+        runs = good
     for key in ("seconds", "convert_seconds", "parse_seconds"):
         values = [r[key] for r in runs if key in r]
         if values:
@@ -297,6 +302,11 @@ def _main(args: argparse.Namespace) -> None:
             ratio = "-"
         print(f"| {spec} | {ops} | {ours_cells} | {fast_cells} | {ratio} |")
 
+    for spec, ours, fast in rows:
+        for who, measured in (("ours", ours), ("FastMCP", fast)):
+            for error in measured.get("failed_runs", []):
+                if "seconds" in measured:  # a run failed where others did not: say so
+                    print(f"\nnote: one {who} run of {spec} failed: {error}")
     ours_ok = [o for _, o, _ in rows if "seconds" in o]
     fast_ok = [f for _, _, f in rows if "seconds" in f]
     complete = all(o["complete"] == o["operations"] - o["skipped"] for o in ours_ok)
