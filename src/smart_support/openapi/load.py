@@ -88,22 +88,23 @@ def parse_document(text: str | bytes, where: str) -> Any:
     return _parse_yaml(text, where)
 
 
-#: Strings (skipped whole) and brackets: enough to measure nesting without parsing.
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+#: Strings (removed whole; an unterminated one runs to the end, so the scan stays linear), then
+#: everything but brackets: nesting measured without parsing.
+_JSON_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
 def _check_json_depth(text: str, where: str) -> None:
     """Refuse JSON nested deeper than MAX_DEPTH before the parser recurses into it."""
     depth = 0
-    for match in _JSON_TOKENS.finditer(text):
-        ch = match.group()
+    for ch in _NOT_BRACKETS.sub("", _JSON_STRINGS.sub("", text)):
         if ch in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 raise SpecError(
                     f"the document is nested deeper than {MAX_DEPTH} levels", file=where
                 )
-        elif ch in "]}":
+        else:
             depth -= 1
 
 
