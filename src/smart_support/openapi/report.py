@@ -13,30 +13,65 @@ import click
 
 from smart_support.errors import ConfigError, EgressRefused
 from smart_support.openapi.agents_file import check_import_name, import_name, write_agents_file
-from smart_support.openapi.classify import Proposal, classify
+from smart_support.openapi.classify import OperationClass, Proposal, classify
 from smart_support.openapi.importer import STAGES, ImportResult, convert
 from smart_support.openapi.load import Documents, load
 from smart_support.settings import Settings
 
 
+def _params(op: OperationClass) -> str:
+    said = op.customer_parameters()
+    bound = [p.name for p in op.parameters if p.role.value == "identity"]
+    parts = []
+    if said:
+        parts.append("customer: " + ", ".join(said))
+    if bound:
+        parts.append("identity: " + ", ".join(bound))
+    return "; ".join(parts)
+
+
 def summary(result: ImportResult, proposal: Proposal) -> str:
-    """A few lines for a person: counts, then one line per operation (its access as classified
-    and its agent, or why it is left out), skipped operations and warnings."""
+    """The proposal as a table for a person: each agent with its tools (access, method and path,
+    who supplies the parameters, the approval summary of writes), then the operations left out
+    and why, the operations that could not be imported, and the warnings."""
     ops = proposal.operations
     writes = sum(1 for op in ops if op.access.value == "write")
-    off = sum(1 for op in ops if op.agent is None)
+    off = [op for op in ops if op.agent is None]
     lines = [
         f"{result.source}: {result.version} spec, {len(ops)} tools ({len(ops) - writes} read, "
-        f"{writes} write), {len(proposal.agents)} agents, {off} left out, "
+        f"{writes} write), {len(proposal.agents)} agents, {len(off)} left out, "
         f"{len(result.skipped)} skipped, {len(result.warnings)} warnings"
     ]
-    for op in ops:
-        where = f"-> {op.agent}" if op.agent else f"off: {op.relevance.reason}"
-        lines.append(f"  {op.access.value:<5} {op.name:<40} {op.method} {op.path}  {where}")
-    for skipped in result.skipped:
-        lines.append(f"  skipped {skipped['operation']}: {skipped['reason']}")
-    for warning in result.warnings:
-        lines.append(f"  warning: {warning}")
+    by_name = {op.name: op for op in ops}
+    for agent in proposal.agents:
+        lines.append("")
+        lines.append(f"{agent.display_name} ({agent.name}): {len(agent.tools)} tools")
+        for name in agent.tools:
+            op = by_name[name]
+            line = f"  {op.access.value:<5} {op.name:<36} {op.method} {op.path}"
+            extra = _params(op)
+            if op.access.value == "write" and op.summary:
+                extra = (
+                    f"{extra}; approval: {op.summary!r}" if extra else f"approval: {op.summary!r}"
+                )
+            lines.append(f"{line}  [{extra}]" if extra else line)
+    if off:
+        lines.append("")
+        lines.append(f"Left out ({len(off)}):")
+        for op in off:
+            lines.append(
+                f"  {op.access.value:<5} {op.name:<36} {op.method} {op.path}  {op.relevance.reason}"
+            )
+    if result.skipped:
+        lines.append("")
+        lines.append(f"Not imported ({len(result.skipped)}):")
+        for skipped in result.skipped:
+            lines.append(f"  {skipped['operation']}: {skipped['reason']}")
+    if result.warnings:
+        lines.append("")
+        lines.append(f"Warnings ({len(result.warnings)}):")
+        for warning in result.warnings:
+            lines.append(f"  {warning}")
     return "\n".join(lines)
 
 
