@@ -208,3 +208,58 @@ async def test_changes_racing_an_accept_are_either_recorded_before_it_or_refused
     assert accepted is not None and accepted.accepted_at is not None
     changes = await store.import_changes("imp-1")
     assert len(changes) == outcomes.count("recorded")  # a refused change left nothing behind
+
+
+# -- options and import jobs (migration 4) ---------------------------------------------------
+
+
+async def test_a_draft_keeps_its_options_and_older_drafts_have_none(store: Store) -> None:
+    options = {"server": "https://api.example/v2", "remote_refs": False, "auth": None}
+    created = await draft(store, options=options)
+    plain = await draft(store, "imp-2")
+    assert created.options == options
+    assert (await store.get_import("imp-1")).options == options  # type: ignore[union-attr]
+    assert plain.options == {}
+    assert {d.id: d.options for d in await store.list_imports()}["imp-1"] == options
+
+
+async def test_an_import_job_is_claimed_once_with_its_request_and_ends_once(store: Store) -> None:
+    # Key order matters to an import (operations keep the spec's order): it survives storage.
+    request = {"document": {"paths": {"/z": {}, "/a": {}, "/m": {}}}, "name": "Zoë \ud800"}
+    job = await store.create_import_job("job-1", request=request, created_by="operator:ana")
+    assert (job.status, job.attempts, job.request) == ("queued", 0, None)
+    claimed = await store.claim_import_job()
+    assert claimed is not None and claimed.id == "job-1" and claimed.status == "fetching"
+    assert claimed.request == request and claimed.attempts == 1
+    assert list(claimed.request["document"]["paths"]) == ["/z", "/a", "/m"]
+    assert await store.claim_import_job() is None
+    progress = await store.update_import_job("job-1", status="classifying", done=3, total=9)
+    assert progress is not None and (progress.done, progress.total) == (3, 9)
+    await draft(store, "imp-9")
+    ready = await store.update_import_job("job-1", status="ready", draft_id="imp-9")
+    assert ready is not None and ready.finished and ready.draft_id == "imp-9"
+    assert await store.update_import_job("job-1", status="failed", error="late") is None
+    stored = await store.get_import_job("job-1")
+    assert stored is not None and stored.status == "ready" and stored.request is None
+    assert await store.get_import_job("job-x") is None
+
+
+async def test_jobs_interrupted_by_a_restart_run_again_once_then_fail(store: Store) -> None:
+    for job_id in ("job-a", "job-b", "job-c"):
+        await store.create_import_job(job_id, request={"url": "https://x"}, created_by="op")
+    await store.claim_import_job()  # job-a: running when the "server stopped"
+    recovered = await store.recover_import_jobs(max_attempts=2, error="interrupted")
+    assert [(j.id, j.status) for j in recovered] == [("job-a", "queued")]
+    again = await store.claim_import_job()
+    assert again is not None and again.id == "job-a" and again.attempts == 2
+    recovered = await store.recover_import_jobs(max_attempts=2, error="interrupted")
+    assert [(j.id, j.status, j.error_code) for j in recovered] == [
+        ("job-a", "failed", "interrupted")
+    ]
+    listed = await store.list_import_jobs()
+    assert [j.id for j in listed][-1] == "job-a" and len(listed) == 3
+    assert {j.id: j.status for j in listed} == {
+        "job-a": "failed",
+        "job-b": "queued",
+        "job-c": "queued",
+    }

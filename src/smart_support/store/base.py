@@ -16,6 +16,8 @@ from smart_support.store.records import (
     EventRecord,
     ImportChange,
     ImportDraft,
+    ImportJob,
+    ImportJobStatus,
     ImportStatus,
     Usage,
 )
@@ -110,8 +112,10 @@ class Store(Protocol):
         counts: dict[str, int],
         proposal: dict[str, Any] | None,
         created_by: str,
+        options: dict[str, Any] | None = None,
     ) -> ImportDraft:
-        """Store a new draft. Raises StoreUnavailable; an id already used is an error."""
+        """Store a new draft (`options`: see ImportDraft.options, {} when None). Raises
+        StoreUnavailable; an id already used is an error."""
 
     async def get_import(self, import_id: str) -> ImportDraft | None:
         """The whole draft (report and proposal included), None when unknown."""
@@ -148,6 +152,42 @@ class Store(Protocol):
         Asking again for the status it has returns it unchanged; accepting a discarded draft or
         discarding an accepted one raises ImportClosed; an unknown id raises ImportNotFound.
         """
+
+    # import jobs (imports running in the background; `request` is the POST body)
+    async def create_import_job(
+        self, job_id: str, *, request: dict[str, Any], created_by: str
+    ) -> ImportJob:
+        """Store a new job, `queued`."""
+
+    async def get_import_job(self, job_id: str) -> ImportJob | None:
+        """The job without its request, None when unknown."""
+
+    async def list_import_jobs(self, limit: int = 50) -> list[ImportJob]:
+        """Newest first, without their requests."""
+
+    async def claim_import_job(self) -> ImportJob | None:
+        """Move the oldest queued job to `fetching` (one more attempt) and return it with its
+        request; None when nothing is queued or another worker took it first."""
+
+    async def update_import_job(
+        self,
+        job_id: str,
+        *,
+        status: ImportJobStatus,
+        stage: str = "",
+        done: int = 0,
+        total: int = 0,
+        draft_id: str | None = None,
+        error: str | None = None,
+        error_code: str | None = None,
+    ) -> ImportJob | None:
+        """Record a job's progress or end; None (nothing changed) when it had already ended."""
+
+    async def recover_import_jobs(self, *, max_attempts: int, error: str) -> list[ImportJob]:
+        """At start-up: jobs left running by a stopped server run again from the start
+        (`queued`), unless they already had `max_attempts`: those fail with `error`. Returns
+        the jobs changed. Only for a store that one server uses at a time (a second live
+        server's running jobs would be taken as interrupted)."""
 
     # concurrency
     def conversation_lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:

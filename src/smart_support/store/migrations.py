@@ -36,6 +36,40 @@ class Migration:
 _STATUS_APPROVAL = "('pending', 'approved', 'rejected', 'expired', 'cancelled')"
 _STATUS_ACTION = "('started', 'succeeded', 'failed', 'unknown')"
 _STATUS_IMPORT = "('draft', 'accepted', 'discarded')"
+_STATUS_IMPORT_JOB = (
+    "('queued', 'fetching', 'validating', 'parsing', 'classifying', 'ready', 'failed')"
+)
+
+
+def _import_jobs(timestamp: str, options: str) -> Migration:
+    """Migration 4 in either dialect (they differ in the timestamp and JSON types only).
+
+    A job's `request` is JSON text on both (JSONB would reorder the spec's keys, see rows.py).
+    """
+    return Migration(
+        "background import jobs; the options of an import",
+        (
+            f"""CREATE TABLE import_jobs (
+                id TEXT PRIMARY KEY,
+                status TEXT NOT NULL CHECK (status IN {_STATUS_IMPORT_JOB}),
+                stage TEXT NOT NULL,
+                done INTEGER NOT NULL,
+                total INTEGER NOT NULL,
+                request TEXT NOT NULL,
+                draft_id TEXT REFERENCES imports (id),
+                error TEXT,
+                error_code TEXT,
+                attempts INTEGER NOT NULL,
+                created_by TEXT NOT NULL,
+                created_at {timestamp} NOT NULL,
+                updated_at {timestamp} NOT NULL
+            )""",
+            "CREATE INDEX import_jobs_status_created_idx ON import_jobs (status, created_at)",
+            "CREATE INDEX import_jobs_created_idx ON import_jobs (created_at)",
+            f"ALTER TABLE imports ADD COLUMN options {options} NOT NULL DEFAULT '{{}}'",
+        ),
+    )
+
 
 SQLITE_MIGRATIONS: list[Migration] = [
     Migration(
@@ -152,6 +186,7 @@ SQLITE_MIGRATIONS: list[Migration] = [
             BEGIN UPDATE imports SET updated_at = NEW.changed_at WHERE id = NEW.import_id; END""",
         ),
     ),
+    _import_jobs("TEXT", "TEXT"),
 ]
 
 POSTGRES_MIGRATIONS: list[Migration] = [
@@ -278,6 +313,7 @@ POSTGRES_MIGRATIONS: list[Migration] = [
             FOR EACH ROW EXECUTE FUNCTION import_changes_only_drafts()""",
         ),
     ),
+    _import_jobs("TIMESTAMPTZ", "JSONB"),
 ]
 
 #: Our tables, for size accounting (``stored_bytes``).
@@ -290,6 +326,7 @@ OUR_TABLES: tuple[str, ...] = (
     "usage",
     "imports",
     "import_changes",
+    "import_jobs",
 )
 
 _CREATE_SQLITE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (

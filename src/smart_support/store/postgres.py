@@ -42,6 +42,8 @@ from smart_support.store.records import (
     EventRecord,
     ImportChange,
     ImportDraft,
+    ImportJob,
+    ImportJobStatus,
     ImportStatus,
     Usage,
 )
@@ -63,6 +65,13 @@ _LIST_IMPORTS = rows.pg(rows.LIST_IMPORTS)
 _INSERT_IMPORT_CHANGE = rows.pg(rows.INSERT_IMPORT_CHANGE)
 _LIST_IMPORT_CHANGES = rows.pg(rows.LIST_IMPORT_CHANGES)
 _SET_IMPORT_STATUS = rows.pg(rows.SET_IMPORT_STATUS)
+_INSERT_IMPORT_JOB = rows.pg(rows.INSERT_IMPORT_JOB)
+_GET_IMPORT_JOB = rows.pg(rows.GET_IMPORT_JOB)
+_LIST_IMPORT_JOBS = rows.pg(rows.LIST_IMPORT_JOBS)
+_CLAIM_IMPORT_JOB = rows.pg(rows.CLAIM_IMPORT_JOB)
+_UPDATE_IMPORT_JOB = rows.pg(rows.UPDATE_IMPORT_JOB)
+_FAIL_INTERRUPTED_JOBS = rows.pg(rows.FAIL_INTERRUPTED_JOBS)
+_REQUEUE_INTERRUPTED_JOBS = rows.pg(rows.REQUEUE_INTERRUPTED_JOBS)
 
 
 def _json(value: Any) -> Jsonb:
@@ -421,6 +430,7 @@ class PostgresStore:
         counts: dict[str, int],
         proposal: dict[str, Any] | None,
         created_by: str,
+        options: dict[str, Any] | None = None,
     ) -> ImportDraft:
         await self._fetch(
             "create_import",
@@ -432,6 +442,7 @@ class PostgresStore:
                 "counts": _json(counts),
                 "report": _json(report),
                 "proposal": None if proposal is None else _json(proposal),
+                "options": _json(options or {}),
                 "created_by": created_by,
                 "now": rows.now(),
             },
@@ -492,6 +503,78 @@ class PostgresStore:
         )
         current = await self.get_import(import_id)
         return rows.status_result(import_id, status, current)
+
+    # -- import jobs (statements shared with SQLite, in rows.py) ----------------------------
+
+    async def create_import_job(
+        self, job_id: str, *, request: dict[str, Any], created_by: str
+    ) -> ImportJob:
+        found = await self._fetch(
+            "create_import_job",
+            _INSERT_IMPORT_JOB,
+            {
+                "id": job_id,
+                "request": rows.request_text(request),
+                "created_by": created_by,
+                "now": rows.now(),
+            },
+        )
+        return rows.import_job(found[0], json_text=False)
+
+    async def get_import_job(self, job_id: str) -> ImportJob | None:
+        found = await self._fetch("get_import_job", _GET_IMPORT_JOB, {"id": job_id})
+        return rows.import_job(found[0], json_text=False) if found else None
+
+    async def list_import_jobs(self, limit: int = 50) -> list[ImportJob]:
+        found = await self._fetch("list_import_jobs", _LIST_IMPORT_JOBS, {"limit": limit})
+        return [rows.import_job(r, json_text=False) for r in found]
+
+    async def claim_import_job(self) -> ImportJob | None:
+        found = await self._fetch("claim_import_job", _CLAIM_IMPORT_JOB, {"now": rows.now()})
+        return rows.import_job(found[0], json_text=False, with_request=True) if found else None
+
+    async def update_import_job(
+        self,
+        job_id: str,
+        *,
+        status: ImportJobStatus,
+        stage: str = "",
+        done: int = 0,
+        total: int = 0,
+        draft_id: str | None = None,
+        error: str | None = None,
+        error_code: str | None = None,
+    ) -> ImportJob | None:
+        found = await self._fetch(
+            "update_import_job",
+            _UPDATE_IMPORT_JOB,
+            {
+                "id": job_id,
+                "status": status,
+                "stage": stage,
+                "done": done,
+                "total": total,
+                "draft_id": draft_id,
+                "error": error,
+                "error_code": error_code,
+                "now": rows.now(),
+            },
+        )
+        return rows.import_job(found[0], json_text=False) if found else None
+
+    async def recover_import_jobs(self, *, max_attempts: int, error: str) -> list[ImportJob]:
+        moment = rows.now()
+        failed = await self._fetch(
+            "recover_import_jobs",
+            _FAIL_INTERRUPTED_JOBS,
+            {"error": error, "now": moment, "max_attempts": max_attempts},
+        )
+        requeued = await self._fetch(
+            "recover_import_jobs",
+            _REQUEUE_INTERRUPTED_JOBS,
+            {"stage": "resumed after a restart", "now": moment},
+        )
+        return [rows.import_job(r, json_text=False) for r in [*failed, *requeued]]
 
     # -- concurrency and size ---------------------------------------------------------------
 

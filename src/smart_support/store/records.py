@@ -12,6 +12,17 @@ ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "cancelle
 ActionStatus = Literal["started", "succeeded", "failed", "unknown"]
 #: A draft takes changes; accepted and discarded are final (neither becomes the other).
 ImportStatus = Literal["draft", "accepted", "discarded"]
+#: An import job's steps in the order it takes them; ready and failed are final.
+ImportJobStatus = Literal[
+    "queued", "fetching", "validating", "parsing", "classifying", "ready", "failed"
+]
+#: The statuses of a job some worker is running.
+RUNNING_JOB_STATUSES: tuple[ImportJobStatus, ...] = (
+    "fetching",
+    "validating",
+    "parsing",
+    "classifying",
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,10 @@ class ImportDraft:
     discarded_at: datetime | None = None
     #: How many changes the draft has (filled in listings and reads).
     change_count: int = 0
+    #: How the import was asked for, for whoever turns it into agents: `server` (the URL called
+    #: instead of the spec's servers, or None), `remote_refs`, and `auth` (an `AuthSpec` as JSON
+    #: naming environment variables, never secrets, or None). {} for drafts stored before.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,36 @@ class ImportChange:
     changed_at: datetime
     #: The operator confirmed a change that needs it (a write operation marked read).
     confirmed: bool = False
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    """An import running in the server's background: where it is, and the draft it made."""
+
+    id: str
+    status: ImportJobStatus
+    #: What it is doing in words (`reading operations`), "" when there is nothing to add.
+    stage: str
+    #: Operations classified so far, of `total` (0 and 0 before classification).
+    done: int
+    total: int
+    #: The draft the job made, once `ready`.
+    draft_id: str | None
+    #: Why it failed (safe to show an operator), and the error code (`spec_error`, ...).
+    error: str | None
+    error_code: str | None
+    #: How many times a worker took the job (a job interrupted by a restart runs again once).
+    attempts: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    #: The import's request (the POST body, document included) when read for running it;
+    #: None in listings and progress.
+    request: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("ready", "failed")
 
 
 class ImportDraftError(SmartSupportError):

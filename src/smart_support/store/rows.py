@@ -20,6 +20,7 @@ from smart_support.store.records import (
     ImportChange,
     ImportClosed,
     ImportDraft,
+    ImportJob,
     ImportNotFound,
     Usage,
 )
@@ -180,14 +181,14 @@ def decision_result(
 
 _IMPORT_HEAD = (
     "id, name, source, status, counts, created_by, created_at, updated_at, accepted_by,"
-    " accepted_at, discarded_by, discarded_at,"
+    " accepted_at, discarded_by, discarded_at, options,"
     " (SELECT COUNT(*) FROM import_changes c WHERE c.import_id = imports.id) AS change_count"
 )
 
 INSERT_IMPORT = (
-    "INSERT INTO imports (id, name, source, status, counts, report, proposal, created_by,"
-    " created_at, updated_at) VALUES (:id, :name, :source, 'draft', :counts, :report, :proposal,"
-    " :created_by, :now, :now)"
+    "INSERT INTO imports (id, name, source, status, counts, report, proposal, options,"
+    " created_by, created_at, updated_at) VALUES (:id, :name, :source, 'draft', :counts, :report,"
+    " :proposal, :options, :created_by, :now, :now)"
 )
 GET_IMPORT = f"SELECT {_IMPORT_HEAD}, report, proposal FROM imports WHERE id = :id"
 LIST_IMPORTS = (
@@ -209,6 +210,52 @@ SET_IMPORT_STATUS = (
     " discarded_by = CASE WHEN CAST(:status AS TEXT) = 'discarded' THEN :by END,"
     " discarded_at = CASE WHEN CAST(:status AS TEXT) = 'discarded' THEN :now END"
     " WHERE id = :id AND status = 'draft' RETURNING id"
+)
+
+# -- import jobs (migration 4) --------------------------------------------------------------
+#
+# `request` (the POST body, document included: up to the spec size limit) is JSON *text* on both
+# dialects, read only to run the job: JSONB would reorder the spec's keys, and with them the
+# operations of the import. Progress statements return the row without it.
+
+_JOB_HEAD = (
+    "id, status, stage, done, total, draft_id, error, error_code, attempts, created_by,"
+    " created_at, updated_at"
+)
+_RUNNING = "('fetching', 'validating', 'parsing', 'classifying')"
+
+INSERT_IMPORT_JOB = (
+    "INSERT INTO import_jobs (id, status, stage, done, total, request, attempts, created_by,"
+    " created_at, updated_at) VALUES (:id, 'queued', '', 0, 0, :request, 0, :created_by, :now,"
+    f" :now) RETURNING {_JOB_HEAD}"
+)
+GET_IMPORT_JOB = f"SELECT {_JOB_HEAD} FROM import_jobs WHERE id = :id"
+LIST_IMPORT_JOBS = (
+    f"SELECT {_JOB_HEAD} FROM import_jobs ORDER BY created_at DESC, id DESC LIMIT :limit"
+)
+#: Take the oldest queued job (compare-and-set: of two workers, one gets it), with its request.
+CLAIM_IMPORT_JOB = (
+    "UPDATE import_jobs SET status = 'fetching', stage = '', attempts = attempts + 1,"
+    " updated_at = :now WHERE id = (SELECT id FROM import_jobs WHERE status = 'queued'"
+    " ORDER BY created_at, id LIMIT 1) AND status = 'queued'"
+    f" RETURNING {_JOB_HEAD}, request"
+)
+#: A finished job is never changed again.
+UPDATE_IMPORT_JOB = (
+    "UPDATE import_jobs SET status = :status, stage = :stage, done = :done, total = :total,"
+    " draft_id = :draft_id, error = :error, error_code = :error_code, updated_at = :now"
+    f" WHERE id = :id AND status NOT IN ('ready', 'failed') RETURNING {_JOB_HEAD}"
+)
+#: At start-up: a job a worker was running when the server stopped, and already ran before.
+FAIL_INTERRUPTED_JOBS = (
+    "UPDATE import_jobs SET status = 'failed', error = :error, error_code = 'interrupted',"
+    f" updated_at = :now WHERE status IN {_RUNNING} AND attempts >= :max_attempts"
+    f" RETURNING {_JOB_HEAD}"
+)
+#: At start-up, after FAIL_INTERRUPTED_JOBS: the other interrupted jobs run again from the start.
+REQUEUE_INTERRUPTED_JOBS = (
+    "UPDATE import_jobs SET status = 'queued', stage = :stage, done = 0, total = 0,"
+    f" updated_at = :now WHERE status IN {_RUNNING} RETURNING {_JOB_HEAD}"
 )
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
@@ -241,7 +288,33 @@ def import_draft(row: Row, *, json_text: bool, full: bool = True) -> ImportDraft
         discarded_by=row["discarded_by"],
         discarded_at=_maybe_when(row["discarded_at"]),
         change_count=int(row["change_count"] or 0),
+        options=_json(row["options"], json_text) or {},
     )
+
+
+def import_job(row: Row, *, json_text: bool, with_request: bool = False) -> ImportJob:
+    """A job from a row of the job statements (`with_request`: of CLAIM_IMPORT_JOB)."""
+    return ImportJob(
+        id=row["id"],
+        status=row["status"],
+        stage=row["stage"],
+        done=int(row["done"]),
+        total=int(row["total"]),
+        draft_id=row["draft_id"],
+        error=row["error"],
+        error_code=row["error_code"],
+        attempts=int(row["attempts"]),
+        created_by=row["created_by"],
+        created_at=_when(row["created_at"]),
+        updated_at=_when(row["updated_at"]),
+        # Text on both dialects (see above).
+        request=json.loads(row["request"]) if with_request else None,
+    )
+
+
+def request_text(request: dict[str, Any]) -> str:
+    """A job's request as stored: ASCII JSON, so a lone surrogate in a spec cannot break UTF-8."""
+    return json.dumps(request, separators=(",", ":"))
 
 
 def import_change(row: Row, *, json_text: bool) -> ImportChange:
@@ -296,15 +369,22 @@ def closed_by(draft: ImportDraft) -> str:
 
 
 __all__ = [
+    "CLAIM_IMPORT_JOB",
     "CLOSING",
     "DECIDABLE",
     "EXPIRING",
+    "FAIL_INTERRUPTED_JOBS",
     "GET_IMPORT",
+    "GET_IMPORT_JOB",
     "INSERT_IMPORT",
     "INSERT_IMPORT_CHANGE",
+    "INSERT_IMPORT_JOB",
     "LIST_IMPORTS",
     "LIST_IMPORT_CHANGES",
+    "LIST_IMPORT_JOBS",
+    "REQUEUE_INTERRUPTED_JOBS",
     "SET_IMPORT_STATUS",
+    "UPDATE_IMPORT_JOB",
     "action",
     "approval",
     "change_refused",
@@ -316,9 +396,11 @@ __all__ = [
     "event",
     "import_change",
     "import_draft",
+    "import_job",
     "iso",
     "now",
     "pg",
+    "request_text",
     "status_result",
     "usage",
     "utc",

@@ -37,6 +37,8 @@ from smart_support.store.records import (
     EventRecord,
     ImportChange,
     ImportDraft,
+    ImportJob,
+    ImportJobStatus,
     ImportStatus,
     Usage,
 )
@@ -391,6 +393,7 @@ class SqliteStore:
         counts: dict[str, int],
         proposal: dict[str, Any] | None,
         created_by: str,
+        options: dict[str, Any] | None = None,
     ) -> ImportDraft:
         await self._fetch(
             "create_import",
@@ -402,6 +405,7 @@ class SqliteStore:
                 "counts": rows.dumps(counts),
                 "report": rows.dumps(report),
                 "proposal": None if proposal is None else rows.dumps(proposal),
+                "options": rows.dumps(options or {}),
                 "created_by": created_by,
                 "now": rows.iso(rows.now()),
             },
@@ -466,6 +470,80 @@ class SqliteStore:
         )
         current = await self.get_import(import_id)
         return rows.status_result(import_id, status, current)
+
+    # -- import jobs (statements shared with PostgreSQL, in rows.py) ----------------------------
+
+    async def create_import_job(
+        self, job_id: str, *, request: dict[str, Any], created_by: str
+    ) -> ImportJob:
+        found = await self._fetch(
+            "create_import_job",
+            rows.INSERT_IMPORT_JOB,
+            {
+                "id": job_id,
+                "request": rows.request_text(request),
+                "created_by": created_by,
+                "now": rows.iso(rows.now()),
+            },
+        )
+        return rows.import_job(found[0], json_text=True)
+
+    async def get_import_job(self, job_id: str) -> ImportJob | None:
+        found = await self._fetch("get_import_job", rows.GET_IMPORT_JOB, {"id": job_id})
+        return rows.import_job(found[0], json_text=True) if found else None
+
+    async def list_import_jobs(self, limit: int = 50) -> list[ImportJob]:
+        found = await self._fetch("list_import_jobs", rows.LIST_IMPORT_JOBS, {"limit": limit})
+        return [rows.import_job(r, json_text=True) for r in found]
+
+    async def claim_import_job(self) -> ImportJob | None:
+        found = await self._fetch(
+            "claim_import_job", rows.CLAIM_IMPORT_JOB, {"now": rows.iso(rows.now())}
+        )
+        return rows.import_job(found[0], json_text=True, with_request=True) if found else None
+
+    async def update_import_job(
+        self,
+        job_id: str,
+        *,
+        status: ImportJobStatus,
+        stage: str = "",
+        done: int = 0,
+        total: int = 0,
+        draft_id: str | None = None,
+        error: str | None = None,
+        error_code: str | None = None,
+    ) -> ImportJob | None:
+        found = await self._fetch(
+            "update_import_job",
+            rows.UPDATE_IMPORT_JOB,
+            {
+                "id": job_id,
+                "status": status,
+                "stage": stage,
+                "done": done,
+                "total": total,
+                "draft_id": draft_id,
+                "error": error,
+                "error_code": error_code,
+                "now": rows.iso(rows.now()),
+            },
+        )
+        return rows.import_job(found[0], json_text=True) if found else None
+
+    async def recover_import_jobs(self, *, max_attempts: int, error: str) -> list[ImportJob]:
+        moment = rows.iso(rows.now())
+        failed = await self._fetch(
+            "recover_import_jobs",
+            rows.FAIL_INTERRUPTED_JOBS,
+            {"error": error, "now": moment, "max_attempts": max_attempts},
+        )
+        requeued = await self._fetch(
+            "recover_import_jobs",
+            rows.REQUEUE_INTERRUPTED_JOBS,
+            {"stage": "resumed after a restart", "now": moment},
+        )
+        return [rows.import_job(r, json_text=True) for r in [*failed, *requeued]]
 
     # -- concurrency and size ---------------------------------------------------------------
 
