@@ -3,7 +3,9 @@
 `ScriptedChatModel` answers from a script: each call pops the next step. A step is an AIMessage,
 a string (plain text reply), or a callable that receives the messages and returns either. It
 supports `bind_tools`, streams token by token, keeps tool calls when streamed, and reports
-usage metadata, so it exercises the same code paths as a real model.
+usage metadata, so it exercises the same code paths as a real model (`with_structured_output`
+included: it is tool calling). `echo_classification()` is a step that answers the OpenAPI
+classifier's request with the rules' own decisions, optionally edited.
 """
 
 from __future__ import annotations
@@ -46,6 +48,41 @@ def calls(pairs: Sequence[tuple[str, dict[str, Any]]], text: str = "") -> AIMess
             for n, a in pairs
         ],
     )
+
+
+def echo_classification(
+    edit: Callable[[dict[str, Any]], None] | None = None,
+) -> Callable[[Sequence[BaseMessage]], AIMessage]:
+    """A step that answers a classification request (`smart_support.openapi.classify.refine`)
+    with the rules' own decisions, as a `ClassifiedOperations` tool call.
+
+    Args:
+        edit: Called with each operation's answer (a dict: name, access, relevance,
+            parameters, agent, summary, confidence and reasons) to change it before it is sent.
+    """
+
+    def step(messages: Sequence[BaseMessage]) -> AIMessage:
+        request = json.loads(str(messages[-1].content))
+        answers = []
+        for op in request["operations"]:
+            rules = op["rules"]
+            answer: dict[str, Any] = {
+                "name": op["name"],
+                "access": rules["access"].split(" ", 1)[0],
+                "access_reason": "as the rules say",
+                "relevance": rules["relevance"].split(" ", 1)[0],
+                "relevance_reason": "as the rules say",
+                "parameters": [{"name": p["name"], "role": p["role"]} for p in op["parameters"]],
+                "agent": rules.get("agent"),
+                "summary": rules.get("summary"),
+                "confidence": 0.8,
+            }
+            if edit is not None:
+                edit(answer)
+            answers.append(answer)
+        return call("ClassifiedOperations", {"operations": answers})
+
+    return step
 
 
 def _count_tokens(text: str) -> int:
@@ -183,4 +220,4 @@ class ScriptedChatModel(BaseChatModel):
             yield ChatGenerationChunk(message=chunk)
 
 
-__all__ = ["ScriptedChatModel", "call", "calls"]
+__all__ = ["ScriptedChatModel", "call", "calls", "echo_classification"]

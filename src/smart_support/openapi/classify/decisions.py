@@ -114,6 +114,9 @@ class Proposal(BaseModel):
 
     operations: list[OperationClass] = Field(default_factory=list)
     agents: list[AgentProposal] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    """What a reviewer should know about how the proposal was made, one line each, e.g. that a
+    batch of operations kept the rules' decisions because the model failed on it."""
 
     def operation(self, name: str) -> OperationClass:
         """The operation called NAME.
