@@ -86,7 +86,11 @@ def _subcommand(words: list[str]) -> tuple[click.Command, list[str], list[str]]:
     """The click command `words` names, its path, and the arguments left for it."""
     command: click.Command = main
     path: list[str] = []
-    while isinstance(command, click.Group) and words and words[0] in command.commands:
+    while isinstance(command, click.Group) and words:
+        if words[0] not in command.commands and getattr(command, "default_command", None):
+            words.insert(0, command.default_command)  # type: ignore[attr-defined]
+        if words[0] not in command.commands:
+            break
         path.append(words[0])
         command = command.commands[words.pop(0)]
     return command, path, words

@@ -34,11 +34,31 @@ def fetch(url: str) -> None:
     sys.exit(cli_fetch(url, _settings()))
 
 
-@main.command("import")
+class _ImportGroup(click.Group):
+    """`import SOURCE ...` imports a spec; `import review NAME` and `import accept NAME` work on
+    the review file an import with `--name` wrote."""
+
+    #: The subcommand that runs when the first argument names none (a spec's source).
+    default_command = "spec"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group("import", cls=_ImportGroup)
+def import_group() -> None:
+    """Import an OpenAPI or Swagger spec: `import SOURCE` (a file, - for stdin, or a URL) shows
+    the proposed agents and tools; with --name it also writes NAME.import.yaml to edit, then
+    `import review NAME` and `import accept NAME --out FILE`."""
+
+
+@import_group.command("spec", hidden=True)
 @click.argument("source")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--server", metavar="URL", help="Call this server URL instead of the spec's servers.")
-@click.option("--name", metavar="NAME", help="The import's name in agents.yaml (from the title).")
+@click.option("--name", metavar="NAME", help="Name the import; writes NAME.import.yaml to review.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write agents.yaml.")
 @click.option("--accept", is_flag=True, help="Write --out without asking.")
 def import_command(
@@ -49,7 +69,7 @@ def import_command(
     out: Path | None,
     accept: bool,
 ) -> None:
-    """Import an OpenAPI or Swagger spec (file, - for stdin, or URL) and report its tools.
+    """Import an OpenAPI or Swagger spec (file, - for stdin, or URL) and show its proposal.
 
     With --out FILE, write a complete agents.yaml for it: `AGENTS_FILE=FILE smart-support chat`.
     """
@@ -61,6 +81,27 @@ def import_command(
             source, settings, as_json=as_json, server=server, name=name, accept=accept, out=out
         )
     )
+
+
+@import_group.command("review")
+@click.argument("name")
+def import_review(name: str) -> None:
+    """Check the edited NAME.import.yaml against the spec and show what you changed."""
+    from smart_support.openapi.report import cli_review
+
+    sys.exit(cli_review(name, _settings()))
+
+
+@import_group.command("accept")
+@click.argument("name")
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="agents.yaml."
+)
+def import_accept(name: str, out: Path) -> None:
+    """Write the agents of the reviewed NAME.import.yaml as a complete agents.yaml to --out."""
+    from smart_support.openapi.report import cli_accept
+
+    sys.exit(cli_accept(name, _settings(), out))
 
 
 @main.group()

@@ -67,7 +67,7 @@ class Written:
     tools: int
 
 
-def _source_for(source: str, out: Path) -> str:
+def source_for(source: str, out: Path) -> str:
     """The source as the written file sees it: URLs as they are, files relative to FILE."""
     if "://" in source:
         return source
@@ -210,7 +210,7 @@ def write_agents_file(
     from smart_support.registry import read_registry
 
     data = agents_document(
-        result, proposal, name=name, source=_source_for(source, out), server=server
+        result, proposal, name=name, source=source_for(source, out), server=server
     )
     if len(data["agents"]) == 1:
         raise ConfigError("the spec has no operation a support agent can use: nothing to write")

@@ -12,10 +12,23 @@ from typing import Any
 import click
 
 from smart_support.errors import ConfigError, EgressRefused
-from smart_support.openapi.agents_file import check_import_name, import_name, write_agents_file
+from smart_support.openapi.agents_file import (
+    check_import_name,
+    import_name,
+    source_for,
+    write_agents_file,
+)
 from smart_support.openapi.classify import OperationClass, Proposal, classify
 from smart_support.openapi.importer import STAGES, ImportResult, convert
 from smart_support.openapi.load import Documents, load
+from smart_support.openapi.review_file import (
+    Reviewed,
+    ReviewFile,
+    apply_review,
+    read_review,
+    review_path,
+    write_review,
+)
 from smart_support.settings import Settings
 
 
@@ -183,6 +196,8 @@ def cli_import(
     else:
         print(summary(result, proposal))
     if out is None:
+        if name is not None:
+            _write_review_file(documents, proposal, name=name, source=source, server=server)
         return 0
     name = name or import_name(_title(documents), source)
     if not accept and not _confirmed(result, out):
@@ -206,6 +221,97 @@ def cli_import(
     print(
         f"wrote {out}: import {name!r}, {written.agents} agents with {written.tools} tools "
         f"({len(result.operations) - written.tools} operations left out). "
+        f"Try it: AGENTS_FILE={out} smart-support chat",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _write_review_file(
+    documents: Documents, proposal: Proposal, *, name: str, source: str, server: str | None
+) -> None:
+    path = review_path(name)
+    kept = _keep_stdin_spec(documents, path, name) if source == "-" else source
+    write_review(proposal, path, name=name, source=source_for(kept, path), server=server)
+    print(
+        f"wrote {path}: edit it, then `smart-support import review {name}` and "
+        f"`smart-support import accept {name} --out agents.yaml`",
+        file=sys.stderr,
+    )
+
+
+def _reviewed(name: str, settings: Settings) -> tuple[ReviewFile, ImportResult, Reviewed] | int:
+    """The review file of NAME applied to a fresh import of its source, or an exit code."""
+    path = review_path(name)
+    try:
+        check_import_name(name)
+        review = read_review(path)
+        source = review.import_.source
+        if "://" not in source:
+            source = str(path.parent / source)
+        _documents, result = asyncio.run(_run(source, settings, review.import_.server))
+    except EgressRefused as exc:
+        print(exc.reason, file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    reviewed = apply_review(classify(result), review, str(path))
+    return review, result, reviewed
+
+
+def _print_review(name: str, reviewed: Reviewed) -> None:
+    for title, items in (
+        ("Your changes", reviewed.changes),
+        ("New in the spec since the file was written (the rules' decisions)", reviewed.added),
+        ("Gone from the spec (ignored)", reviewed.removed),
+        ("Warnings", reviewed.warnings),
+        ("Problems (nothing is accepted until they are fixed)", reviewed.problems),
+    ):
+        if items:
+            print(f"{title} ({len(items)}):")
+            for item in items:
+                print(f"  {item}")
+    if not reviewed.changes:
+        print(f"{review_path(name)}: no changes to the rules' proposal")
+
+
+def cli_review(name: str, settings: Settings) -> int:
+    """`import review NAME`: check NAME.import.yaml against the spec and show the changes."""
+    found = _reviewed(name, settings)
+    if isinstance(found, int):
+        return found
+    _review, result, reviewed = found
+    _print_review(name, reviewed)
+    print()
+    print(summary(result, reviewed.proposal))
+    return 2 if reviewed.problems else 0
+
+
+def cli_accept(name: str, settings: Settings, out: Path) -> int:
+    """`import accept NAME --out FILE`: the reviewed proposal as a complete agents.yaml."""
+    found = _reviewed(name, settings)
+    if isinstance(found, int):
+        return found
+    review, result, reviewed = found
+    _print_review(name, reviewed)
+    if reviewed.problems:
+        return 2
+    source = review.import_.source
+    if "://" not in source:
+        source = str(review_path(name).parent / source)
+    try:
+        written = write_agents_file(
+            result, reviewed.proposal, out, name=name, source=source, server=review.import_.server
+        )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {out}: import {name!r}, {written.agents} agents with {written.tools} tools. "
         f"Try it: AGENTS_FILE={out} smart-support chat",
         file=sys.stderr,
     )
