@@ -526,3 +526,46 @@ def test_a_whole_body_patch_and_api_key_headers_left_to_auth(recorder: Recorder)
     petstore = imported(str(CORPUS / "swagger-petstore-1.0.27-SNAPSHOT.yaml"), recorder)
     delete = next(op for op in petstore.operations if op.name == "deletePet")
     assert [p["original"] for p in delete.report()["parameters"]] == ["petId"]  # not `api_key`
+
+
+def test_callback_and_webhook_urls_of_a_spec_are_never_called(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    hook = f"{recorder.url}/hook-called"
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "subscriptions", "version": "1"},
+        "paths": {
+            "/subscribe": {
+                "post": {
+                    "operationId": "subscribe",
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"callbackUrl": {"type": "string"}},
+                                }
+                            }
+                        }
+                    },
+                    "callbacks": {
+                        "onEvent": {
+                            "{$request.body#/callbackUrl}": {
+                                "post": {"operationId": "callbackEvent", "responses": {}}
+                            },
+                            hook: {"post": {"operationId": "fixedCallback", "responses": {}}},
+                        }
+                    },
+                    "responses": {"201": {"description": "subscribed"}},
+                }
+            }
+        },
+        "webhooks": {"newPet": {"post": {"operationId": "newPetHook", "responses": {}}}},
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    result = imported(str(path), recorder)
+    assert [op.name for op in result.operations] == ["subscribe"]
+    call(result, "subscribe", recorder, callbackUrl=hook)
+    assert [r.path for r in recorder.requests] == ["/base/subscribe"]
