@@ -73,6 +73,9 @@ def _structure_3(spec: dict[str, Any], version: str) -> list[str]:
     except ValidationError as exc:
         by_place: dict[str, str] = {}
         for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            loc = error["loc"]
+            if len(loc) > 1 and loc[-1] == "[key]" and isinstance(loc[-2], int):
+                continue  # YAML's `200:` is a number key; every reader takes it as "200"
             where, message = _locate(spec, error["loc"], error["type"], error["msg"])
             by_place.setdefault(where, message)
         return [f"{where}: {message[:300]}" for where, message in by_place.items()]
