@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
+from fastapi import FastAPI, Request
 from langchain_core.callbacks import AsyncCallbackHandler
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from smart_support.openapi import ImportResult, convert, import_spec
 from smart_support.openapi.classify import Proposal, classify, classify_with_model, refine
@@ -341,3 +345,69 @@ async def test_a_configured_provider_is_refused_in_tests_at_the_model_layer(
     with pytest.raises(pytest.fail.Exception, match="real ChatAnthropic"):
         await classify_with_model(_shop(), settings)
     assert network_refusals.take()
+
+
+@asynccontextmanager
+async def _openai_compatible(broken_first: int) -> AsyncIterator[tuple[list[dict], str]]:
+    """A /v1/chat/completions on loopback, on this event loop, that answers the classifier's
+    tool call with the rules' decisions, after `broken_first` answers whose JSON is cut off."""
+    requests: list[dict] = []
+    echo = echo_classification()
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def complete(request: Request) -> dict:
+        body = await request.json()
+        requests.append(body)
+        [tool] = body["tools"]
+        args = echo([HumanMessage(content=body["messages"][-1]["content"])]).tool_calls[0]["args"]
+        arguments = json.dumps(args)
+        if len(requests) <= broken_first:
+            arguments = arguments[: len(arguments) // 2]
+        call = {"name": tool["function"]["name"], "arguments": arguments}
+        message = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": f"call_{len(requests)}", "type": "function", "function": call}],
+        }
+        return {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 420, "completion_tokens": 70, "total_tokens": 490},
+        }
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers only this flag
+        await asyncio.sleep(0.01)
+    try:
+        yield requests, f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def test_an_openai_compatible_provider_refines_through_tool_calling_and_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local-test")
+    async with _openai_compatible(broken_first=1) as (requests, base_url):
+        settings = Settings(
+            llm_provider="openai", llm_model="gpt-4o-mini", llm_base_url=base_url, llm_max_retries=0
+        )
+        usage: list[tuple[str, int, int]] = []
+        refined = await classify_with_model(
+            _shop(), settings, on_usage=lambda *u: usage.append(u), retry_delay=0
+        )
+    assert len(requests) == 2  # the cut-off answer was retried
+    assert requests[0]["tool_choice"]["function"]["name"] == "ClassifiedOperations"
+    assert refined.warnings == []
+    assert _values(refined) == _values(classify(_shop()))
+    assert refined.operation("cancel_order").access.source == "model"
+    assert usage == [("gpt-4o-mini", 420, 70)] * 2

@@ -2,7 +2,7 @@
 
 `refine(result, proposal, model)` sends the operations in batches (name, method, path, summary,
 parameters with the rules' roles, the rules' decisions) and asks for LangChain structured output
-(`model.with_structured_output(ClassifiedOperations)`, tool calling underneath). What the model
+(`model.with_structured_output(ClassifiedOperations, method="function_calling")`). What the model
 decides gets `source="model"` with its confidence and reason, except where it would loosen a
 safety decision: a rule's `write` stays `write` and a parameter bound to the verified customer
 (`identity`) stays bound; the reason then records that the model disagreed, for an operator to
@@ -431,7 +431,9 @@ async def refine(
         "tags": ["classifier"],
         "run_name": "classify_operations",
     }
-    structured = model.with_structured_output(ClassifiedOperations)
+    # Tool calling: the structured output every tool-calling provider and OpenAI-compatible
+    # server supports (some lack JSON-schema response formats), and what the scripted models test.
+    structured = model.with_structured_output(ClassifiedOperations, method="function_calling")
     gate = asyncio.Semaphore(max(1, concurrency))
 
     async def run(batch: _Batch) -> None:
