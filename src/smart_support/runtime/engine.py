@@ -14,8 +14,9 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,7 @@ from smart_support.models.offline import OfflineChatModel
 from smart_support.models.provider import build_chat_model, model_label
 from smart_support.registry import Registry, load_registry
 from smart_support.registry.validate import demo_agents_file
+from smart_support.runtime.activation import LiveImports
 from smart_support.runtime.events import (
     AgentSelected,
     ApprovalRequested,
@@ -54,7 +56,7 @@ from smart_support.settings import Settings
 from smart_support.store import Approval, Conversation, EventRecord, Store
 from smart_support.store.persistence import is_store_unavailable, open_persistence
 from smart_support.store.records import ApprovalStatus
-from smart_support.tools import open_toolkit
+from smart_support.tools import Toolkit, open_toolkit
 
 log = logging.getLogger("smart_support.engine")
 
@@ -79,6 +81,33 @@ def declines(text: str) -> bool:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _customer_tools(registry: Registry, toolkit: Toolkit) -> set[str]:
+    return {
+        tool.name
+        for agent in registry.agents
+        for tool in toolkit.tools_for(agent.name)
+        if (tool.metadata or {}).get("needs_customer")
+    }
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A registry whose tools are resolved and whose graph is built, ready to go live."""
+
+    registry: Registry
+    graph: Any
+    customer_tools: set[str]
+
+
+@dataclass(frozen=True)
+class _Builder:
+    """What `Engine.open` keeps to build another graph: its exit stack (toolkits opened later
+    close with the engine) and the graph's other parts."""
+
+    stack: AsyncExitStack
+    build: Callable[[Registry, Toolkit], Any]
 
 
 class Engine:
@@ -106,6 +135,9 @@ class Engine:
         #: The verification tool, if agents.yaml names one.
         verify = registry.identity.verify
         self._verify_tool = verify.tool if verify is not None else None
+        self._builder: _Builder | None = None
+        #: The accepted imports that are live (runtime/activation.py).
+        self.imports = LiveImports(registry)
 
     @classmethod
     @asynccontextmanager
@@ -134,22 +166,24 @@ class Engine:
         async with AsyncExitStack() as stack:
             persistence = await stack.enter_async_context(open_persistence(settings))
             toolkit = await stack.enter_async_context(open_toolkit(registry, settings))
-            graph = build_graph(
-                registry=registry,
-                toolkit=toolkit,
-                model=model,
-                router=Router(registry, router_model),
-                store=persistence.store,
-                settings=settings,
-                checkpointer=persistence.checkpointer,
-            )
+            chat_model, routing_model = model, router_model
+
+            def build(registry: Registry, toolkit: Toolkit) -> Any:
+                return build_graph(
+                    registry=registry,
+                    toolkit=toolkit,
+                    model=chat_model,
+                    router=Router(registry, routing_model),
+                    store=persistence.store,
+                    settings=settings,
+                    checkpointer=persistence.checkpointer,
+                )
+
+            graph = build(registry, toolkit)
             engine = cls(settings, persistence.store, registry, graph, label=label, offline=offline)
-            engine.customer_tools = {
-                tool.name
-                for agent in registry.agents
-                for tool in toolkit.tools_for(agent.name)
-                if (tool.metadata or {}).get("needs_customer")
-            }
+            engine.customer_tools = _customer_tools(registry, toolkit)
+            engine._builder = _Builder(stack, build)
+            stack.callback(engine.imports.close)
             log.info(
                 "engine ready: %s, %d agents, %s",
                 label,
@@ -158,6 +192,43 @@ class Engine:
             )
             await engine.recover()
             yield engine
+
+    # activation ----------------------------------------------------------------------------
+
+    async def prepare(self, registry: Registry) -> Prepared:
+        """Resolve `registry`'s tools (imports loaded, MCP sessions opened) and build its graph,
+        without touching what is live. The toolkit stays open until the engine closes.
+
+        Raises:
+            ConfigError: A tool does not resolve (an unreachable import or server, an operation
+                the spec lacks...); nothing is left open then.
+            RuntimeError: The engine was not opened with `Engine.open`.
+        """
+        if self._builder is None:
+            raise RuntimeError("only an engine opened with Engine.open can activate a registry")
+        toolkit = await self._builder.stack.enter_async_context(
+            open_toolkit(registry, self.settings)
+        )
+        return Prepared(
+            registry, self._builder.build(registry, toolkit), _customer_tools(registry, toolkit)
+        )
+
+    def go_live(self, prepared: Prepared) -> None:
+        """Swap in a prepared registry, graph and customer tools at once (no await between
+        them). New turns run on it; a turn in progress finishes on the graph it started with."""
+        self.registry, self.graph = prepared.registry, prepared.graph
+        self.customer_tools = prepared.customer_tools
+        verify = prepared.registry.identity.verify
+        self._verify_tool = verify.tool if verify is not None else None
+        log.info("registry live: %d agents", len(prepared.registry.agents))
+
+    async def activate(self, registry: Registry) -> None:
+        """`prepare` then `go_live`: the registry is live only if all its tools resolve.
+
+        Raises:
+            ConfigError: As `prepare`; the running registry and graph are untouched then.
+        """
+        self.go_live(await self.prepare(registry))
 
     # conversations -------------------------------------------------------------------------
 
@@ -360,20 +431,22 @@ class Engine:
         return TurnError(conversation_id=conversation_id, code=exc.code, message=message)
 
     async def _turn(self, conversation_id: str, text: str) -> AsyncIterator[Event]:
+        graph = self.graph  # the whole turn runs on one graph, even if another goes live
         conversation = await self.store.get_conversation(conversation_id)
         if conversation is None:
             raise ConversationNotFound()
         approvals = await self.store.list_approvals(conversation_id, None)
         pending = [a for a in approvals if a.status == "pending"]
         if approvals and not pending:  # one decided elsewhere (another process) may not be
-            async for event in self._resume(conversation_id):  # resumed yet
+            async for event in self._resume(conversation_id, graph=graph):  # resumed yet
                 yield event
         record = await self.store.append_event(
             conversation_id, "customer_message", None, {"text": text}
         )
         yield MessageAccepted(conversation_id=conversation_id, text=text, seq=record.seq)
         if pending:
-            async for event in self._while_pending(conversation_id, text, record.seq, pending):
+            events = self._while_pending(conversation_id, text, record.seq, pending, graph)
+            async for event in events:
                 yield event
             return
         for seq, earlier in await self._unanswered(conversation_id, record.seq):
@@ -382,6 +455,7 @@ class Engine:
                 conversation_id,
                 {"messages": [HumanMessage(earlier, id=f"{conversation_id}:{seq}")]},
                 agent=conversation.active_agent,
+                graph=graph,
             )
             async for event in events:
                 yield event
@@ -390,12 +464,12 @@ class Engine:
             conversation = await self.store.get_conversation(conversation_id) or conversation
         human = HumanMessage(text, id=f"{conversation_id}:{record.seq}")
         async for event in self._run(
-            conversation_id, {"messages": [human]}, agent=conversation.active_agent
+            conversation_id, {"messages": [human]}, agent=conversation.active_agent, graph=graph
         ):
             yield event
 
     async def _while_pending(
-        self, conversation_id: str, text: str, seq: int, pending: list[Approval]
+        self, conversation_id: str, text: str, seq: int, pending: list[Approval], graph: Any
     ) -> AsyncIterator[Event]:
         """A message while an approval waits: "no, leave it" declines it; anything else is
         answered aside, on a branch from before the paused step, so the approval keeps waiting
@@ -403,10 +477,10 @@ class Engine:
         action ("actually cancel 1043 instead"), the waiting one is cancelled."""
         if declines(text):
             for approval in pending:
-                async for event in self._decision(approval, "rejected", "customer"):
+                async for event in self._decision(approval, "rejected", "customer", graph):
                     yield event
             return
-        head = await self.graph.aget_state(self._config(conversation_id))
+        head = await graph.aget_state(self._config(conversation_id))
         base = head.parent_config if head.interrupts else head.config
         human = HumanMessage(text, id=f"{conversation_id}:{seq}")
         asked_again = False
@@ -415,6 +489,7 @@ class Engine:
             {"messages": [human]},
             agent=head.values.get("active_agent"),
             base=base,
+            graph=graph,
         ):
             asked_again = asked_again or isinstance(event, ApprovalRequested)
             yield event
@@ -448,8 +523,9 @@ class Engine:
         return waiting
 
     async def _decision(
-        self, approval: Approval, status: ApprovalStatus, decided_by: str
+        self, approval: Approval, status: ApprovalStatus, decided_by: str, graph: Any = None
     ) -> AsyncIterator[Event]:
+        graph = self.graph if graph is None else graph
         conversation_id = approval.conversation_id
         try:
             decided = await self.store.decide_approval(
@@ -474,17 +550,18 @@ class Engine:
             status=decided.status,  # type: ignore[arg-type]
             decided_by=decided.decided_by,
         )
-        async for event in self._resume(conversation_id, approval.id):
+        async for event in self._resume(conversation_id, approval.id, graph=graph):
             yield event
 
     async def _resume(
-        self, conversation_id: str, approval_id: str | None = None
+        self, conversation_id: str, approval_id: str | None = None, *, graph: Any = None
     ) -> AsyncIterator[Event]:
         """Resume the paused step: the conversation's latest, or (after messages answered
         aside) the one that paused for `approval_id`."""
-        state = await self.graph.aget_state(self._config(conversation_id))
+        graph = self.graph if graph is None else graph
+        state = await graph.aget_state(self._config(conversation_id))
         if not state.interrupts and approval_id is not None:
-            async for snapshot in self.graph.aget_state_history(
+            async for snapshot in graph.aget_state_history(
                 self._config(conversation_id), limit=HISTORY_SEARCH
             ):
                 if any(
@@ -496,7 +573,8 @@ class Engine:
             return
         resume: Command[Any] = Command(resume={i.id: {"decided": True} for i in state.interrupts})
         agent = state.values.get("active_agent")
-        async for event in self._run(conversation_id, resume, agent=agent, base=state.config):
+        events = self._run(conversation_id, resume, agent=agent, base=state.config, graph=graph)
+        async for event in events:
             yield event
 
     def _config(self, conversation_id: str, **extra: Any) -> dict[str, Any]:
@@ -509,10 +587,12 @@ class Engine:
         *,
         agent: str | None,
         base: Any = None,
+        graph: Any = None,
     ) -> AsyncIterator[Event]:
         """Run the graph and translate its stream into events. `agent` is the conversation's
         active agent before this run; `base` the config of a checkpoint to run from (a branch)
-        instead of the latest."""
+        instead of the latest; `graph` the turn's graph (the live one when None)."""
+        graph = self.graph if graph is None else graph
         recorder = UsageRecorder(self.store, conversation_id, self.settings.prices())
         config = self._config(conversation_id, callbacks=[recorder])
         if base is not None:
@@ -520,7 +600,7 @@ class Engine:
         reply: list[str] = []
         last_text = ""
         interrupted: list[Any] = []
-        async for part in self.graph.astream(
+        async for part in graph.astream(
             graph_input,
             config,
             stream_mode=["messages", "updates"],
@@ -601,7 +681,12 @@ class Engine:
     ) -> AgentSelected:
         if previous != agent:
             await self.store.set_active_agent(conversation_id, agent)
-        escalation = self.registry.escalation
+        registry = self.registry
+        try:
+            shown = registry.agent(agent).shown_name
+        except KeyError:  # a turn on a graph that was live when it started
+            shown = agent.replace("_", " ").capitalize()
+        escalation = registry.escalation
         if escalation is not None and agent == escalation.name:
             await self.store.mark_escalated(conversation_id)
             reason = "escalation"
@@ -610,7 +695,7 @@ class Engine:
             agent=agent,
             previous=previous,
             reason=reason,
-            display_name=self.registry.agent(agent).shown_name,
+            display_name=shown,
         )
 
 

@@ -51,6 +51,7 @@ HTTP_STATUS: dict[str, int] = {
     "tool_error": 502,
     "spec_error": 422,
     "spec_refused": 422,
+    "activation_failed": 422,
     "model_unavailable": 503,
     "store_unavailable": 503,
     "internal_error": 500,

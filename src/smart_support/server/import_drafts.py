@@ -7,7 +7,10 @@ changes applied in order; the change log keeps who changed what, from which valu
 
 Marking a write operation `read` lets agents call it without anyone's approval, so it needs
 `"confirm": true` (409 `confirmation_needed` without it) and shows as a warning on the draft.
-Accepting only records the decision: turning an accepted draft into live agents is a later step.
+Accepting makes the draft's agents live in the running server (runtime/activation.py): a draft
+whose agents cannot go live answers 422 `activation_failed` and stays a draft. A new import of
+a name that has an accepted version gets that version's decisions carried over
+(`carry_decisions`), and `GET .../{id}/diff` shows what changed against it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from smart_support.openapi.classify.review import carried_changes, operations_diff
 from smart_support.registry.schema import NAME_PATTERN
+from smart_support.runtime import activation
 from smart_support.server.errors import ApiError
 from smart_support.server.protocol import ID_PATTERN, storable
 from smart_support.server.rest import OPERATOR_NAME, EngineDep, OperatorDep
@@ -109,9 +114,15 @@ class ImportDraftOut(ImportDraftHead):
     warnings: list[str] = Field(
         description="Decisions to look at twice, such as write operations marked read."
     )
+    live_agents: list[str] = Field(
+        default_factory=list,
+        description="The agents this draft made live in the running server (once accepted).",
+    )
 
     @classmethod
-    def build(cls, draft: ImportDraft, changes: list[ImportChange]) -> ImportDraftOut:
+    def build(
+        cls, draft: ImportDraft, changes: list[ImportChange], live_agents: list[str] | None = None
+    ) -> ImportDraftOut:
         head = ImportDraftHead.model_validate(draft).model_dump()
         overrides: dict[str, dict[str, Any]] = {}
         last: dict[tuple[str, str], ImportChange] = {}
@@ -126,11 +137,12 @@ class ImportDraftOut(ImportDraftHead):
         ]
         return cls(
             **head,
-            report=draft.report or {},
+            report={k: v for k, v in (draft.report or {}).items() if k != activation.DOCUMENT_KEY},
             proposal=draft.proposal,
             changes=[ImportChangeOut.model_validate(c) for c in changes],
             overrides=overrides,
             warnings=warnings,
+            live_agents=live_agents or [],
         )
 
 
@@ -169,7 +181,9 @@ async def _draft(engine: EngineDep, import_id: str) -> ImportDraft:
 
 
 async def answer(engine: EngineDep, draft: ImportDraft) -> ImportDraftOut:
-    return ImportDraftOut.build(draft, await engine.store.import_changes(draft.id))
+    live = engine.imports.of_draft(draft.id)
+    changes = await engine.store.import_changes(draft.id)
+    return ImportDraftOut.build(draft, changes, list(live.agents) if live else None)
 
 
 def _operation(draft: ImportDraft, name: str) -> dict[str, Any]:
@@ -277,6 +291,43 @@ async def list_drafts(
     return [ImportDraftHead.model_validate(d) for d in drafts]
 
 
+class LiveImportOut(BaseModel):
+    """An accepted import whose agents are live in this server."""
+
+    import_id: str
+    name: str = Field(description="The draft's name.")
+    openapi: str = Field(description="Its name under `openapi:` in the live registry.")
+    agents: list[str]
+    tools: list[str]
+
+
+class LiveOut(BaseModel):
+    """What of the accepted imports is live in this server process."""
+
+    imports: list[LiveImportOut]
+    failed: dict[str, str] = Field(
+        description="Accepted imports that did not go live at start: import id -> why."
+    )
+
+
+@router.get(PATH + "/live", tags=["operator"])
+async def live_imports(engine: EngineDep, _: OperatorDep) -> LiveOut:
+    """The accepted imports whose agents are live in this server, and those that failed."""
+    return LiveOut(
+        imports=[
+            LiveImportOut(
+                import_id=i.draft_id,
+                name=i.draft_name,
+                openapi=i.name,
+                agents=list(i.agents),
+                tools=list(i.tools),
+            )
+            for i in engine.imports.live.values()
+        ],
+        failed=dict(engine.imports.failed),
+    )
+
+
 @router.get(PATH + "/{import_id}", tags=["operator"])
 async def get_draft(import_id: ImportId, engine: EngineDep, _: OperatorDep) -> ImportDraftOut:
     """One import: its report, the proposal, every change and the warnings."""
@@ -338,8 +389,20 @@ async def _close(
 async def accept_draft(
     import_id: ImportId, engine: EngineDep, operator: OperatorDep, body: ActorIn | None = None
 ) -> ImportDraftOut:
-    """Accept a draft (recorded with who and when); activating its agents is a later step."""
-    return await _close(engine, import_id, "accepted", operator, body)
+    """Accept a draft and make its agents live for new turns (`live_agents`); a conversation
+    in progress keeps its agent. The agents are checked first (the spec fetched again, every
+    operation found): if they cannot go live the answer is 422 `activation_failed` with the
+    reason, and the draft stays a draft. Accepting a new version of an import's name replaces
+    the live version's agents."""
+    await _draft(engine, import_id)  # 404 before anything else
+    who = by(operator, body.operator if body else None)
+    with _answering():
+        try:
+            draft, live = await activation.accept(engine, import_id, who)
+        except activation.ActivationError as exc:
+            raise ApiError(exc.code, exc.public_message) from None
+    log.info("import %s accepted by %s: agents %s live", import_id, who, ", ".join(live.agents))
+    return await answer(engine, draft)
 
 
 @router.post(PATH + "/{import_id}/discard", tags=["operator"])
@@ -348,3 +411,108 @@ async def discard_draft(
 ) -> ImportDraftOut:
     """Discard a draft; it stays readable, and takes no more changes."""
     return await _close(engine, import_id, "discarded", operator, body)
+
+
+# -- re-imports ------------------------------------------------------------------------------
+
+
+class DiffOut(BaseModel):
+    """A draft's operations against the live (accepted) version of the same name."""
+
+    import_id: str
+    against: str | None = Field(
+        description="The accepted draft compared with; null when the name has none (all added)."
+    )
+    added: list[dict[str, Any]] = Field(description="`name`, `method`, `path` of each.")
+    removed: list[dict[str, Any]]
+    changed: list[dict[str, Any]] = Field(
+        description="`name` and `fields`: per field (method, path, parameters, access) that"
+        " differs, `{from, to}`."
+    )
+    unchanged: int
+    carried: list[dict[str, Any]] = Field(
+        description="The accepted version's decisions that apply to this draft (carried over"
+        " when it was imported): `operation`, `field`, `value`, `changed_by`."
+    )
+
+
+async def accepted_of_name(
+    engine: EngineDep, name: str, other_than: str | None = None
+) -> ImportDraft | None:
+    """The version of import NAME to compare with: the live one, else the last accepted."""
+    live = engine.imports.live.get(name)
+    if live is not None and live.draft_id != other_than:
+        return await engine.store.get_import(live.draft_id)
+    heads = await engine.store.list_imports(status="accepted", limit=200)
+    named = [d for d in heads if d.name == name and d.id != other_than]
+    if not named:
+        return None
+    latest = max(named, key=lambda d: (d.accepted_at or d.updated_at, d.id))
+    return await engine.store.get_import(latest.id)
+
+
+async def carry_decisions(engine: EngineDep, draft: ImportDraft) -> list[ImportChange]:
+    """Record on a new DRAFT the decisions operators made on the accepted version of its name,
+    for the operations it still has, as the same operators made them (a value the new
+    operation cannot take, or one the proposal already has, is left out)."""
+    earlier = await accepted_of_name(engine, draft.name, other_than=draft.id)
+    if earlier is None or draft.status != "draft":
+        return []
+    carried: list[ImportChange] = []
+    for change in carried_changes(
+        await engine.store.import_changes(earlier.id), draft.report or {}
+    ):
+        operation = _operation(draft, change.operation)
+        try:
+            value = _checked_value(draft, operation, change.field, change.value)
+        except ApiError:
+            continue
+        previous = current_value(draft, carried, operation, change.field)
+        if previous == value:
+            continue
+        confirmed = change.field == "access" and value == "read" and previous == "write"
+        if confirmed and not change.confirmed:
+            continue  # it was read in the earlier version: it is a write now, not approved
+        carried.append(
+            await engine.store.record_import_change(
+                draft.id,
+                operation=change.operation,
+                field=change.field,
+                value=value,
+                previous=previous,
+                changed_by=change.changed_by,
+                confirmed=confirmed,
+            )
+        )
+    if carried:
+        log.info("import %s: %d decisions carried from %s", draft.id, len(carried), earlier.id)
+    return carried
+
+
+@router.get(PATH + "/{import_id}/diff", tags=["operator"])
+async def diff_draft(import_id: ImportId, engine: EngineDep, _: OperatorDep) -> DiffOut:
+    """The draft's operations against the live (accepted) import of the same name: added,
+    removed and changed ones, and the earlier decisions that were carried over."""
+    draft = await _draft(engine, import_id)
+    earlier = await accepted_of_name(engine, draft.name, other_than=draft.id)
+    before = (earlier.report or {}) if earlier else {}
+    diff = operations_diff(before, draft.report or {})
+    carried = (
+        carried_changes(await engine.store.import_changes(earlier.id), draft.report or {})
+        if earlier
+        else []
+    )
+    return DiffOut(
+        import_id=draft.id,
+        against=earlier.id if earlier else None,
+        carried=[
+            {
+                "operation": c.operation,
+                "field": c.field,
+                "value": c.value,
+                "changed_by": c.changed_by,
+            }
+            for c in carried
+        ],
+        **diff,
+    )
