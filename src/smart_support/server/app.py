@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 
 from smart_support.errors import SmartSupportError
+from smart_support.runtime.activation import activate_accepted
 from smart_support.runtime.engine import Engine
 from smart_support.server import demo, import_drafts, imports, rest, ws
 from smart_support.server.errors import install_handlers
@@ -183,6 +184,10 @@ def create_app(
             else:
                 opened = engine
             app.state.engine = opened
+            try:  # the accepted imports' agents, live again (each failure is logged)
+                await activate_accepted(opened)
+            except Exception:  # the store, say: the server still serves the base agents
+                log.exception("accepted imports were not activated")
             app.state.tasks = ws.TaskGroup()
             sweeper = asyncio.create_task(_sweep(opened, sweep_interval_seconds), name="sweeper")
             log.info("chat server ready (%s)", opened.model_label)

@@ -25,8 +25,16 @@ from smart_support.openapi.classify import classify
 from smart_support.openapi.importer import ImportResult, convert
 from smart_support.openapi.load import MAX_BYTES, SpecError, load, load_parsed, parse_document
 from smart_support.registry.schema import check_http_url
+from smart_support.runtime.activation import keep_document
 from smart_support.server.errors import ApiError
-from smart_support.server.import_drafts import PATH, ImportDraftOut, OperatorName, answer, by
+from smart_support.server.import_drafts import (
+    PATH,
+    ImportDraftOut,
+    OperatorName,
+    answer,
+    by,
+    carry_decisions,
+)
 from smart_support.server.protocol import storable
 from smart_support.server.rest import EngineDep, OperatorDep
 from smart_support.settings import Settings
@@ -141,11 +149,12 @@ async def operator_import(
         f"imp_{secrets.token_urlsafe(12)}",
         name=wanted.name or title,
         source=result.source,
-        report=report,
+        report=keep_document(report, wanted.document),  # to activate it later
         counts=counts(report),
         proposal=proposal.model_dump(mode="json", by_alias=True),
         created_by=by(operator, wanted.operator),
     )
+    await carry_decisions(engine, draft)  # from the accepted version of the same name
     log.info(
         "import %s of %s: %d tools, %d skipped",
         draft.id,
