@@ -58,4 +58,6 @@ bench: install postgres
 	$(PY) bench/engine_turns.py
 	$(PY) bench/routing_accuracy.py
 	$(PY) bench/mcp_sessions.py
+	$(PY) bench/openapi_import.py
+	$(PY) bench/classification.py
 	$(PY) bench/ws_concurrency.py

@@ -65,7 +65,7 @@ class ImportResult:
 
     source: str
     version: str
-    operations: list[ImportedOperation] = field(default_factory=list)
+    operations: list[ImportedOperation] = field(default_factory=list, repr=False)
     warnings: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     #: The spec's security schemes by name, as declared.
@@ -157,7 +157,7 @@ async def import_spec(
         settings: Egress settings (allowlist, limits); tool calls use the runtime's settings.
         server: A server URL replacing every server of the spec (e.g. a sandbox or a test server).
         remote_refs: Follow `$ref`s to absolute URLs through the egress guard.
-        validate: Run openapi-spec-validator and report its findings as warnings.
+        validate: Check the spec (`openapi.validate`) and report its findings as warnings.
         credentials: The import's auth (see `import_configured`), added to every call.
 
     Raises:
@@ -231,7 +231,7 @@ def convert(
     Args:
         documents: The loaded spec.
         server: Replaces every server of the spec.
-        validate: Report openapi-spec-validator's findings as warnings.
+        validate: Report the spec check's findings (`openapi.validate`) as warnings.
         source: Where the spec came from, for the report.
         credentials: Added to every call of every tool; the parameters they fill are left out
             of the tools' input schemas.

@@ -11,14 +11,14 @@ from typing import Any
 
 import click
 
-from smart_support.errors import ConfigError, EgressRefused
+from smart_support.errors import ConfigError, EgressRefused, SmartSupportError
 from smart_support.openapi.agents_file import (
     check_import_name,
     import_name,
     source_for,
     write_agents_file,
 )
-from smart_support.openapi.classify import OperationClass, Proposal, classify
+from smart_support.openapi.classify import OperationClass, Proposal, classify_with_model
 from smart_support.openapi.importer import STAGES, ImportResult, convert
 from smart_support.openapi.load import Documents, load
 from smart_support.openapi.review_file import (
@@ -188,7 +188,11 @@ def cli_import(
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    proposal = classify(result)
+    try:
+        proposal = asyncio.run(classify_with_model(result, settings))
+    except SmartSupportError as exc:  # the model is unreachable or misconfigured
+        print(f"error: the model could not classify the import: {exc}", file=sys.stderr)
+        return 1
     if as_json:
         report = result.report()
         report["proposal"] = proposal.model_dump(mode="json", by_alias=True)
@@ -256,7 +260,12 @@ def _reviewed(name: str, settings: Settings) -> tuple[ReviewFile, ImportResult, 
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    reviewed = apply_review(classify(result), review, str(path))
+    try:
+        proposal = asyncio.run(classify_with_model(result, settings))
+    except SmartSupportError as exc:
+        print(f"error: the model could not classify the import: {exc}", file=sys.stderr)
+        return 1
+    reviewed = apply_review(proposal, review, str(path))
     return review, result, reviewed
 
 
