@@ -30,6 +30,8 @@ pytest_plugins = ["server_fixture"]
 OPERATOR = "op-secret-token-for-imports"
 CORPUS = Path(__file__).parent / "data" / "openapi"
 IMPORTS = "/api/v1/operator/imports"
+#: The import answered when it has ended, as a draft (without: 202 and a job, test_import_jobs).
+WAIT = f"{IMPORTS}?wait=true"
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ async def test_an_operator_imports_the_shops_spec_by_url_and_gets_its_tools(
     operator_url: str, running_shop: str
 ) -> None:
     async with operator(operator_url) as client:
-        response = await client.post(IMPORTS, json={"url": f"{running_shop}/openapi.json"})
+        response = await client.post(WAIT, json={"url": f"{running_shop}/openapi.json"})
     assert response.status_code == 201, response.text
     draft = response.json()
     assert draft["status"] == "draft"
@@ -68,7 +70,7 @@ async def test_a_document_as_json_with_a_server_url_is_imported_against_that_ser
     async with operator(operator_url) as client:
         spec = (await client.get(f"{running_shop}/openapi.json")).json()
         response = await client.post(
-            IMPORTS, json={"document": spec, "server": "https://shop.example.com/v2"}
+            WAIT, json={"document": spec, "server": "https://shop.example.com/v2"}
         )
     assert response.status_code == 201, response.text
     servers = {op["server"] for op in response.json()["report"]["operations"]}
@@ -81,8 +83,8 @@ async def test_a_yaml_document_as_text_and_the_largest_corpus_spec_import(
     yaml_text = (CORPUS / "swagger-petstore-1.0.27-SNAPSHOT.yaml").read_text()
     square = json.loads((CORPUS / "square-2.0.json").read_text())
     async with operator(operator_url) as client:
-        petstore = await client.post(IMPORTS, json={"document": yaml_text})
-        largest = await client.post(IMPORTS, json={"document": square, "remote_refs": False})
+        petstore = await client.post(WAIT, json={"document": yaml_text})
+        largest = await client.post(WAIT, json={"document": square, "remote_refs": False})
     assert petstore.status_code == 201, petstore.text
     assert "updatePet" in {op["name"] for op in petstore.json()["report"]["operations"]}
     assert largest.status_code == 201, largest.text
@@ -97,7 +99,7 @@ async def test_without_the_token_a_large_body_is_refused_as_unauthorized_not_rea
     body = json.dumps({"document": "x" * 1_000_000})
     async with operator(operator_url, token="wrong") as client:
         response = await client.post(
-            IMPORTS, content=body, headers={"Content-Type": "application/json"}
+            WAIT, content=body, headers={"Content-Type": "application/json"}
         )
     assert response.status_code == 401
     assert response.json()["code"] == "unauthorized"
@@ -108,7 +110,7 @@ async def test_a_body_over_the_spec_limit_is_refused_and_other_endpoints_keep_th
 ) -> None:
     async with operator(operator_url) as client:
         huge = await client.post(
-            IMPORTS,
+            WAIT,
             content=b"{" + b" " * (MAX_BYTES + 100 * 1024) + b"}",
             headers={"Content-Type": "application/json"},
         )
@@ -126,9 +128,9 @@ async def test_a_spec_url_on_a_private_address_is_refused_by_the_egress_guard(
 ) -> None:
     async with operator(operator_url) as client:
         metadata = await client.post(
-            IMPORTS, json={"url": "http://169.254.169.254/latest/openapi.json"}
+            WAIT, json={"url": "http://169.254.169.254/latest/openapi.json"}
         )
-        private = await client.post(IMPORTS, json={"url": "http://10.1.2.3/openapi.json"})
+        private = await client.post(WAIT, json={"url": "http://10.1.2.3/openapi.json"})
     for response in (metadata, private):
         assert response.status_code == 422
         body = response.json()
@@ -159,7 +161,7 @@ async def test_bad_requests_get_a_clear_error_code(
 ) -> None:
     async with operator(operator_url) as client:
         response = await client.post(
-            IMPORTS, content=body, headers={"Content-Type": "application/json"}
+            WAIT, content=body, headers={"Content-Type": "application/json"}
         )
     assert response.json()["code"] == expected, response.text
     assert response.status_code == (400 if expected == "bad_request" else 422)
@@ -172,7 +174,7 @@ async def test_an_alias_bomb_in_a_yaml_document_is_refused(operator_url: str) ->
         previous = chr(ord(level) - 1)
         bomb += f"{level}: &{level} [" + ",".join([f"*{previous}"] * 9) + "]\n"
     async with operator(operator_url) as client:
-        response = await client.post(IMPORTS, json={"document": bomb})
+        response = await client.post(WAIT, json={"document": bomb})
     assert response.status_code == 422
     assert "alias" in response.json()["message"]
 
@@ -195,7 +197,7 @@ def draft_server(
 
 
 async def shop_draft(client: httpx.AsyncClient, shop: str, **extra: Any) -> dict[str, Any]:
-    response = await client.post(IMPORTS, json={"url": f"{shop}/openapi.json", **extra})
+    response = await client.post(WAIT, json={"url": f"{shop}/openapi.json", **extra})
     assert response.status_code == 201, response.text
     draft: dict[str, Any] = response.json()
     return draft

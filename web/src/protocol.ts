@@ -1,4 +1,5 @@
-// Frames of the chat WebSocket, version 1 (`/ws/v1`). See docs/protocol.md.
+// Frames of the chat WebSocket, version 1 (`/ws/v1`), and of the operator socket
+// (`/ws/v1/operator`). See docs/protocol.md.
 // GENERATED from the server's pydantic models: do not edit. Regenerate with
 //   python -m smart_support.server.schema_export
 
@@ -104,6 +105,30 @@ export interface ErrorFrame {
   conversation_id: string | null;
 }
 
+/**
+ * An import job changed: sent for every change of every job, in order per job.
+ *
+ * `status` goes queued, fetching, validating, parsing, classifying, then ready (`draft_id`
+ * set) or failed (`error`, `error_code`: spec_error, spec_refused, interrupted,
+ * internal_error). A job interrupted by a restart goes back to queued once.
+ */
+export interface ImportProgressFrame {
+  type: "import_progress";
+  job_id: string;
+  status: "queued" | "fetching" | "validating" | "parsing" | "classifying" | "ready" | "failed";
+  /** What it is doing in words, e.g. "reading operations". */
+  stage: string;
+  /** Operations classified so far (classifying, ready). */
+  done: number;
+  /** Operations to classify, 0 before classification starts. */
+  total: number;
+  /** The draft made, once ready. */
+  draft_id: string | null;
+  /** Why it failed, for the operator. */
+  error: string | null;
+  error_code: string | null;
+}
+
 /** The customer's message is stored; it will be answered. */
 export interface MessageAccepted {
   conversation_id: string;
@@ -118,6 +143,26 @@ export interface MessageFrame {
   v?: 1;
   type: "message";
   text: string;
+}
+
+/**
+ * The operator token, as the first frame of an operator socket (browsers cannot set an
+ * `Authorization` header on a WebSocket). Not needed when the upgrade request had one.
+ */
+export interface OperatorAuthFrame {
+  /** Protocol version; optional, 1 when absent. */
+  v?: 1;
+  type: "auth";
+  token: string;
+}
+
+/**
+ * The token was accepted: from now on every job change is sent. `jobs` are the import
+ * jobs not yet ended at that moment.
+ */
+export interface OperatorReadyFrame {
+  type: "operator_ready";
+  jobs: ImportProgressFrame[];
 }
 
 /** Keep-alive; answered with `pong`. */
@@ -227,5 +272,15 @@ export type ServerFrame =
   | ApprovalResolved
   | ReplyEnd
   | CustomerVerified
+  | PongFrame
+  | ErrorFrame;
+
+export type OperatorClientFrame =
+  | OperatorAuthFrame
+  | PingFrame;
+
+export type OperatorServerFrame =
+  | OperatorReadyFrame
+  | ImportProgressFrame
   | PongFrame
   | ErrorFrame;

@@ -21,7 +21,7 @@ from starlette.datastructures import MutableHeaders
 from smart_support.errors import SmartSupportError
 from smart_support.runtime.activation import activate_accepted
 from smart_support.runtime.engine import Engine
-from smart_support.server import demo, import_drafts, imports, rest, ws
+from smart_support.server import demo, import_drafts, import_jobs, imports, operator_ws, rest, ws
 from smart_support.server.errors import install_handlers
 from smart_support.settings import Settings
 
@@ -189,6 +189,8 @@ def create_app(
             except Exception:  # the store, say: the server still serves the base agents
                 log.exception("accepted imports were not activated")
             app.state.tasks = ws.TaskGroup()
+            jobs = import_jobs.running(opened.store, imports.runner(opened, settings))
+            app.state.import_jobs = await stack.enter_async_context(jobs)
             sweeper = asyncio.create_task(_sweep(opened, sweep_interval_seconds), name="sweeper")
             log.info("chat server ready (%s)", opened.model_label)
             if tune_gc:
@@ -214,8 +216,10 @@ def create_app(
     app.include_router(rest.router)
     app.include_router(imports.router)
     app.include_router(import_drafts.router)
+    app.include_router(import_jobs.router)
     app.include_router(demo.router)
     app.include_router(ws.router)
+    app.include_router(operator_ws.router)
 
     ui = static_dir or STATIC_DIR
     if (ui / "index.html").is_file():

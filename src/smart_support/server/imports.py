@@ -2,12 +2,13 @@
 
 The operator sends `{"url": "https://..."}` (fetched through the egress guard, with its size and
 time limits) or `{"document": {...} | "yaml or json text"}`, optionally with `server` (the URL to
-call instead of the spec's servers) and `name`. The import is stored as a draft (answered 201,
-with its report, the same as `smart-support import SOURCE --json`); nothing of it reaches an
-agent until an operator accepts it (server/import_drafts.py). The token is checked before the
-body is read: only an operator may send a body larger than the rest of the API allows (up to
-the spec size limit). Parsing and validation run in a worker thread, a few at a time, so chats
-stay responsive.
+call instead of the spec's servers), `auth` (environment variable names) and `name`. The import
+runs as a background job (server/import_jobs.py: answered 202 with the job, its progress on the
+operator socket) and ends as a draft, with its report, the same as `smart-support import SOURCE
+--json`; `?wait=true` answers 201 with that draft instead. Nothing of it reaches an agent until
+an operator accepts it (server/import_drafts.py). The token is checked before the body is read:
+only an operator may send a body larger than the rest of the API allows (up to the spec size
+limit). Parsing and validation run in a worker thread, a few at a time, so chats stay responsive.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import logging
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from smart_support.errors import EgressRefused
 from smart_support.openapi.classify import classify
 from smart_support.openapi.importer import ImportResult, convert
 from smart_support.openapi.load import MAX_BYTES, SpecError, load, load_parsed, parse_document
-from smart_support.registry.schema import check_http_url
+from smart_support.registry.schema import AuthSpec, check_http_url
 from smart_support.runtime.activation import keep_document
+from smart_support.runtime.engine import Engine
 from smart_support.server.errors import ApiError
 from smart_support.server.import_drafts import (
     PATH,
@@ -35,9 +37,18 @@ from smart_support.server.import_drafts import (
     by,
     carry_decisions,
 )
+from smart_support.server.import_jobs import (
+    JOBS_PATH,
+    ImportJobOut,
+    JobFailed,
+    Progress,
+    Runner,
+    jobs_of,
+)
 from smart_support.server.protocol import storable
 from smart_support.server.rest import EngineDep, OperatorDep
 from smart_support.settings import Settings
+from smart_support.store.records import ImportDraft
 
 log = logging.getLogger("smart_support.server")
 
@@ -45,9 +56,6 @@ router = APIRouter()
 
 #: The largest request body of this endpoint: the spec size limit plus room for the envelope.
 MAX_IMPORT_BODY_BYTES = MAX_BYTES + 64 * 1024
-#: Imports parsed at the same time; more wait their turn.
-CONCURRENT_IMPORTS = 2
-_running = asyncio.Semaphore(CONCURRENT_IMPORTS)
 
 
 class ImportIn(BaseModel):
@@ -67,6 +75,11 @@ class ImportIn(BaseModel):
         Field(None, description="What the console calls the draft; the spec's title if absent.")
     )
     operator: OperatorName | None = Field(None, description="Recorded as `operator:<name>`.")
+    auth: AuthSpec | None = Field(
+        None,
+        description="How the imported tools authenticate, naming the environment variables"
+        " that hold the secrets (as `auth:` in agents.yaml); kept in the draft's options.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ImportIn:
@@ -90,19 +103,29 @@ def _envelope(body: bytes) -> ImportIn:
         raise ApiError("bad_request", f"Invalid request ({where}: {first['msg']}).") from None
 
 
-async def _import(request: ImportIn, settings: Settings) -> tuple[ImportResult, str]:
+async def _import(
+    request: ImportIn, settings: Settings, progress: Progress
+) -> tuple[ImportResult, str]:
     """The import and the spec's title (the source when it has none)."""
     server = request.server.rstrip("/") if request.server else None
     if request.url is not None:
+        progress.report("fetching", "fetching the spec")
         documents = await load(request.url, settings, remote_refs=request.remote_refs)
         source = request.url
     else:
+        progress.report("fetching", "reading the document")
         spec = request.document
         if isinstance(spec, str):
             spec = await asyncio.to_thread(parse_document, spec, "document")
         documents = await load_parsed(spec, settings, remote_refs=request.remote_refs)
         source = "document"
-    result = await asyncio.to_thread(convert, documents, server=server, source=source)
+
+    def stage(name: str) -> None:  # convert's stages, from its worker thread
+        progress.report("validating" if name == "validating" else "parsing", name)
+
+    result = await asyncio.to_thread(
+        convert, documents, server=server, source=source, progress=stage
+    )
     info = documents.spec.get("info") if isinstance(documents.spec, dict) else None
     title = info.get("title") if isinstance(info, dict) else None
     if not isinstance(title, str) or not title.strip():
@@ -125,34 +148,49 @@ def counts(report: dict[str, Any]) -> dict[str, int]:
     }
 
 
-@router.post(PATH, tags=["operator"], status_code=201)
-async def operator_import(
-    request: Request, engine: EngineDep, operator: OperatorDep
-) -> ImportDraftOut:
-    """Import a spec into a new draft; the answer is the draft with the import's report
-    (`operations`, `warnings`, `skipped`, `auth`)."""
-    body = await request.body()
-    wanted = _envelope(body)
-    settings: Settings = request.app.state.settings
-    async with _running:
-        try:
-            result, title = await _import(wanted, settings)
-        except EgressRefused as exc:
-            raise ApiError(
-                "spec_refused", f"The spec's address was refused: {exc.detail}"
-            ) from None
-        except SpecError as exc:
-            raise ApiError("spec_error", f"The spec cannot be imported: {exc}") from None
-    report = result.report()
+def options(request: ImportIn) -> dict[str, Any]:
+    """What a draft keeps of how it was imported (ImportDraft.options): no secrets, only the
+    names of the environment variables that hold them."""
+    return {
+        "server": request.server.rstrip("/") if request.server else None,
+        "remote_refs": request.remote_refs,
+        "auth": request.auth.model_dump(mode="json", by_alias=True) if request.auth else None,
+    }
+
+
+async def run_import(
+    engine: Engine, settings: Settings, stored: dict[str, Any], created_by: str, progress: Progress
+) -> ImportDraft:
+    """Run one import job (`import_jobs.Runner`): load, convert, classify, store the draft.
+
+    Raises:
+        JobFailed: The spec's address was refused (`spec_refused`) or it cannot be imported
+            (`spec_error`).
+    """
+    # At most import_jobs.CONCURRENT_JOBS of these run at once: the app's workers.
+    wanted = ImportIn.model_validate(stored)
+    try:
+        result, title = await _import(wanted, settings, progress)
+    except EgressRefused as exc:
+        raise JobFailed("spec_refused", f"The spec's address was refused: {exc.detail}") from None
+    except SpecError as exc:
+        raise JobFailed("spec_error", f"The spec cannot be imported: {exc}") from None
+    report = keep_document(result.report(), wanted.document)
+    total = len(result.operations)
+    # The rules' classifier is one synchronous call (under 1 ms an operation): its progress is
+    # reported as a stage, 0 of N then N of N.
+    progress.report("classifying", "classifying operations", 0, total)
     proposal = await asyncio.to_thread(classify, result)
+    progress.report("classifying", "classifying operations", total, total)
     draft = await engine.store.create_import(
         f"imp_{secrets.token_urlsafe(12)}",
         name=wanted.name or title,
         source=result.source,
-        report=keep_document(report, wanted.document),  # to activate it later
+        report=report,
         counts=counts(report),
         proposal=proposal.model_dump(mode="json", by_alias=True),
-        created_by=by(operator, wanted.operator),
+        created_by=created_by,
+        options=options(wanted),
     )
     await carry_decisions(engine, draft)  # from the accepted version of the same name
     log.info(
@@ -162,4 +200,48 @@ async def operator_import(
         len(result.operations),
         len(result.skipped),
     )
+    return draft
+
+
+def runner(engine: Engine, settings: Settings) -> Runner:
+    """The app's import jobs run `run_import` with its engine and settings."""
+
+    async def run(stored: dict[str, Any], created_by: str, progress: Progress) -> ImportDraft:
+        return await run_import(engine, settings, stored, created_by, progress)
+
+    return run
+
+
+@router.post(
+    PATH,
+    tags=["operator"],
+    status_code=202,
+    responses={201: {"model": ImportDraftOut, "description": "With `?wait=true`: the draft."}},
+)
+async def operator_import(
+    request: Request,
+    response: Response,
+    engine: EngineDep,
+    operator: OperatorDep,
+    wait: Annotated[bool, Query(description="Answer once the import has ended.")] = False,
+) -> ImportJobOut | ImportDraftOut:
+    """Queue an import of a spec (202, the job; `Location` is where to follow it, and the
+    operator socket pushes its progress). With `?wait=true` the answer waits for the import:
+    201 with the draft and its report (`operations`, `warnings`, `skipped`, `auth`), or the
+    import's error (422 `spec_error`, `spec_refused`)."""
+    body = await request.body()
+    wanted = _envelope(body)
+    jobs = jobs_of(request)
+    job = await jobs.submit(
+        wanted.model_dump(mode="json", by_alias=True), by(operator, wanted.operator)
+    )
+    if not wait:
+        response.headers["Location"] = f"{JOBS_PATH}/{job.id}"
+        return ImportJobOut.from_record(job)
+    ended = await jobs.wait(job.id)
+    if ended.status == "failed" or ended.draft_id is None:
+        raise ApiError(ended.error_code or "internal_error", ended.error)
+    draft = await engine.store.get_import(ended.draft_id)
+    assert draft is not None  # drafts are never deleted
+    response.status_code = 201
     return await answer(engine, draft)

@@ -347,3 +347,59 @@ SERVER_FRAMES: tuple[type[BaseModel], ...] = (
     PongFrame,
     ErrorFrame,
 )
+
+
+# -- the operator socket (`/ws/v1/operator`) -----------------------------------------------------
+
+
+class OperatorAuthFrame(_ClientFrame):
+    """The operator token, as the first frame of an operator socket (browsers cannot set an
+    `Authorization` header on a WebSocket). Not needed when the upgrade request had one."""
+
+    type: Literal["auth"]
+    token: str = Field(min_length=1, max_length=1024)
+
+
+OperatorClientFrame = Annotated[OperatorAuthFrame | PingFrame, Field(discriminator="type")]
+operator_frame_adapter: TypeAdapter[OperatorClientFrame] = TypeAdapter(OperatorClientFrame)
+
+
+class ImportProgressFrame(BaseModel):
+    """An import job changed: sent for every change of every job, in order per job.
+
+    `status` goes queued, fetching, validating, parsing, classifying, then ready (`draft_id`
+    set) or failed (`error`, `error_code`: spec_error, spec_refused, interrupted,
+    internal_error). A job interrupted by a restart goes back to queued once."""
+
+    type: Literal["import_progress"] = "import_progress"
+    job_id: str
+    status: Literal["queued", "fetching", "validating", "parsing", "classifying", "ready", "failed"]
+    stage: str = Field(description='What it is doing in words, e.g. "reading operations".')
+    done: int = Field(description="Operations classified so far (classifying, ready).")
+    total: int = Field(description="Operations to classify, 0 before classification starts.")
+    draft_id: str | None = Field(description="The draft made, once ready.")
+    error: str | None = Field(description="Why it failed, for the operator.")
+    error_code: str | None
+
+
+class OperatorReadyFrame(BaseModel):
+    """The token was accepted: from now on every job change is sent. `jobs` are the import
+    jobs not yet ended at that moment."""
+
+    type: Literal["operator_ready"] = "operator_ready"
+    jobs: list[ImportProgressFrame]
+
+
+OperatorServerFrame = Annotated[
+    OperatorReadyFrame | ImportProgressFrame | PongFrame | ErrorFrame,
+    Field(discriminator="type"),
+]
+"""Everything the server sends on the operator socket."""
+
+OPERATOR_CLIENT_FRAMES: tuple[type[BaseModel], ...] = (OperatorAuthFrame, PingFrame)
+OPERATOR_SERVER_FRAMES: tuple[type[BaseModel], ...] = (
+    OperatorReadyFrame,
+    ImportProgressFrame,
+    PongFrame,
+    ErrorFrame,
+)

@@ -19,7 +19,24 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from smart_support.server.protocol import CLIENT_FRAMES, SERVER_FRAMES, ClientFrame, ServerFrame
+from smart_support.server.protocol import (
+    CLIENT_FRAMES,
+    OPERATOR_CLIENT_FRAMES,
+    OPERATOR_SERVER_FRAMES,
+    SERVER_FRAMES,
+    ClientFrame,
+    OperatorClientFrame,
+    OperatorServerFrame,
+    ServerFrame,
+)
+
+#: The unions of each socket: the chat (`/ws/v1`) and the operator's (`/ws/v1/operator`).
+UNIONS: dict[str, Any] = {
+    "ClientFrame": (ClientFrame, "validation"),
+    "ServerFrame": (ServerFrame, "serialization"),
+    "OperatorClientFrame": (OperatorClientFrame, "validation"),
+    "OperatorServerFrame": (OperatorServerFrame, "serialization"),
+}
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "protocol.md"
@@ -30,23 +47,22 @@ END_MARK = "<!-- generated schemas: end -->"
 
 
 def schemas() -> dict[str, Any]:
-    """One JSON schema document: `ClientFrame` and `ServerFrame` and every model in `$defs`.
+    """One JSON schema document: the frame unions of both sockets (`UNIONS`) and every model
+    in `$defs`.
 
     Server frames use the serialisation schema: what the server sends always has every field.
     """
-    client = TypeAdapter(ClientFrame).json_schema(ref_template="#/$defs/{model}")
-    server = TypeAdapter(ServerFrame).json_schema(
-        mode="serialization", ref_template="#/$defs/{model}"
-    )
-    server_defs = server.pop("$defs")
-    for definition in server_defs.values():
-        if "properties" in definition:
-            definition["required"] = list(definition["properties"])
-    return {
-        "$defs": {**client.pop("$defs"), **server_defs},
-        "ClientFrame": client,
-        "ServerFrame": server,
-    }
+    document: dict[str, Any] = {"$defs": {}}
+    for name, (union, mode) in UNIONS.items():
+        schema = TypeAdapter(union).json_schema(mode=mode, ref_template="#/$defs/{model}")
+        definitions = schema.pop("$defs")
+        if mode == "serialization":
+            for definition in definitions.values():
+                if "properties" in definition:
+                    definition["required"] = list(definition["properties"])
+        document["$defs"].update(definitions)
+        document[name] = schema
+    return document
 
 
 # docs/protocol.md --------------------------------------------------------------------------------
@@ -63,6 +79,8 @@ def schemas_markdown() -> str:
     for title, frames, mode in (
         ("Client frames", CLIENT_FRAMES, "validation"),
         ("Server frames", SERVER_FRAMES, "serialization"),
+        ("Operator socket: client frames", OPERATOR_CLIENT_FRAMES, "validation"),
+        ("Operator socket: server frames", OPERATOR_SERVER_FRAMES, "serialization"),
     ):
         parts += [f"### {title}", ""]
         for model in frames:
@@ -137,7 +155,8 @@ def typescript() -> str:
     """web/src/protocol.ts: an interface per model, and the ClientFrame / ServerFrame unions."""
     document = schemas()
     out = [
-        "// Frames of the chat WebSocket, version 1 (`/ws/v1`). See docs/protocol.md.",
+        "// Frames of the chat WebSocket, version 1 (`/ws/v1`), and of the operator socket",
+        "// (`/ws/v1/operator`). See docs/protocol.md.",
         "// GENERATED from the server's pydantic models: do not edit. Regenerate with",
         "//   python -m smart_support.server.schema_export",
         "",
@@ -151,7 +170,7 @@ def typescript() -> str:
             optional = "" if field in required else "?"
             out.append(f"  {field}{optional}: {_ts(spec)};")
         out += ["}", ""]
-    for union in ("ClientFrame", "ServerFrame"):
+    for union in UNIONS:
         members = [_ts(s) for s in document[union]["oneOf"]]
         out.append(f"export type {union} =")
         out += [f"  | {m}" for m in members[:-1]]
