@@ -458,16 +458,16 @@ async def carry_decisions(engine: EngineDep, draft: ImportDraft) -> list[ImportC
     earlier = await accepted_of_name(engine, draft.name, other_than=draft.id)
     if earlier is None or draft.status != "draft":
         return []
+    existing = await engine.store.import_changes(draft.id)  # calling it twice adds nothing
     carried: list[ImportChange] = []
-    for change in carried_changes(
-        await engine.store.import_changes(earlier.id), draft.report or {}
-    ):
+    earlier_changes = await engine.store.import_changes(earlier.id)
+    for change in carried_changes(earlier_changes, draft.report or {}):
         operation = _operation(draft, change.operation)
         try:
             value = _checked_value(draft, operation, change.field, change.value)
         except ApiError:
             continue
-        previous = current_value(draft, carried, operation, change.field)
+        previous = current_value(draft, [*existing, *carried], operation, change.field)
         if previous == value:
             continue
         confirmed = change.field == "access" and value == "read" and previous == "write"
