@@ -2,8 +2,11 @@
 approval summaries for writes and `check:` reads, all from the spec's own words.
 
 Operations are grouped by their first tag, or by the first path segment when the spec has no
-usable tags (none, or tags that are the path itself). A group keeps at most
-`max_tools_per_agent` tools: the most relevant, reads of a customer's records first.
+usable tags (none, or tags that are the path itself). Groups of one family of customer records
+merge into one agent (payments with refunds and invoices, orders with shipments and returns), the
+families a support lead needs first are kept up to `max_agents`, and an agent keeps at most
+`max_tools_per_agent` tools: reads of one customer's records and the common support actions
+(cancel, refund, return, reschedule) first.
 """
 
 from __future__ import annotations
@@ -38,6 +41,43 @@ _MINE = {
 }  # fmt: skip
 
 
+#: Families of customer records: (name, display name, words of a group's name that put it in
+#: the family). A word is matched in the family listed first, so `gift_card` is a reward before
+#: `card` is a payment.
+FAMILIES = (
+    ("orders", "Orders and deliveries", {"order", "fulfillment", "shipment", "shipping",
+        "tracking", "delivery", "return", "rma", "exchange"}),
+    ("rewards", "Gift cards and loyalty", {"gift", "loyalty", "reward", "point", "voucher"}),
+    ("payments", "Payments and refunds", {"payment", "refund", "invoice", "creditmemo",
+        "credit", "transaction", "charge", "card", "dispute", "billing"}),
+    ("bookings", "Bookings and appointments", {"booking", "appointment", "reservation",
+        "availability"}),
+    ("subscriptions", "Subscriptions", {"subscription", "plan"}),
+    ("account", "Customer account", {"customer", "contact", "user", "account", "profile",
+        "address", "me"}),
+    ("support_requests", "Support requests", {"ticket", "conversation", "message", "case",
+        "complaint", "claim", "participant"}),
+    ("help_articles", "Help articles", {"article", "faq", "help", "knowledge"}),
+    ("catalog", "Catalog", {"product", "catalog", "item", "menu", "search"}),
+)  # fmt: skip
+_FAMILY_DISPLAY = {name: title for name, title, _ in FAMILIES}
+#: The order families are kept in when there are more than `max_agents`.
+_PRIORITY = ("orders", "payments", "bookings", "subscriptions", "account", "support_requests",
+             "help_articles", "rewards", "catalog")  # fmt: skip
+#: Verbs of the common support actions: ranked before other writes in an agent.
+_SUPPORT_VERBS = {"cancel", "refund", "return", "reschedule", "track", "resend", "email", "pause",
+                  "resume", "change", "reply", "send", "message", "address"}  # fmt: skip
+
+
+def family(key: str) -> str | None:
+    """The family of a group name (`gift_card_activities` -> `rewards`), or None."""
+    words = set(w.stems(key.replace("_", " ")))
+    for name, _, members in FAMILIES:
+        if words & members:
+            return name
+    return None
+
+
 def _slug(text: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", "_".join(w.split(text))).strip("_") or "api"
     return slug if slug[0].isalpha() else f"api_{slug}"
@@ -70,7 +110,11 @@ def _rank(op: ImportedOperation, cls: OperationClass) -> tuple[float, str]:
         score += 0.2
     if words & _MINE:
         score += 0.2
-    if not re.search(r"{[^}]+}", op.operation.path) and cls.access.value == "write":
+    if re.search(r"{[^}]+}$", op.operation.path.rstrip("/")):
+        score += 0.05  # one record, asked about by its number
+    if cls.access.value == "write" and words & _SUPPORT_VERBS:
+        score += 0.3  # the common support actions rank with the reads
+    elif not re.search(r"{[^}]+}", op.operation.path) and cls.access.value == "write":
         score -= 0.1  # creating something new is rarer in support than acting on a record
     return (-score, cls.name)
 
@@ -172,11 +216,35 @@ def _check(
     return None
 
 
+def _merge(
+    groups: dict[str, list[tuple[ImportedOperation, OperationClass]]],
+) -> dict[str, tuple[str | None, list[tuple[ImportedOperation, OperationClass]]]]:
+    """Groups of one family as one group, named after the family; a family of one group keeps
+    that group's name (its tag's display name and description)."""
+    by_family: dict[str, list[str]] = {}
+    for key in sorted(groups):
+        by_family.setdefault(family(key) or f"={key}", []).append(key)
+    merged: dict[str, tuple[str | None, list[tuple[ImportedOperation, OperationClass]]]] = {}
+    for fam, keys in by_family.items():
+        if len(keys) == 1:
+            merged[keys[0]] = (None, groups[keys[0]])
+        else:
+            merged[fam] = (fam, [pair for key in keys for pair in groups[key]])
+    return merged
+
+
+def _priority(name: str, fam: str | None, size: int) -> tuple[int, int, str]:
+    fam = fam or family(name)
+    rank = _PRIORITY.index(fam) if fam in _PRIORITY else len(_PRIORITY)
+    return (rank, -size, name)
+
+
 def group(
     result: ImportResult,
     classes: list[OperationClass],
     max_tools: int,
     tag_descriptions: dict[str, str],
+    max_agents: int = 6,
 ) -> list[AgentProposal]:
     """Assign every `on` operation to an agent (in place) and propose the agents."""
     tags = list(dict.fromkeys(t for t in result.tags if t and not w.is_pathlike(t)))
@@ -191,10 +259,23 @@ def group(
         for op, cls in zip(result.operations, classes, strict=True)
         if cls.access.value == "read" and op.operation.method.lower() == "get"
     }
+    position = {cls.name: i for i, cls in enumerate(classes)}
+    merged = _merge(groups)
+    order = sorted(merged, key=lambda k: _priority(k, merged[k][0], len(merged[k][1])))
+    kept_keys = set(order[:max_agents])
+    for key in order[max_agents:]:
+        title = _FAMILY_DISPLAY.get(key) or display.get(key) or key.replace("_", " ")
+        for _, cls in merged[key][1]:
+            cls.relevance = Decision[Relevance](
+                value="off", confidence=0.5, reason=f"beyond the {max_agents}-agent budget: "
+                f"'{title}' ranks below the agents kept (raise max_agents to keep it)",
+            )  # fmt: skip
     agents: list[AgentProposal] = []
-    for key in sorted(groups):
-        members = sorted(groups[key], key=lambda pair: _rank(*pair))
+    for key in sorted(kept_keys):
+        fam, pairs = merged[key]
+        members = sorted(pairs, key=lambda pair: _rank(*pair))
         kept, dropped = members[:max_tools], members[max_tools:]
+        kept.sort(key=lambda pair: position[pair[1].name])  # listed in the spec's order
         for _, cls in dropped:
             cls.relevance = Decision[Relevance](
                 value="off", confidence=0.5, reason="over the per-agent tool budget"
@@ -206,7 +287,8 @@ def group(
             if cls.access.value == "write":
                 cls.summary = approval_summary(op)
                 cls.check = _check(op, reads, tools)
-        agents.append(_agent(name, display.get(key), kept, tag_descriptions))
+        heading = _FAMILY_DISPLAY[fam] if fam else display.get(key)
+        agents.append(_agent(name, heading, kept, tag_descriptions))
     for op, cls in zip(result.operations, classes, strict=True):
         if cls.access.value == "write" and cls.summary is None:
             cls.summary = approval_summary(op)
