@@ -410,3 +410,26 @@ async def test_the_diff_and_the_carried_changes_follow_the_operations() -> None:
     ]
     kept = carried_changes(changes, new)
     assert [(c.operation, c.value) for c in kept] == [("cancel_order", "Second")]
+
+
+async def test_an_approval_waiting_when_an_import_goes_live_is_approved_and_finishes(
+    start_server: ServerFactory, running_shop: str
+) -> None:
+    """On the demo agents (whose names the generated agents must not take), a cancellation
+    waits for approval while the shop's import goes live; approving it resumes the paused
+    step on the new graph, where the demo's agent still is."""
+    with start_server(operator_token=OPERATOR) as url:
+        async with connect(url) as ws, operator(url) as client:
+            chat = Chat(ws)
+            await chat.start()
+            frames = await chat.say("Cancel order 1042", "approval_requested", "reply_end")
+            request = frames[-1]
+            assert request["type"] == "approval_requested", frames
+            draft = await imported(client, url=f"{running_shop}/openapi.json")
+            done = await accepted(client, draft["id"])
+            demo_agents = {"orders", "faq", "escalation", "general"}
+            assert done["live_agents"] and not set(done["live_agents"]) & demo_agents
+            await chat.send(type="decision", approval_id=request["approval_id"], decision="approve")
+            after = await chat.until("reply_end", "error")
+    assert after[-1]["type"] == "reply_end", after
+    assert await order_status(running_shop, 1042) == "cancelled"
