@@ -161,7 +161,7 @@ def _pydantic_errors(exc: ValidationError, file: str, registry: Registry) -> lis
     return errors
 
 
-def _cross_checks(registry: Registry) -> list[ConfigError]:
+def cross_checks(registry: Registry) -> list[ConfigError]:
     errors: list[ConfigError] = []
 
     def add(message: str, *path: str | int) -> None:
@@ -255,7 +255,7 @@ def read_registry(path: str | Path) -> tuple[Registry | None, list[ConfigError]]
     except ValidationError as exc:
         return None, _pydantic_errors(exc, file, empty)
     registry = Registry(spec, file=file, lines=lines, base_dir=Path(path).resolve().parent)
-    errors = _cross_checks(registry)
+    errors = cross_checks(registry)
     if errors:
         return None, errors
     log.debug("loaded %s: %d agents", file, len(registry.agents))

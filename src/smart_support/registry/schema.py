@@ -561,6 +561,11 @@ class Registry:
         self.base_dir = base_dir
         self._lines = lines
 
+    def with_spec(self, spec: RegistryFile) -> Registry:
+        """The same file (its lines, its folder) with another content, e.g. with agents added
+        after the file's own: the file's entries keep their line numbers."""
+        return Registry(spec, file=self.file, lines=dict(self._lines), base_dir=self.base_dir)
+
     @property
     def agents(self) -> list[AgentSpec]:
         """Every agent, in file order."""

@@ -36,7 +36,7 @@ from smart_support.openapi.classify.decisions import Proposal
 from smart_support.openapi.classify.review import current_proposal
 from smart_support.openapi.importer import ImportResult
 from smart_support.openapi.load import SpecError, parse_document
-from smart_support.registry.loader import _cross_checks
+from smart_support.registry.loader import cross_checks
 from smart_support.registry.schema import AgentSpec, OpenApiSpec, Registry
 from smart_support.store.records import ImportChange, ImportDraft
 
@@ -246,13 +246,9 @@ def compose(
         declared[name] = spec
         agents.extend(generated)
         lives.append(live)
-    registry = Registry(
-        base.spec.model_copy(update={"agents": agents, "openapi": declared}),
-        file=base.file,
-        lines=dict(base._lines),  # the base's lines stay right: generated agents come after
-        base_dir=base.base_dir,
-    )
-    errors = _cross_checks(registry)  # the loader's checks across entries
+    # The base's lines stay right: generated agents come after the file's own.
+    registry = base.with_spec(base.spec.model_copy(update={"agents": agents, "openapi": declared}))
+    errors = cross_checks(registry)  # the loader's checks across entries
     if errors:
         raise errors[0]
     return registry, lives
