@@ -106,3 +106,83 @@ def test_the_rules_meet_the_targets_on_the_labelled_set() -> None:
     assert overall["writes_read"] == 0
     for decision, target in TARGETS.items():
         assert overall[decision] >= target, (decision, overall)
+
+
+def tools_of(proposal: Proposal) -> dict[str, str]:
+    """Tool name -> its agent, for every operation the proposal keeps."""
+    return {tool: agent.name for agent in proposal.agents for tool in agent.tools}
+
+
+def test_squares_proposal_is_the_customer_facing_part_in_at_most_6_agents() -> None:
+    proposal = classify(imported("square-2.0.json"))
+    tools = tools_of(proposal)
+    assert len(proposal.agents) <= 6 and len(tools) <= 50
+    expected = {
+        "RetrieveOrder", "SearchOrders", "GetPayment", "RefundPayment", "GetPaymentRefund",
+        "GetInvoice", "RetrieveBooking", "SearchAvailability", "CreateBooking", "UpdateBooking",
+        "CancelBooking", "RetrieveSubscription", "CancelSubscription", "PauseSubscription",
+        "RetrieveGiftCardFromGAN", "RetrieveLoyaltyAccount", "RetrieveCustomer", "UpdateCustomer",
+    }  # fmt: skip
+    assert expected <= set(tools), sorted(expected - set(tools))
+    assert tools["RefundPayment"] == tools["GetPayment"]  # payments and refunds: one agent
+    back_office = {
+        "ListBankAccounts": "bank accounts", "ListCashDrawerShifts": "cash drawers",
+        "ListDevices": "devices", "SearchTeamMembers": "team members", "ListLocations":
+        "locations", "ListPayouts": "payouts", "RetrieveMerchant": "merchants",
+        "SearchVendors": "vendors", "CreateTerminalCheckout": "terminals",
+    }  # fmt: skip
+    for name, resource in back_office.items():
+        op = proposal.operation(name)
+        assert op.relevance.value == "off" and resource in op.relevance.reason, op.relevance
+    for name in ("ListCustomers", "ListPayments", "ListPaymentRefunds"):  # everybody's records
+        assert "lists every" in proposal.operation(name).relevance.reason
+    for name in (
+        "CreateOrder",
+        "UpdateOrder",
+        "PayOrder",
+        "CompletePayment",
+        "UpsertCatalogObject",
+    ):
+        assert name not in tools  # the point of sale's and the catalogue's writes
+
+
+def test_adobe_commerces_proposal_keeps_orders_returns_invoices_and_the_customer() -> None:
+    proposal = classify(imported("adobe-commerce-admin-2.4.9.yaml"))
+    tools = tools_of(proposal)
+    assert len(proposal.agents) <= 6 and len(tools) <= 60
+    expected = {
+        "GetV1OrdersId", "PostV1OrdersIdCancel", "PostV1OrderOrderIdRefund", "PostV1Returns",
+        "GetV1ReturnsId", "GetV1ShipmentId", "GetV1InvoicesId", "GetV1CreditmemoId",
+        "GetV1CustomersMe", "GetV1ProductsSku",
+    }  # fmt: skip
+    assert expected <= set(tools), sorted(expected - set(tools))
+    assert tools["GetV1ShipmentId"] == tools["GetV1ReturnsId"] == tools["GetV1OrdersId"]
+    off = {
+        "PostV1TaxRates": "tax", "GetV1CmsPagePageId": "CMS", "GetV1StoreStoreConfigs": "store",
+        "GetV1InventorySources": "inventory", "GetV1Orders": "lists every order",
+        "GetV1CustomersSearch": "lists every customer", "PostV1OrderOrderIdShip": "'ship'",
+        "PostV1InvoicesIdCapture": "'capture'", "GetV1CartsMine": "checkout",
+    }  # fmt: skip
+    for name, why in off.items():
+        op = proposal.operation(name)
+        assert op.relevance.value == "off" and why in op.relevance.reason, op.relevance
+    assert "PostV1Products" not in tools and "PutV1ProductsSku" not in tools
+
+
+def test_agents_beyond_the_budget_are_left_out_with_the_reason() -> None:
+    proposal = classify(imported("square-2.0.json"), max_agents=3)
+    assert [a.name for a in proposal.agents] == ["bookings", "orders", "payments"]
+    op = proposal.operation("CancelSubscription")
+    assert op.relevance.value == "off" and "beyond the 3-agent budget" in op.relevance.reason
+
+
+def test_the_shops_proposal_is_unchanged_by_the_families() -> None:
+    agents = {a.name: a.tools for a in shop().agents}
+    assert agents == {
+        "customer": ["find_customer_by_email"],
+        "order": [
+            "get_order", "get_order_tracking", "cancel_order", "change_shipping_address",
+            "start_return",
+        ],
+        "product": ["search_products", "get_product"],
+    }  # fmt: skip

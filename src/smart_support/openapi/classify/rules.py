@@ -10,6 +10,7 @@ may refine a decision, never turn a rule's `write` into `read` (that takes an op
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from smart_support.openapi.classify import _words as w
@@ -111,6 +112,9 @@ def access(op: Operation) -> Decision[Access]:
     markers = words & READ_MARKERS
     if leading & WEAK_WRITES:
         markers &= COMPUTE_MARKERS
+        path = set(w.path_words(op.path))
+        if path & WEAK_WRITES and not path & COMPUTE_MARKERS:
+            markers = set()  # `/inventory/changes/batch-create` writes whatever it counts
     if markers:
         word = sorted(markers)[0]
         return Decision[Access](
@@ -400,20 +404,40 @@ def relevance(
     )
 
 
+def _record_ids(path: str) -> dict[str, str]:
+    """Path parameters that name a nested record: `/loyalty/accounts/{account_id}` ->
+    {account_id: account}. A top-level `/merchants/{merchant_id}` is the business's own scope."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    out: dict[str, str] = {}
+    literal = 0
+    for before, part in itertools.pairwise(parts):
+        named = bool(w.literal_segments(before))  # not a {parameter} nor a version
+        literal += named
+        if "{" in part and named and literal > 1:
+            noun = "_".join(w.stem(x) for x in w.split(before))
+            name = part.strip("{}")
+            if _snake(name) in {f"{noun}_id", "id"}:
+                out[name] = noun
+    return out
+
+
 def parameters(op: ImportedOperation) -> list[ParameterClass]:
     described: dict[tuple[str, str], str] = {
         (p.location, p.name): p.description for p in op.operation.parameters
     }
+    records = _record_ids(op.operation.path)
     out: list[ParameterClass] = []
     for b in op.bindings:
         desc = described.get((b.location, b.original), "")
+        decided = role(b.original or b.argument, b.location, desc)
+        noun = records.get(b.original) if b.location == "path" else None
+        if noun and decided.value == "config":
+            decided = Decision[Role](
+                value="customer", confidence=0.6, reason=f"the id of the {noun.replace('_', ' ')} "
+                "the path acts on, not the business's own scope",
+            )  # fmt: skip
         out.append(
-            ParameterClass(
-                name=b.argument,
-                original=b.original,
-                **{"in": b.location},
-                role=role(b.original or b.argument, b.location, desc),
-            )
+            ParameterClass(name=b.argument, original=b.original, **{"in": b.location}, role=decided)
         )
     return out
 
