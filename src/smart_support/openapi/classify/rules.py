@@ -321,7 +321,8 @@ def _sale_write(op: Operation, keys: list[str], words: list[str]) -> str | None:
     if said & allowed:
         return None
     verbs = [x for x in w.id_words(op) if x in STRONG_WRITES | WEAK_WRITES]
-    verb = (w.action_segment(op.path) or verbs or [op.method.upper()])[0]
+    action = [x for x in w.action_segment(op.path) if x in STRONG_WRITES | WEAK_WRITES]
+    verb = (action or verbs or [op.method.upper()])[0]
     noun = record.replace("_", " ")
     article = "an" if noun[:1] in "aeiou" else "a"
     return (
