@@ -173,8 +173,7 @@ async def test_an_operator_socket_is_refused_when_no_operator_token_is_configure
 ) -> None:
     with start_server() as url:
         async with websockets.connect(socket_url(url)) as socket:
-            await socket.send(json.dumps({"type": "auth", "token": "anything"}))
-            refusal = await receive(socket)
+            refusal = await receive(socket)  # at once, before any frame
             with pytest.raises(websockets.ConnectionClosed):
                 await receive(socket)
     assert refusal["code"] == "operator_disabled"

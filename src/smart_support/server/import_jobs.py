@@ -61,6 +61,18 @@ class JobFailed(Exception):
         self.message = message
 
 
+#: The statuses in the order a job takes them.
+ORDER: tuple[ImportJobStatus, ...] = (
+    "queued",
+    "fetching",
+    "validating",
+    "parsing",
+    "classifying",
+    "ready",
+    "failed",
+)
+
+
 @dataclass(frozen=True)
 class Step:
     """One progress report of a running import."""
@@ -80,13 +92,24 @@ class Progress:
         self._write = write
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Step | None] = asyncio.Queue()
+        self._last: Step | None = None
         self._task = asyncio.create_task(self._flush(), name="import-progress")
 
     def report(
         self, status: ImportJobStatus, stage: str = "", done: int = 0, total: int = 0
     ) -> None:
-        step = Step(status, stage, done, total)
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, step)
+        self._loop.call_soon_threadsafe(self._enqueue, Step(status, stage, done, total))
+
+    def _enqueue(self, step: Step) -> None:
+        # Reports relayed from a worker process may arrive late: a job never goes back.
+        last = self._last
+        if last is not None and (ORDER.index(step.status), step.done) < (
+            ORDER.index(last.status),
+            last.done,
+        ):
+            return
+        self._last = step
+        self._queue.put_nowait(step)
 
     async def _flush(self) -> None:
         while (step := await self._queue.get()) is not None:
@@ -101,6 +124,7 @@ class Progress:
 
     async def close(self) -> None:
         """Write what is left; after this the runner's reports are ignored."""
+        self._last = Step("ready")  # nothing comes after
         self._queue.put_nowait(None)
         await self._task
 

@@ -22,9 +22,15 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from smart_support.errors import EgressRefused
-from smart_support.openapi.classify import classify
-from smart_support.openapi.importer import ImportResult, convert
-from smart_support.openapi.load import MAX_BYTES, SpecError, load, load_parsed, parse_document
+from smart_support.openapi.jobs import ImportProcesses
+from smart_support.openapi.load import (
+    MAX_BYTES,
+    Documents,
+    SpecError,
+    load,
+    load_parsed,
+    parse_document,
+)
 from smart_support.registry.schema import AuthSpec, check_http_url
 from smart_support.runtime.activation import keep_document
 from smart_support.runtime.engine import Engine
@@ -38,6 +44,7 @@ from smart_support.server.import_drafts import (
     carry_decisions,
 )
 from smart_support.server.import_jobs import (
+    CONCURRENT_JOBS,
     JOBS_PATH,
     ImportJobOut,
     JobFailed,
@@ -53,6 +60,9 @@ from smart_support.store.records import ImportDraft
 log = logging.getLogger("smart_support.server")
 
 router = APIRouter()
+
+#: Worker processes for every server of this process (started at the first import).
+_PROCESSES = ImportProcesses(CONCURRENT_JOBS)
 
 #: The largest request body of this endpoint: the spec size limit plus room for the envelope.
 MAX_IMPORT_BODY_BYTES = MAX_BYTES + 64 * 1024
@@ -103,37 +113,28 @@ def _envelope(body: bytes) -> ImportIn:
         raise ApiError("bad_request", f"Invalid request ({where}: {first['msg']}).") from None
 
 
-async def _import(
-    request: ImportIn, settings: Settings, progress: Progress
-) -> tuple[ImportResult, str]:
-    """The import and the spec's title (the source when it has none)."""
-    server = request.server.rstrip("/") if request.server else None
+async def _load(request: ImportIn, settings: Settings, progress: Progress) -> Documents:
+    """The spec and the documents its `$ref`s name, through the egress guard."""
     if request.url is not None:
         progress.report("fetching", "fetching the spec")
-        documents = await load(request.url, settings, remote_refs=request.remote_refs)
-        source = request.url
-    else:
-        progress.report("fetching", "reading the document")
-        spec = request.document
-        if isinstance(spec, str):
-            spec = await asyncio.to_thread(parse_document, spec, "document")
-        documents = await load_parsed(spec, settings, remote_refs=request.remote_refs)
-        source = "document"
+        return await load(request.url, settings, remote_refs=request.remote_refs)
+    progress.report("fetching", "reading the document")
+    spec = request.document
+    if isinstance(spec, str):
+        spec = await asyncio.to_thread(parse_document, spec, "document")
+    return await load_parsed(spec, settings, remote_refs=request.remote_refs)
 
-    def stage(name: str) -> None:  # convert's stages, from its worker thread
-        progress.report("validating" if name == "validating" else "parsing", name)
 
-    result = await asyncio.to_thread(
-        convert, documents, server=server, source=source, progress=stage
-    )
+def _title(documents: Documents, source: str) -> str:
+    """The spec's title (the source when it has none)."""
     info = documents.spec.get("info") if isinstance(documents.spec, dict) else None
     title = info.get("title") if isinstance(info, dict) else None
     if not isinstance(title, str) or not title.strip():
-        return result, source
+        return source
     try:
-        return result, storable(title.strip()[:200])
+        return storable(title.strip()[:200])
     except ValueError:
-        return result, source
+        return source
 
 
 def counts(report: dict[str, Any]) -> dict[str, int]:
@@ -167,28 +168,30 @@ async def run_import(
         JobFailed: The spec's address was refused (`spec_refused`) or it cannot be imported
             (`spec_error`).
     """
-    # At most import_jobs.CONCURRENT_JOBS of these run at once: the app's workers.
+    # At most import_jobs.CONCURRENT_JOBS of these run at once (the app's workers), each
+    # converted and classified in a worker process (openapi/jobs.py), not in the chat's.
     wanted = ImportIn.model_validate(stored)
+    source = wanted.url or "document"
+    server = wanted.server.rstrip("/") if wanted.server else None
     try:
-        result, title = await _import(wanted, settings, progress)
+        documents = await _load(wanted, settings, progress)
+        prepared = await _PROCESSES.prepare(
+            secrets.token_hex(8), documents, server=server, source=source, progress=progress.report
+        )
     except EgressRefused as exc:
         raise JobFailed("spec_refused", f"The spec's address was refused: {exc.detail}") from None
     except SpecError as exc:
         raise JobFailed("spec_error", f"The spec cannot be imported: {exc}") from None
-    report = keep_document(result.report(), wanted.document)
-    total = len(result.operations)
-    # The rules' classifier is one synchronous call (under 1 ms an operation): its progress is
-    # reported as a stage, 0 of N then N of N.
-    progress.report("classifying", "classifying operations", 0, total)
-    proposal = await asyncio.to_thread(classify, result)
-    progress.report("classifying", "classifying operations", total, total)
+    # Its last report may still be on its way from the worker process: this one is not.
+    progress.report("classifying", "classified", prepared.operations, prepared.operations)
+    report = keep_document(prepared.report, wanted.document)
     draft = await engine.store.create_import(
         f"imp_{secrets.token_urlsafe(12)}",
-        name=wanted.name or title,
-        source=result.source,
+        name=wanted.name or _title(documents, source),
+        source=prepared.source,
         report=report,
         counts=counts(report),
-        proposal=proposal.model_dump(mode="json", by_alias=True),
+        proposal=prepared.proposal,
         created_by=created_by,
         options=options(wanted),
     )
@@ -196,9 +199,9 @@ async def run_import(
     log.info(
         "import %s of %s: %d tools, %d skipped",
         draft.id,
-        result.source,
-        len(result.operations),
-        len(result.skipped),
+        prepared.source,
+        prepared.operations,
+        prepared.skipped,
     )
     return draft
 
