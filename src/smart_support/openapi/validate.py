@@ -106,7 +106,7 @@ def _structure_2(spec: dict[str, Any]) -> list[str]:
 
     out: list[str] = []
     try:
-        for error in OpenAPIV2SpecValidator.schema_validator.iter_errors(spec):
+        for error in OpenAPIV2SpecValidator.schema_validator.iter_errors(_string_keys(spec)):
             where = pointer(list(getattr(error, "absolute_path", []) or []))
             out.append(f"{where or '/'}: {str(error.message)[:300]}")
             if len(out) > MAX_FINDINGS:
@@ -114,6 +114,31 @@ def _structure_2(spec: dict[str, Any]) -> list[str]:
     except Exception as exc:  # the validator's own failure is a finding, not the import's
         out.append(f"/: validation stopped early: {type(exc).__name__}: {str(exc)[:200]}")
     return out
+
+
+def _string_keys(spec: Any) -> Any:
+    """The document with YAML's number keys (`200:`) as strings, as every reader takes them: the
+    Swagger 2.0 schema matches keys against patterns, and a number there stops the validator."""
+    if all(isinstance(key, str) for _, item in _walk(spec) for key in item):
+        return spec
+
+    def fresh(item: Any) -> Any:
+        return {} if isinstance(item, dict) else [] if isinstance(item, list) else item
+
+    root = fresh(spec)
+    stack: list[tuple[Any, Any]] = [(spec, root)]
+    while stack:  # iteratively: no recursion limit
+        old, new = stack.pop()
+        pairs = old.items() if isinstance(old, dict) else enumerate(old)
+        for key, value in pairs:
+            child = fresh(value)
+            if isinstance(new, dict):
+                new[key if isinstance(key, str) else str(key)] = child
+            else:
+                new.append(child)
+            if child is not value:
+                stack.append((value, child))
+    return root
 
 
 def _walk(value: Any) -> Iterator[tuple[list[Any], dict[str, Any]]]:
