@@ -606,3 +606,18 @@ def test_the_import_goes_on_with_findings_as_warnings(tmp_path: Path) -> None:
     assert set(imported) == {("get", "/orders/{id}"), ("post", "/orders")}
     assert imported["get", "/orders/{id}"].input_schema["required"] == ["id"]
     assert [s["operation"] for s in result.skipped] == ["getOrder"]
+
+
+def test_a_yaml_spec_in_flow_style_parses_and_a_flow_style_bomb_is_still_refused() -> None:
+    assert parse_document("{openapi: 3.0.0, info: {title: t, version: '1'}}", "flow.yaml") == {
+        "openapi": "3.0.0",
+        "info": {"title": "t", "version": "1"},
+    }
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for level in "bcdefghij":
+        previous = chr(ord(level) - 1)
+        levels.append(f"{level}: &{level} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    with pytest.raises(SpecError, match="alias"):
+        parse_document("{" + ", ".join(levels) + "}", "bomb.yaml")
+    with pytest.raises(SpecError, match="not valid JSON"):
+        parse_document('{"a": [1,}', "broken.json")

@@ -83,8 +83,19 @@ def parse_document(text: str | bytes, where: str) -> Any:
         _check_json_depth(stripped, where)
         try:
             return json.loads(stripped)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise SpecError(f"not valid JSON: {exc}", file=where) from None
+        except RecursionError:
+            raise SpecError(
+                f"the document is nested deeper than {MAX_DEPTH} levels", file=where
+            ) from None
+        except json.JSONDecodeError as exc:
+            not_json = exc
+        # YAML flow style (`{openapi: 3.0.0, ...}`) starts like JSON too.
+        try:
+            return _parse_yaml(text, where)
+        except SpecError as exc:
+            if "not valid YAML" not in str(exc):  # a limit: an alias bomb, too deep, too many
+                raise
+            raise SpecError(f"not valid JSON: {not_json}", file=where) from None
     return _parse_yaml(text, where)
 
 
