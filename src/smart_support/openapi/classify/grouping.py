@@ -52,7 +52,7 @@ FAMILIES = (
         "credit", "transaction", "charge", "card", "dispute", "billing"}),
     ("bookings", "Bookings and appointments", {"booking", "appointment", "reservation",
         "availability"}),
-    ("subscriptions", "Subscriptions", {"subscription", "plan"}),
+    ("subscriptions", "Subscriptions", {"subscription", "plan", "estimate"}),
     ("account", "Customer account", {"customer", "contact", "user", "account", "profile",
         "address", "me"}),
     ("support_requests", "Support requests", {"ticket", "conversation", "message", "case",
@@ -64,6 +64,8 @@ _FAMILY_DISPLAY = {name: title for name, title, _ in FAMILIES}
 #: The order families are kept in when there are more than `max_agents`.
 _PRIORITY = ("orders", "payments", "bookings", "subscriptions", "account", "support_requests",
              "help_articles", "rewards", "catalog")  # fmt: skip
+#: A catalogue agent answers "do you have X?": a few read-only lookups, never a catalogue write.
+CATALOG_TOOLS = 5
 #: Verbs of the common support actions: ranked before other writes in an agent.
 _SUPPORT_VERBS = {"cancel", "refund", "return", "reschedule", "track", "resend", "email", "pause",
                   "resume", "change", "reply", "send", "message", "address"}  # fmt: skip
@@ -116,6 +118,8 @@ def _rank(op: ImportedOperation, cls: OperationClass) -> tuple[float, str]:
         score += 0.3  # the common support actions rank with the reads
     elif not re.search(r"{[^}]+}", op.operation.path) and cls.access.value == "write":
         score -= 0.1  # creating something new is rarer in support than acting on a record
+    depth = len([x for x in op.operation.path.strip("/").split("/") if x]) - 3
+    score -= 0.03 * max(depth, 0)  # `/products/{sku}/options/{id}/children`: an internal detail
     return (-score, cls.name)
 
 
@@ -274,12 +278,15 @@ def group(
     for key in sorted(kept_keys):
         fam, pairs = merged[key]
         members = sorted(pairs, key=lambda pair: _rank(*pair))
-        kept, dropped = members[:max_tools], members[max_tools:]
+        budget, why = max_tools, "over the per-agent tool budget"
+        if (fam or family(key)) == "catalog":
+            members = [p for p in members if p[1].access.value == "read"]
+            budget = min(max_tools, CATALOG_TOOLS)
+            why = f"over the catalogue's budget: {budget} read-only lookups are kept"
+        kept, dropped = members[:budget], [p for p in pairs if p not in members[:budget]]
         kept.sort(key=lambda pair: position[pair[1].name])  # listed in the spec's order
         for _, cls in dropped:
-            cls.relevance = Decision[Relevance](
-                value="off", confidence=0.5, reason="over the per-agent tool budget"
-            )
+            cls.relevance = Decision[Relevance](value="off", confidence=0.5, reason=why)
         name = key if key != "help" else "help_api"
         tools = {cls.name for _, cls in kept}
         for op, cls in kept:

@@ -217,7 +217,8 @@ BACK_OFFICE = {
     "away_status_reason": "team status", "phone_call_redirect": "phone setup",
     "custom_object_instance": "custom objects", "internal_article": "internal articles",
     "subscription_type": "marketing subscriptions", "ticket_type": "ticket setup",
-    "ticket_state": "ticket setup", "tag": "tagging", "note": "internal notes", "ai": "AI setup",
+    "ticket_state": "ticket setup", "tag": "tagging", "comment": "internal notes",
+    "note": "internal notes", "ai": "AI setup",
     "download": "data downloads", "new": "news feed management",
     "news_item": "news feed management", "newsfeed": "news feed management",
     "binding": "push-notification bindings", "fin": "another AI agent (Fin)",
@@ -393,8 +394,13 @@ def relevance(
         or (b.required and b.location == "query" and a.role.value == "customer")
         for a, b in zip(args, op_bindings, strict=False)
     ) or any(a.role.value == "identity" for a in args)
+    unscoped = "{" not in op.path and not set(keys) & {"me", "mine", "current"}
+    records = [k for k in keys if k in CUSTOMER_RECORDS]
+    noun = last.replace("_", " ")
+    if ends_literal and unscoped and records and last not in CUSTOMER_RECORDS:
+        noun = f"{noun} of every {records[0].replace('_', ' ')}"  # `/orders/items`
+        last = records[0]
     if decided.value == "read" and last in CUSTOMER_RECORDS and not filtered and op.method == "get":
-        noun = last.replace("_", " ")
         return _off(f"lists every {noun} of the business: not for a customer chat", 0.7)
     if nouns:
         return Decision[Relevance](
