@@ -22,6 +22,8 @@ from websockets.asyncio.client import ClientConnection
 
 from chat_client import ServerFactory, server_settings
 from smart_support.server.background import serve_in_thread
+from smart_support.settings import Settings
+from smart_support.store import open_persistence
 
 pytest_plugins = ["server_fixture"]
 
@@ -248,3 +250,31 @@ async def test_a_job_interrupted_twice_fails_as_interrupted(start_server: Server
             job = await until(client, job_id)
     assert job["status"] == "failed" and job["error_code"] == "interrupted", job
     assert "interrupted by a restart" in job["error"]
+
+
+async def test_a_draft_keeps_how_it_was_imported_for_whoever_makes_it_live(
+    start_server: ServerFactory, sqlite_url: str, running_shop: str
+) -> None:
+    body = {
+        "url": f"{running_shop}/openapi.json",
+        "server": "https://shop.example.com/v2/",
+        "remote_refs": False,
+        "auth": {"type": "api_key", "in": "header", "name": "X-Key", "value_env": "SHOP_KEY"},
+    }
+    with start_server(operator_token=OPERATOR) as url:
+        async with operator(url) as client:
+            response = await client.post(IMPORTS, params={"wait": "true"}, json=body)
+            refused = await client.post(
+                IMPORTS, json={**body, "auth": {"type": "bearer", "token_env": "sk live 123"}}
+            )
+    assert response.status_code == 201, response.text
+    # Only names of environment variables are taken, never a secret's value.
+    assert refused.status_code == 400 and "token_env" in refused.json()["message"]
+    settings = Settings(_env_file=None, database_url=sqlite_url)  # type: ignore[call-arg]
+    async with open_persistence(settings) as persistence:
+        draft = await persistence.store.get_import(response.json()["id"])
+    assert draft is not None and draft.options == {
+        "server": "https://shop.example.com/v2",
+        "remote_refs": False,
+        "auth": {"type": "api_key", "in": "header", "name": "X-Key", "value_env": "SHOP_KEY"},
+    }
