@@ -3,7 +3,7 @@
 A server imports specs while it chats. `convert` of a 614-operation spec is seconds of pure
 Python: in a thread of the server it holds the GIL, and every turn of every chat waits for it
 a few milliseconds at each of its many awaits (bench/import_chat_latency.py measured the chat's
-median turn 6.5 times slower during an import). In a process of its own it takes the other core
+median turn 6.4 times slower during an import). In a process of its own it takes the other core
 instead. The processes are spawned once, at the first import, and reused; their progress comes
 back over a queue, read by a thread that calls each import's `progress` callback.
 
