@@ -56,7 +56,7 @@ FAMILIES = (
     ("account", "Customer account", {"customer", "contact", "user", "account", "profile",
         "address", "me"}),
     ("support_requests", "Support requests", {"ticket", "conversation", "message", "case",
-        "complaint", "claim", "participant"}),
+        "complaint", "claim", "participant", "receipt"}),
     ("help_articles", "Help articles", {"article", "faq", "help", "knowledge"}),
     ("catalog", "Catalog", {"product", "catalog", "item", "menu", "search"}),
 )  # fmt: skip

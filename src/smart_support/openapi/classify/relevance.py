@@ -31,7 +31,8 @@ _OFF_WORDS = {
     "health": "a health check", "ping": "a health check", "heartbeat": "a health check",
     "metric": "reporting", "statistic": "reporting", "log": "logs",
     "defense": "dispute defence, the business's side", "evidence": "dispute evidence",
-    "block": "moderation", "merge": "data administration", "redact": "data administration",
+    "block": "moderation", "enqueue": "a background job", "merge": "data administration",
+    "redact": "data administration",
 }  # fmt: skip
 #: Back-office resources, by a path segment's stemmed words joined (`bank-accounts` ->
 #: `bank_account`, `cmsPage` -> `cms_page`): the business's own setup, staff, money and stock.
