@@ -268,6 +268,7 @@ async def test_a_draft_keeps_how_it_was_imported_for_whoever_makes_it_live(
                 IMPORTS, json={**body, "auth": {"type": "bearer", "token_env": "sk live 123"}}
             )
     assert response.status_code == 201, response.text
+    assert response.json()["options"]["auth"]["value_env"] == "SHOP_KEY"
     # Only names of environment variables are taken, never a secret's value.
     assert refused.status_code == 400 and "token_env" in refused.json()["message"]
     settings = Settings(_env_file=None, database_url=sqlite_url)  # type: ignore[call-arg]

@@ -118,6 +118,10 @@ class ImportDraftOut(ImportDraftHead):
         default_factory=list,
         description="The agents this draft made live in the running server (once accepted).",
     )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="How it was imported: `server`, `remote_refs`, `auth` (variable names only).",
+    )
 
     @classmethod
     def build(
@@ -143,6 +147,7 @@ class ImportDraftOut(ImportDraftHead):
             overrides=overrides,
             warnings=warnings,
             live_agents=live_agents or [],
+            options=draft.options,
         )
 
 
