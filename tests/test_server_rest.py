@@ -151,9 +151,10 @@ async def test_an_operator_reads_the_whole_event_log_that_customers_see_projecte
         await chat.say("What's the status of order 1042?")
     cid = started["conversation_id"]
     async with operator(operator_url) as client, httpx.AsyncClient(base_url=operator_url) as anyone:
-        logged = (await client.get(f"/api/v1/operator/conversations/{cid}/events")).json()
+        page = (await client.get(f"/api/v1/operator/conversations/{cid}/events")).json()
         unauthorised = await anyone.get(f"/api/v1/operator/conversations/{cid}/events")
-    tools = [e["data"] for e in logged if e["kind"] == "tool_activity"]
+    assert page["has_more"] is False and page["next_after"] is None
+    tools = [e["data"] for e in page["events"] if e["kind"] == "tool_activity"]
     assert tools[0]["tool"] == "get_order_status" and tools[0]["args"] == {"order_id": 1042}
     assert "1042" in tools[1]["detail"]
     assert unauthorised.status_code == 401

@@ -15,15 +15,26 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 
 from smart_support.errors import StoreUnavailable
+from smart_support.replay import (
+    DEFAULT_LIMIT,
+    KIND_PATTERN,
+    MAX_LIMIT,
+    ConversationSummary,
+    EventPage,
+    export_lines,
+    read_page,
+    summarize,
+)
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import ApprovalRequest, ApprovalResolved, TurnError
 from smart_support.server.errors import ApiError
 from smart_support.server.protocol import ID_PATTERN, TranscriptFrame, storable
 from smart_support.store.records import Conversation
+from smart_support.store.rows import MAX_PAGE_KINDS
 
 log = logging.getLogger("smart_support.server")
 
@@ -35,6 +46,7 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 MAX_OFFSET = 1_000_000_000
 #: An operator's name: letters of any script, digits, spaces and . @ ' -
 OPERATOR_NAME = r"^[\w .@'-]+$"
+NDJSON = "application/x-ndjson"
 
 ConversationId = Annotated[str, Path(pattern=ID_PATTERN)]
 ApprovalId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -211,25 +223,63 @@ async def operator_conversations(
     ]
 
 
-class LoggedEvent(BaseModel):
-    """One entry of a conversation's event log, whole: tool arguments and results included."""
+#: An event kind to filter a page on (repeat `kind` for several).
+EventKind = Annotated[str, Field(pattern=KIND_PATTERN)]
 
-    seq: int
-    kind: str
-    agent: str | None = None
-    data: dict[str, Any]
-    created_at: datetime
+
+async def _known(engine: Engine, conversation_id: str) -> None:
+    if await engine.store.get_conversation(conversation_id) is None:
+        raise ApiError("conversation_not_found", "There is no such conversation.")
 
 
 @router.get("/api/v1/operator/conversations/{conversation_id}/events", tags=["operator"])
 async def operator_events(
+    conversation_id: ConversationId,
+    engine: EngineDep,
+    _: OperatorDep,
+    after: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    kind: Annotated[list[EventKind], Query(max_length=MAX_PAGE_KINDS)] = [],  # noqa: B006
+) -> EventPage:
+    """A page of the event log as stored (customers get a projection of it): the events with
+    seq > `after`, oldest first, of the `kind`s given; `next_after` is the next page's `after`.
+    Keyset pagination: a page at any depth costs the same as the first."""
+    page = await read_page(engine.store, conversation_id, after=after, limit=limit, kinds=kind)
+    if not page.events:  # a page with events proves the conversation; an empty one may not
+        await _known(engine, conversation_id)
+    return page
+
+
+@router.get("/api/v1/operator/conversations/{conversation_id}/summary", tags=["operator"])
+async def operator_summary(
     conversation_id: ConversationId, engine: EngineDep, _: OperatorDep
-) -> list[LoggedEvent]:
-    """The event log of one conversation as stored (customers get a projection of it)."""
-    return [
-        LoggedEvent(seq=r.seq, kind=r.kind, agent=r.agent, data=r.data, created_at=r.created_at)
-        for r in await engine.transcript(conversation_id)
-    ]
+) -> ConversationSummary:
+    """Agents involved, tools called, approvals, errors, escalation, turns, tokens and cost."""
+    summary = await summarize(engine.store, conversation_id)
+    if summary is None:
+        raise ApiError("conversation_not_found", "There is no such conversation.")
+    return summary
+
+
+@router.get(
+    "/api/v1/operator/conversations/{conversation_id}/export",
+    tags=["operator"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {NDJSON: {}}, "description": "JSON Lines"}},
+)
+async def operator_export(
+    conversation_id: ConversationId, engine: EngineDep, _: OperatorDep
+) -> StreamingResponse:
+    """The whole conversation as JSON Lines for audits: the summary on the first line, then
+    every event in order (streamed page by page)."""
+    summary = await summarize(engine.store, conversation_id)
+    if summary is None:
+        raise ApiError("conversation_not_found", "There is no such conversation.")
+    return StreamingResponse(
+        export_lines(engine.store, summary),
+        media_type=NDJSON,
+        headers={"Content-Disposition": f'attachment; filename="{conversation_id}.jsonl"'},
+    )
 
 
 class ActionOut(BaseModel):

@@ -54,6 +54,17 @@ class Store(Protocol):
         self, conversation_id: str, after_seq: int = 0, limit: int | None = None
     ) -> list[EventRecord]: ...
 
+    async def events_page(
+        self,
+        conversation_id: str,
+        after_seq: int = 0,
+        limit: int = 100,
+        kinds: Sequence[str] = (),
+    ) -> list[EventRecord]:
+        """Up to `limit` events with seq > `after_seq`, oldest first, only of `kinds` when given
+        (at most `rows.MAX_PAGE_KINDS`). Keyset on (conversation_id, seq): any depth costs the
+        same as the first page."""
+
     # approvals
     async def create_approval(self, approval: Approval) -> Approval:
         """Insert; if an approval with that id exists, return the stored one unchanged."""

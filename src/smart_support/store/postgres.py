@@ -12,7 +12,7 @@ dead connections are replaced once it is back, without a restart.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -254,6 +254,21 @@ class PostgresStore:
             "SELECT * FROM events WHERE conversation_id = %s AND seq > %s ORDER BY seq"
             " LIMIT %s::bigint",
             (conversation_id, after_seq, limit),
+        )
+        return [rows.event(r, json_text=False) for r in found]
+
+    async def events_page(
+        self,
+        conversation_id: str,
+        after_seq: int = 0,
+        limit: int = 100,
+        kinds: Sequence[str] = (),
+    ) -> list[EventRecord]:
+        wanted = list(dict.fromkeys(kinds))
+        found = await self._fetch(
+            "events_page",
+            rows.pg(rows.events_page_sql(len(wanted))),
+            rows.events_page_params(conversation_id, after_seq, limit, wanted),
         )
         return [rows.event(r, json_text=False) for r in found]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -258,6 +259,38 @@ REQUEUE_INTERRUPTED_JOBS = (
     f" updated_at = :now WHERE status IN {_RUNNING} RETURNING {_JOB_HEAD}"
 )
 
+# -- replay (keyset pages of the event log) --------------------------------------------------
+
+#: The most event kinds one page may filter on (each is one placeholder).
+MAX_PAGE_KINDS = 26
+
+
+def events_page_sql(kinds: int) -> str:
+    """A page of one conversation's events after a seq, oldest first, optionally of some kinds.
+
+    Keyset pagination on the primary key (conversation_id, seq): a page at any depth reads only
+    its own rows, never an OFFSET's worth. Placeholders `:cid`, `:after`, `:limit` and
+    `:kind_a`... (`kinds` of them; see `events_page_params`).
+    """
+    if not 0 <= kinds <= MAX_PAGE_KINDS:
+        raise ValueError(f"a page filters on at most {MAX_PAGE_KINDS} kinds, not {kinds}")
+    names = ", ".join(f":kind_{chr(97 + i)}" for i in range(kinds))
+    where = f" AND kind IN ({names})" if kinds else ""
+    return (
+        "SELECT * FROM events WHERE conversation_id = :cid AND seq > :after"
+        f"{where} ORDER BY seq LIMIT :limit"
+    )
+
+
+def events_page_params(
+    conversation_id: str, after_seq: int, limit: int, kinds: Sequence[str]
+) -> dict[str, Any]:
+    """The parameters of `events_page_sql(len(kinds))`."""
+    params: dict[str, Any] = {"cid": conversation_id, "after": after_seq, "limit": limit}
+    params.update({f"kind_{chr(97 + i)}": kind for i, kind in enumerate(kinds)})
+    return params
+
+
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
 
 
@@ -382,6 +415,7 @@ __all__ = [
     "LIST_IMPORTS",
     "LIST_IMPORT_CHANGES",
     "LIST_IMPORT_JOBS",
+    "MAX_PAGE_KINDS",
     "REQUEUE_INTERRUPTED_JOBS",
     "SET_IMPORT_STATUS",
     "UPDATE_IMPORT_JOB",
@@ -394,6 +428,8 @@ __all__ = [
     "decision_result",
     "dumps",
     "event",
+    "events_page_params",
+    "events_page_sql",
     "import_change",
     "import_draft",
     "import_job",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -219,6 +219,21 @@ class SqliteStore:
             "events",
             "SELECT * FROM events WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (conversation_id, after_seq, -1 if limit is None else limit),
+        )
+        return [rows.event(r, json_text=True) for r in found]
+
+    async def events_page(
+        self,
+        conversation_id: str,
+        after_seq: int = 0,
+        limit: int = 100,
+        kinds: Sequence[str] = (),
+    ) -> list[EventRecord]:
+        wanted = list(dict.fromkeys(kinds))
+        found = await self._fetch(
+            "events_page",
+            rows.events_page_sql(len(wanted)),
+            rows.events_page_params(conversation_id, after_seq, limit, wanted),
         )
         return [rows.event(r, json_text=True) for r in found]
 
