@@ -411,3 +411,61 @@ async def test_an_openai_compatible_provider_refines_through_tool_calling_and_is
     assert _values(refined) == _values(classify(_shop()))
     assert refined.operation("cancel_order").access.source == "model"
     assert usage == [("gpt-4o-mini", 420, 70)] * 2
+
+
+@pytest.mark.parametrize("max_agents", [6, 2])
+async def test_the_agent_budget_holds_after_a_model_puts_every_operation_in_a_new_agent(
+    square: ImportResult, max_agents: int
+) -> None:
+    def a_desk_each(answer: dict[str, Any]) -> None:
+        if answer["relevance"] == "on":
+            answer["agent"] = f"desk_{answer['name'].lower()}"
+
+    rules = classify(square, max_agents=max_agents)
+    was_on = {op.name for op in rules.operations if op.relevance.value == "on"}
+    assert len(was_on) > max_agents
+    model = ScriptedChatModel(default=echo_classification(a_desk_each))
+    refined = await refine(square, rules, model, retry_delay=0, max_agents=max_agents)
+    assert len(refined.agents) == max_agents
+    on = {op.name for op in refined.operations if op.relevance.value == "on"}
+    assert on == {tool for agent in refined.agents for tool in agent.tools}
+    for op in refined.operations:
+        if op.name in was_on - on:
+            assert op.agent is None
+            assert op.relevance.reason.startswith(f"beyond the {max_agents}-agent budget: ")
+
+
+async def test_the_catalogue_budget_holds_after_a_model_moves_every_operation_to_the_catalog(
+    square: ImportResult,
+) -> None:
+    def everything_to_catalog(answer: dict[str, Any]) -> None:
+        if answer["relevance"] == "on":
+            answer["agent"] = "catalog"
+
+    model = ScriptedChatModel(default=echo_classification(everything_to_catalog))
+    refined = await _refine(square, model)
+    [agent] = refined.agents
+    assert agent.name == "catalog" and len(agent.tools) == 5
+    assert {refined.operation(t).access.value for t in agent.tools} == {"read"}
+    assert any(
+        op.relevance.reason.startswith("over the catalogue's budget")
+        for op in refined.operations
+        if op.access.value == "write"
+    )
+
+
+async def test_an_unchanged_agent_keeps_what_an_operator_wrote_and_a_changed_one_its_name() -> None:
+    rules = classify(_shop())
+    agents = {a.name: a for a in rules.agents}
+    agents["customer"].display_name = "My account"
+    agents["customer"].description = "Written by an operator."
+    agents["customer"].examples = [f"Operator example {i}" for i in range(5)]
+    agents["order"].display_name = "Your orders"
+    model = ScriptedChatModel(default=echo_classification(_edit("get_product", agent="order")))
+    refined = await refine(_shop(), rules, model, retry_delay=0)
+    assert [a.name for a in refined.agents] == [a.name for a in rules.agents]
+    after = {a.name: a for a in refined.agents}
+    assert after["customer"] == agents["customer"]
+    assert after["order"].display_name == "Your orders"
+    assert "get_product" in after["order"].tools
+    assert after["order"].description != agents["order"].description

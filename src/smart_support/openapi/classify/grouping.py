@@ -7,6 +7,10 @@ merge into one agent (payments with refunds and invoices, orders with shipments 
 families a support lead needs first are kept up to `max_agents`, and an agent keeps at most
 `max_tools_per_agent` tools: reads of one customer's records and the common support actions
 (cancel, refund, return, reschedule) first.
+
+`group` is the one grouping: the rules' proposal (`rules.classify`) and the regrouping after a
+model (`refine.refine`) both call it, so the same budgets (tools per agent, agents, catalogue)
+hold whoever chose an operation's agent.
 """
 
 from __future__ import annotations
@@ -72,7 +76,10 @@ _SUPPORT_VERBS = {"cancel", "refund", "return", "reschedule", "track", "resend",
 
 
 def family(key: str) -> str | None:
-    """The family of a group name (`gift_card_activities` -> `rewards`), or None."""
+    """The family of a group name (`gift_card_activities` -> `rewards`), or None; a family's
+    own name (an agent merged before, e.g. `support_requests`) is in that family."""
+    if key in _FAMILY_DISPLAY:
+        return key
     words = set(w.stems(key.replace("_", " ")))
     for name, _, members in FAMILIES:
         if words & members:
@@ -249,15 +256,41 @@ def group(
     max_tools: int,
     tag_descriptions: dict[str, str],
     max_agents: int = 6,
+    *,
+    assigned: dict[str, str] | None = None,
+    before: list[AgentProposal] | None = None,
 ) -> list[AgentProposal]:
-    """Assign every `on` operation to an agent (in place) and propose the agents."""
+    """Assign every `on` operation to an agent (in place) and propose the agents.
+
+    Args:
+        result: The import `classes` classify (same operations, same order).
+        classes: The operations' decisions; each one's `agent` and `check` are set again, the
+            `summary` of a write only when it has none, and `relevance` is turned off for an
+            operation over a budget.
+        max_tools: At most this many tools per agent (a catalogue agent: `CATALOG_TOOLS`
+            read-only lookups).
+        tag_descriptions: The spec's tag descriptions, for agent descriptions.
+        max_agents: At most this many agents, after groups of one family merge.
+        assigned: Operation name -> the agent a model or an operator chose for it, instead of
+            the rules' group (its first tag or path segment). Chosen agents merge by family and
+            count against the budgets like the rules' groups.
+        before: The agents proposed before (a regrouping): an agent whose tool set did not
+            change is kept as it was (description, examples, display name), a changed one keeps
+            its display name; agents are listed in their previous order, new ones after.
+    """
     tags = list(dict.fromkeys(t for t in result.tags if t and not w.is_pathlike(t)))
     tag_names = _tag_key(tags)
     display = {name: tag for tag, name in reversed(tag_names.items())}
+    chosen = assigned or {}
     groups: dict[str, list[tuple[ImportedOperation, OperationClass]]] = {}
     for op, cls in zip(result.operations, classes, strict=True):
-        if cls.relevance.value == "on":
-            groups.setdefault(_group_key(op, tag_names), []).append((op, cls))
+        cls.agent, cls.check = None, None
+        if cls.relevance.value != "on":
+            continue
+        key = chosen.get(cls.name) or _group_key(op, tag_names)
+        if key == "help_api" and cls.name in chosen and key not in display:
+            key = "help"  # the agent the rules name for a "help" group
+        groups.setdefault(key, []).append((op, cls))
     reads = {
         op.name: op
         for op, cls in zip(result.operations, classes, strict=True)
@@ -274,6 +307,7 @@ def group(
                 value="off", confidence=0.5, reason=f"beyond the {max_agents}-agent budget: "
                 f"'{title}' ranks below the agents kept (raise max_agents to keep it)",
             )  # fmt: skip
+    previous = {a.name: a for a in before or []}
     agents: list[AgentProposal] = []
     for key in sorted(kept_keys):
         fam, pairs = merged[key]
@@ -287,15 +321,27 @@ def group(
         kept.sort(key=lambda pair: position[pair[1].name])  # listed in the spec's order
         for _, cls in dropped:
             cls.relevance = Decision[Relevance](value="off", confidence=0.5, reason=why)
+        if not kept:
+            continue  # e.g. a catalogue group of writes only: no agent without a tool
         name = key if key != "help" else "help_api"
         tools = {cls.name for _, cls in kept}
         for op, cls in kept:
             cls.agent = name
             if cls.access.value == "write":
-                cls.summary = approval_summary(op)
+                cls.summary = cls.summary or approval_summary(op)
                 cls.check = _check(op, reads, tools)
+        old = previous.get(name)
+        if old is not None and set(old.tools) == tools:
+            agents.append(old.model_copy(deep=True))
+            continue
         heading = _FAMILY_DISPLAY[fam] if fam else display.get(key)
-        agents.append(_agent(name, heading, kept, tag_descriptions))
+        agent = _agent(name, heading, kept, tag_descriptions)
+        if old is not None:
+            agent.display_name = old.display_name
+        agents.append(agent)
+    if before is not None:
+        rank = {a.name: i for i, a in enumerate(before)}
+        agents.sort(key=lambda a: (rank.get(a.name, len(rank)), a.name))
     for op, cls in zip(result.operations, classes, strict=True):
         if cls.access.value == "write" and cls.summary is None:
             cls.summary = approval_summary(op)

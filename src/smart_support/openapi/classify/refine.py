@@ -8,7 +8,8 @@ safety decision: a rule's `write` stays `write` and a parameter bound to the ver
 (`identity`) stays bound; the reason then records that the model disagreed, for an operator to
 settle. An operator's decision is never changed. A batch whose call fails (an exception, a
 timeout, output that does not fit the schema) is retried, then keeps the rules' decisions, and
-the proposal's `warnings` say so. Agents are regrouped afterwards with the per-agent tool budget.
+the proposal's `warnings` say so. Agents are regrouped afterwards by `grouping.group`, the rules'
+own grouping, with the model's agents: the same budgets (tools per agent, agents, catalogue) hold.
 
 `classify_with_model(result, settings)` is the entry point: the rules alone (deterministic) with
 the offline provider, the rules refined by the configured provider's model otherwise.
@@ -33,7 +34,6 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, field_validator
 
 from smart_support.models.provider import build_chat_model
-from smart_support.openapi.classify import _words as w
 from smart_support.openapi.classify.decisions import (
     AGENT_NAME,
     Access,
@@ -45,14 +45,7 @@ from smart_support.openapi.classify.decisions import (
     Relevance,
     Role,
 )
-from smart_support.openapi.classify.grouping import (
-    _agent,
-    _check,
-    _group_key,
-    _rank,
-    _tag_key,
-    approval_summary,
-)
+from smart_support.openapi.classify.grouping import group
 from smart_support.openapi.classify.rules import classify
 from smart_support.openapi.importer import ImportedOperation, ImportResult
 from smart_support.settings import Settings
@@ -315,68 +308,6 @@ def _merge(cls: OperationClass, verdict: OperationVerdict, warnings: list[str]) 
     return agent or None
 
 
-def regroup(
-    result: ImportResult,
-    proposal: Proposal,
-    assigned: dict[str, str],
-    *,
-    max_tools_per_agent: int = 15,
-    tag_descriptions: dict[str, str] | None = None,
-) -> list[AgentProposal]:
-    """The agents again after a model's changes; sets each operation's agent and check.
-
-    An `on` operation goes to the agent in `assigned` if any, else to the one it had, else
-    (an operation the model turned on) to the rules' group. Each agent keeps at most
-    `max_tools_per_agent` tools, the most relevant (as `grouping.group`); an agent whose tools
-    did not change stays as proposed, a changed one gets its description and examples again.
-    """
-    tags = list(dict.fromkeys(t for t in result.tags if t and not w.is_pathlike(t)))
-    tag_names = _tag_key(tags)
-    display = {name: tag for tag, name in reversed(tag_names.items())}
-    descriptions = tag_descriptions or result.tag_descriptions
-    before = {a.name: a for a in proposal.agents}
-    pairs = list(zip(result.operations, proposal.operations, strict=True))
-    groups: dict[str, list[tuple[ImportedOperation, OperationClass]]] = {}
-    for op, cls in pairs:
-        name = assigned.get(cls.name) or cls.agent or _group_key(op, tag_names)
-        name = "help_api" if name == "help" else name  # as the rules name a "help" tag
-        cls.agent, cls.check = None, None
-        if cls.relevance.value == "on":
-            groups.setdefault(name, []).append((op, cls))
-    reads = {
-        op.name: op
-        for op, cls in pairs
-        if cls.access.value == "read" and op.operation.method.lower() == "get"
-    }
-    order = [n for n in before if n in groups] + sorted(n for n in groups if n not in before)
-    agents: list[AgentProposal] = []
-    for name in order:
-        members = sorted(groups[name], key=lambda pair: _rank(*pair))
-        kept, dropped = members[:max_tools_per_agent], members[max_tools_per_agent:]
-        for _, cls in dropped:
-            cls.relevance = Decision[Relevance](
-                value="off", confidence=0.5, reason="over the per-agent tool budget"
-            )
-        tools = {cls.name for _, cls in kept}
-        for op, cls in kept:
-            cls.agent = name
-            if cls.access.value == "write":
-                cls.check = _check(op, reads, tools)
-        old = before.get(name)
-        if old is not None and set(old.tools) == tools:
-            agents.append(old)
-            continue
-        tag = display.get("help" if name == "help_api" else name)
-        agent = _agent(name, tag, kept, descriptions)
-        if old is not None:
-            agent.display_name = old.display_name
-        agents.append(agent)
-    for op, cls in pairs:
-        if cls.access.value == "write" and cls.summary is None:
-            cls.summary = approval_summary(op)
-    return agents
-
-
 async def refine(
     result: ImportResult,
     proposal: Proposal,
@@ -390,6 +321,7 @@ async def refine(
     callbacks: Sequence[BaseCallbackHandler] | None = None,
     on_usage: UsageCallback | None = None,
     max_tools_per_agent: int = 15,
+    max_agents: int = 6,
     tag_descriptions: dict[str, str] | None = None,
 ) -> Proposal:
     """Refine the rules' proposal with a model; the input proposal is left unchanged.
@@ -410,6 +342,7 @@ async def refine(
             `lc_agent_name="classifier"`.
         on_usage: Called after each call with the model's name, input and output tokens.
         max_tools_per_agent: The per-agent tool budget, applied again after the model.
+        max_agents: The agent budget, applied again after the model (as `classify`'s).
         tag_descriptions: The spec's tag descriptions, for agent descriptions.
 
     Returns:
@@ -451,7 +384,8 @@ async def refine(
     await asyncio.gather(*(run(b) for b in batches))
 
     warnings = list(refined.warnings)
-    assigned: dict[str, str] = {}
+    # An operation stays in the agent it was proposed in unless the model moves it.
+    assigned = {cls.name: cls.agent for cls in refined.operations if cls.agent}
     for batch in batches:
         first, last = batch.ops[0][1].name, batch.ops[-1][1].name
         if batch.error is not None:
@@ -474,12 +408,14 @@ async def refine(
                 agent = _merge(cls, verdict, warnings)
                 if agent:
                     assigned[cls.name] = agent
-    refined.agents = regroup(
+    refined.agents = group(
         result,
-        refined,
-        assigned,
-        max_tools_per_agent=max_tools_per_agent,
-        tag_descriptions=tag_descriptions,
+        refined.operations,
+        max_tools_per_agent,
+        tag_descriptions or result.tag_descriptions,
+        max_agents,
+        assigned=assigned,
+        before=refined.agents,
     )
     refined.warnings = warnings
     return refined
