@@ -349,3 +349,27 @@ def test_a_page_at_any_depth_is_a_primary_key_range_not_an_offset(tmp_path: Any)
             assert "(conversation_id=? AND seq>?)" in details, plan
             assert "TEMP B-TREE" not in details  # no sort: the index order is the page order
     assert "OFFSET" not in events_page_sql(3).upper()
+
+
+async def test_on_postgresql_the_page_query_is_served_by_the_primary_key_in_order(
+    pg_url: str,
+) -> None:
+    """PostgreSQL's plan, seq scans off (a tiny table would rather scan): the primary key's
+    index gives the range in seq order, so no sort and nothing read before `after`."""
+    import psycopg
+
+    from smart_support.store.rows import pg
+
+    migrated = create_store(pg_url)
+    await migrated.setup()
+    await migrated.close()
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for kinds in (0, 2):
+            plan = conn.execute(
+                "EXPLAIN " + pg(events_page_sql(kinds)),
+                events_page_params("c", 500, 100, ["a", "b"][:kinds]),
+            ).fetchall()
+            text = "\n".join(row[0] for row in plan)
+            assert "Index Scan using events_pkey on events" in text, text
+            assert "Sort" not in text, text
