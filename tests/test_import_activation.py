@@ -88,9 +88,14 @@ async def accepted(client: httpx.AsyncClient, import_id: str) -> dict[str, Any]:
 
 
 async def tool_events(client: httpx.AsyncClient, conversation_id: str) -> list[dict[str, Any]]:
-    response = await client.get(f"/api/v1/operator/conversations/{conversation_id}/events")
+    response = await client.get(
+        f"/api/v1/operator/conversations/{conversation_id}/events",
+        params={"kind": "tool_activity", "limit": 1000},
+    )
     assert response.status_code == 200, response.text
-    return [e for e in response.json() if e["kind"] == "tool_activity"]
+    page = response.json()
+    assert page["has_more"] is False
+    return list(page["events"])
 
 
 async def order_question(url: str) -> tuple[str, list[dict[str, Any]]]:
