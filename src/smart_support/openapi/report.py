@@ -207,15 +207,21 @@ def cli_import(
     if not accept and not _confirmed(result, out):
         return 1
     written_source = _keep_stdin_spec(documents, out, name) if source == "-" else source
+    return _write_agents(result, proposal, out, name=name, source=written_source, server=server)
+
+
+def _write_agents(
+    result: ImportResult,
+    proposal: Proposal,
+    out: Path,
+    *,
+    name: str,
+    source: str,
+    server: str | None,
+) -> int:
+    """Write OUT and say what it holds; 0, or 2 when it cannot be written."""
     try:
-        written = write_agents_file(
-            result,
-            proposal,
-            out,
-            name=name,
-            source=written_source,
-            server=server,
-        )
+        written = write_agents_file(result, proposal, out, name=name, source=source, server=server)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -309,19 +315,6 @@ def cli_accept(name: str, settings: Settings, out: Path) -> int:
     source = review.import_.source
     if "://" not in source:
         source = str(review_path(name).parent / source)
-    try:
-        written = write_agents_file(
-            result, reviewed.proposal, out, name=name, source=source, server=review.import_.server
-        )
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: cannot write {out}: {exc.strerror}", file=sys.stderr)
-        return 2
-    print(
-        f"wrote {out}: import {name!r}, {written.agents} agents with {written.tools} tools. "
-        f"Try it: AGENTS_FILE={out} smart-support chat",
-        file=sys.stderr,
+    return _write_agents(
+        result, reviewed.proposal, out, name=name, source=source, server=review.import_.server
     )
-    return 0
