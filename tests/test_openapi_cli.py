@@ -219,6 +219,14 @@ def test_json_with_out_prints_only_the_report_on_stdout(running_shop: str, tmp_p
     classified = {op["name"]: op for op in report["proposal"]["operations"]}
     assert classified["cancel_order"]["access"]["value"] == "write"
     assert classified["health"]["agent"] is None
+    operations = {op["name"]: op for op in report["operations"]}
+    cancel, health = operations["cancel_order"], operations["health"]
+    assert (cancel["access"], cancel["agent"], cancel["enabled"]) == ("write", "order", True)
+    assert cancel["decisions"]["access"]["source"] == "rule"
+    assert "cancel" in cancel["decisions"]["access"]["reason"]
+    assert (health["agent"], health["enabled"], health["relevance"]) == (None, False, "off")
+    roles = {p["name"]: p["role"] for p in cancel["parameters"]}
+    assert roles["order_id"] == "customer" and roles["X-Customer-Id"] == "identity"
     assert f"wrote {out}" in done.stderr
 
 

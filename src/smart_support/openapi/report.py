@@ -18,7 +18,12 @@ from smart_support.openapi.agents_file import (
     source_for,
     write_agents_file,
 )
-from smart_support.openapi.classify import OperationClass, Proposal, classify_with_model
+from smart_support.openapi.classify import (
+    Decision,
+    OperationClass,
+    Proposal,
+    classify_with_model,
+)
 from smart_support.openapi.importer import STAGES, ImportResult, convert
 from smart_support.openapi.load import Documents, load
 from smart_support.openapi.review_file import (
@@ -30,6 +35,39 @@ from smart_support.openapi.review_file import (
     write_review,
 )
 from smart_support.settings import Settings
+
+
+def _decision(decision: Decision[Any]) -> dict[str, Any]:
+    return {"source": decision.source, "confidence": decision.confidence, "reason": decision.reason}
+
+
+def classified_report(result: ImportResult, proposal: Proposal) -> dict[str, Any]:
+    """The import's report with the classification in it (`import --json`): per operation its
+    `access` as classified, `agent` (null when off), `relevance`, and `decisions` (source,
+    confidence and reason of access and relevance); per parameter its `role` and the role's
+    decision; and the whole `proposal` (agents included)."""
+    report = result.report()
+    by_name = {op.name: op for op in proposal.operations}
+    for entry in report["operations"]:
+        cls = by_name.get(entry["name"])
+        if cls is None:
+            continue
+        entry["access"] = cls.access.value
+        entry["agent"] = cls.agent
+        entry["enabled"] = cls.agent is not None
+        entry["relevance"] = cls.relevance.value
+        entry["decisions"] = {
+            "access": _decision(cls.access),
+            "relevance": _decision(cls.relevance),
+        }
+        roles = {p.name: p.role for p in cls.parameters}
+        for parameter in entry["parameters"]:
+            role = roles.get(parameter["name"])
+            if role is not None:
+                parameter["role"] = role.value
+                parameter["decision"] = _decision(role)
+    report["proposal"] = proposal.model_dump(mode="json", by_alias=True)
+    return report
 
 
 def _params(op: OperationClass) -> str:
@@ -194,9 +232,7 @@ def cli_import(
         print(f"error: the model could not classify the import: {exc}", file=sys.stderr)
         return 1
     if as_json:
-        report = result.report()
-        report["proposal"] = proposal.model_dump(mode="json", by_alias=True)
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+        print(json.dumps(classified_report(result, proposal), ensure_ascii=False, indent=2))
     else:
         print(summary(result, proposal))
     if out is None:
