@@ -220,7 +220,15 @@ def test_the_cli_imports_from_stdin_and_prints_the_report() -> None:
         "access": "read",
         "enabled": True,
     }
-    assert op["parameters"] == [{"name": "id", "in": "path", "original": "id", "required": True}]
+    [param] = op["parameters"]
+    assert {k: param[k] for k in ("name", "in", "original", "required", "role")} == {
+        "name": "id",
+        "in": "path",
+        "original": "id",
+        "required": True,
+        "role": "customer",
+    }
+    assert param["decision"]["source"] == "rule" and param["decision"]["reason"]
     assert op["input_schema"] == {
         "type": "object",
         "properties": {"id": {"type": "string"}},
