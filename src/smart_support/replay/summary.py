@@ -12,7 +12,21 @@ from smart_support.store.base import Store
 from smart_support.store.records import Conversation, EventRecord, Usage
 
 #: Kinds written by earlier versions of the runtime, read as their current names.
-_LEGACY_KINDS = {"tool": "tool_activity", "error": "turn_error"}
+LEGACY_KINDS = {"tool": "tool_activity", "error": "turn_error"}
+#: The event that hands a conversation to a person, and the routing reason that means the same.
+HANDOFF_KIND = "handoff"
+ESCALATION_REASON = "escalation"
+
+
+def current_kind(kind: str) -> str:
+    """The current name of a stored event kind."""
+    return LEGACY_KINDS.get(kind, kind)
+
+
+def stored_kinds(*kinds: str) -> tuple[str, ...]:
+    """The names these kinds may be stored under: their own and their legacy ones."""
+    legacy = tuple(old for old, new in LEGACY_KINDS.items() if new in kinds)
+    return (*kinds, *legacy)
 
 
 class ToolCalls(BaseModel):
@@ -87,7 +101,7 @@ class ConversationSummary(BaseModel):
 
     def add(self, event: EventRecord) -> None:
         """Fold one more event in (events come in seq order)."""
-        kind = _LEGACY_KINDS.get(event.kind, event.kind)
+        kind = current_kind(event.kind)
         data = event.data
         self.events += 1
         self.last_seq = event.seq
@@ -120,7 +134,9 @@ class ConversationSummary(BaseModel):
         elif kind == "turn_error":
             code = str(data.get("code", "error"))
             self.errors[code] = self.errors.get(code, 0) + 1
-        elif kind == "handoff" or (kind == "agent_selected" and data.get("reason") == "escalation"):
+        elif kind == HANDOFF_KIND or (
+            kind == "agent_selected" and data.get("reason") == ESCALATION_REASON
+        ):
             self.escalated = True
 
     def add_usage(self, usage: Usage) -> None:

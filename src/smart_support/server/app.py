@@ -22,6 +22,7 @@ from smart_support.errors import SmartSupportError
 from smart_support.runtime.activation import activate_accepted
 from smart_support.runtime.engine import Engine
 from smart_support.server import demo, import_drafts, import_jobs, imports, operator_ws, rest, ws
+from smart_support.server.analytics import router as analytics_router
 from smart_support.server.errors import install_handlers
 from smart_support.settings import Settings
 
@@ -214,6 +215,7 @@ def create_app(
     # Outermost: also on the answers of the edge layer.
     app.add_middleware(_SecurityHeaders, allowed_origins=settings.allowed_origins)
     app.include_router(rest.router)
+    app.include_router(analytics_router)
     app.include_router(imports.router)
     app.include_router(import_drafts.router)
     app.include_router(import_jobs.router)

@@ -21,6 +21,7 @@ from smart_support.store.records import (
     ImportStatus,
     Usage,
 )
+from smart_support.store.rows import AnalyticsRows, EventVocabulary
 
 
 class Store(Protocol):
@@ -64,6 +65,14 @@ class Store(Protocol):
         """Up to `limit` events with seq > `after_seq`, oldest first, only of `kinds` when given
         (at most `rows.MAX_PAGE_KINDS`). Keyset on (conversation_id, seq): any depth costs the
         same as the first page."""
+
+    async def analytics_rows(
+        self, since: datetime, until: datetime, vocabulary: EventVocabulary
+    ) -> AnalyticsRows:
+        """Aggregates over the conversations created in [since, until): per day, per event
+        kind, agent and status (of `vocabulary.counted`), per usage day, agent and model, per
+        approval status, the median time to decide, and how many escalated. Grouped in the
+        database (`rows.analytics_rows`), a few rows whatever the number of events."""
 
     # approvals
     async def create_approval(self, approval: Approval) -> Approval:

@@ -272,6 +272,14 @@ class PostgresStore:
         )
         return [rows.event(r, json_text=False) for r in found]
 
+    async def analytics_rows(
+        self, since: datetime, until: datetime, vocabulary: rows.EventVocabulary
+    ) -> rows.AnalyticsRows:
+        async def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
+            return list(await self._fetch("analytics", sql, params))
+
+        return await rows.analytics_rows(fetch, rows.POSTGRES, since, until, vocabulary)
+
     # -- approvals --------------------------------------------------------------------------
 
     async def create_approval(self, approval: Approval) -> Approval:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -291,6 +292,190 @@ def events_page_params(
     return params
 
 
+# -- analytics (aggregates over the conversations created in a window) ----------------------
+#
+# Every statement groups in the database and hands back a few rows (per day, agent, model, kind or
+# status), never one per event. The window is on conversations.created_at (indexed); events,
+# approvals and usage join to their conversation. The dialects differ only in three fragments.
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL fragments on which SQLite and PostgreSQL differ, and how each binds values."""
+
+    day: str
+    """`created_at` of alias `c` as `YYYY-MM-DD` (UTC)."""
+    field: str
+    """`{column}` JSON's member `{name}` as text (format with column= and name=)."""
+    seconds: str
+    """`a.decided_at - a.created_at` in seconds."""
+    escalated: str
+    """`c.escalated` is true."""
+    sql: Callable[[str], str]
+    moment: Callable[[datetime], Any]
+
+
+SQLITE = Dialect(
+    day="substr(c.created_at, 1, 10)",
+    field="json_extract({column}, '$.{name}')",
+    seconds="(julianday(a.decided_at) - julianday(a.created_at)) * 86400.0",
+    escalated="c.escalated = 1",
+    sql=lambda sql: sql,
+    moment=lambda moment: iso(moment),
+)
+POSTGRES = Dialect(
+    day="to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    field="{column}->>'{name}'",
+    seconds="EXTRACT(EPOCH FROM (a.decided_at - a.created_at))",
+    escalated="c.escalated",
+    sql=lambda sql: pg(sql),
+    moment=lambda moment: utc(moment),
+)
+
+_WINDOW = "c.created_at >= :since AND c.created_at < :until"
+
+
+@dataclass(frozen=True)
+class EventGroup:
+    """How many events of one kind, agent and `data.status` (None when it has none)."""
+
+    kind: str
+    agent: str | None
+    status: str | None
+    events: int
+
+
+@dataclass(frozen=True)
+class UsageGroup:
+    """Model calls of one conversation day, agent and model."""
+
+    day: str
+    agent: str
+    model: str
+    model_calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class EventVocabulary:
+    """The event kinds analytics counts (the runtime's, passed in: the store reads no kinds)."""
+
+    counted: tuple[str, ...]
+    """Kinds to count by agent and status."""
+    escalations: tuple[str, ...]
+    """Kinds that escalate a conversation."""
+    selected: str
+    """The routing kind, which escalates when its `data.reason` is `escalation_reason`."""
+    escalation_reason: str
+
+
+@dataclass(frozen=True)
+class AnalyticsRows:
+    """What the analytics statements answer for one window."""
+
+    conversations_by_day: dict[str, int]
+    escalated: int
+    events: list[EventGroup]
+    usage: list[UsageGroup]
+    approvals_by_status: dict[str, int]
+    median_decision_seconds: float | None
+    """Over approvals a person approved or rejected; None when there is none."""
+
+
+def _kinds(prefix: str, kinds: Sequence[str]) -> tuple[str, dict[str, str]]:
+    # Letters, not digits: `pg` reads placeholder names as [a-z_]+.
+    if len(kinds) > 26:
+        raise ValueError(f"at most 26 kinds, not {len(kinds)}")
+    names = [f"{prefix}_{chr(97 + i)}" for i in range(len(kinds))]
+    return ", ".join(f":{n}" for n in names) or "NULL", dict(zip(names, kinds, strict=True))
+
+
+async def analytics_rows(
+    fetch: Callable[[str, dict[str, Any]], Awaitable[Sequence[Row]]],
+    dialect: Dialect,
+    since: datetime,
+    until: datetime,
+    vocabulary: EventVocabulary,
+) -> AnalyticsRows:
+    """Run the analytics statements through an adapter's `fetch` (SQL in `:name` style, params).
+
+    Written once for both adapters: each passes its fetch and its `Dialect`.
+    """
+    window = {"since": dialect.moment(since), "until": dialect.moment(until)}
+
+    async def run(sql: str, **params: Any) -> Sequence[Row]:
+        return await fetch(dialect.sql(sql), {**window, **params})
+
+    days = await run(
+        f"SELECT {dialect.day} AS day, COUNT(*) AS n FROM conversations c WHERE {_WINDOW}"
+        " GROUP BY 1 ORDER BY 1"
+    )
+    escalating, escalating_params = _kinds("esc", vocabulary.escalations)
+    reason = dialect.field.format(column="e.data", name="reason")
+    escalated = await run(
+        f"SELECT COUNT(*) AS n FROM conversations c WHERE {_WINDOW} AND ({dialect.escalated}"
+        f" OR EXISTS (SELECT 1 FROM events e WHERE e.conversation_id = c.id AND"
+        f" (e.kind IN ({escalating}) OR (e.kind = :selected AND {reason} = :reason))))",
+        selected=vocabulary.selected,
+        reason=vocabulary.escalation_reason,
+        **escalating_params,
+    )
+    counted, counted_params = _kinds("kind", vocabulary.counted)
+    status = dialect.field.format(column="e.data", name="status")
+    events = await run(
+        f"SELECT e.kind, e.agent, {status} AS status, COUNT(*) AS n FROM conversations c"
+        f" JOIN events e ON e.conversation_id = c.id WHERE {_WINDOW} AND e.kind IN ({counted})"
+        " GROUP BY e.kind, e.agent, 3 ORDER BY 1, 2, 3",
+        **counted_params,
+    )
+    usage = await run(
+        f"SELECT {dialect.day} AS day, u.agent, u.model, COUNT(*) AS calls,"
+        " SUM(u.input_tokens) AS input_tokens, SUM(u.output_tokens) AS output_tokens,"
+        " SUM(u.cost_usd) AS cost_usd FROM conversations c JOIN usage u"
+        f" ON u.conversation_id = c.id WHERE {_WINDOW} GROUP BY 1, u.agent, u.model"
+        " ORDER BY 1, 2, 3"
+    )
+    approvals = await run(
+        "SELECT a.status, COUNT(*) AS n FROM conversations c JOIN approvals a"
+        f" ON a.conversation_id = c.id WHERE {_WINDOW} GROUP BY a.status"
+    )
+    decided = (
+        "FROM conversations c JOIN approvals a ON a.conversation_id = c.id WHERE"
+        f" {_WINDOW} AND a.status IN ('approved', 'rejected') AND a.decided_at IS NOT NULL"
+    )
+    count = int((await run(f"SELECT COUNT(*) AS n {decided}"))[0]["n"])
+    median: float | None = None
+    if count:
+        # The middle one or two: the database sorts, Python averages at most two numbers.
+        middle = await run(
+            f"SELECT {dialect.seconds} AS seconds {decided} ORDER BY 1 LIMIT :take OFFSET :skip",
+            take=2 - count % 2,
+            skip=(count - 1) // 2,
+        )
+        median = sum(float(r["seconds"]) for r in middle) / len(middle)
+    return AnalyticsRows(
+        conversations_by_day={str(r["day"]): int(r["n"]) for r in days},
+        escalated=int(escalated[0]["n"]),
+        events=[EventGroup(r["kind"], r["agent"], r["status"], int(r["n"])) for r in events],
+        usage=[
+            UsageGroup(
+                day=str(r["day"]),
+                agent=r["agent"],
+                model=r["model"],
+                model_calls=int(r["calls"]),
+                input_tokens=int(r["input_tokens"]),
+                output_tokens=int(r["output_tokens"]),
+                cost_usd=float(r["cost_usd"]),
+            )
+            for r in usage
+        ],
+        approvals_by_status={r["status"]: int(r["n"]) for r in approvals},
+        median_decision_seconds=median,
+    )
+
+
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
 
 
@@ -416,10 +601,18 @@ __all__ = [
     "LIST_IMPORT_CHANGES",
     "LIST_IMPORT_JOBS",
     "MAX_PAGE_KINDS",
+    "POSTGRES",
     "REQUEUE_INTERRUPTED_JOBS",
     "SET_IMPORT_STATUS",
+    "SQLITE",
     "UPDATE_IMPORT_JOB",
+    "AnalyticsRows",
+    "Dialect",
+    "EventGroup",
+    "EventVocabulary",
+    "UsageGroup",
     "action",
+    "analytics_rows",
     "approval",
     "change_refused",
     "check_decision",

@@ -237,6 +237,14 @@ class SqliteStore:
         )
         return [rows.event(r, json_text=True) for r in found]
 
+    async def analytics_rows(
+        self, since: datetime, until: datetime, vocabulary: rows.EventVocabulary
+    ) -> rows.AnalyticsRows:
+        async def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
+            return list(await self._fetch("analytics", sql, params))
+
+        return await rows.analytics_rows(fetch, rows.SQLITE, since, until, vocabulary)
+
     # -- approvals --------------------------------------------------------------------------
 
     async def create_approval(self, approval: Approval) -> Approval:
