@@ -187,6 +187,17 @@ SQLITE_MIGRATIONS: list[Migration] = [
         ),
     ),
     _import_jobs("TEXT", "TEXT"),
+    Migration(
+        "conversation outcomes",
+        (
+            "ALTER TABLE conversations ADD COLUMN closed_at TEXT",
+            "ALTER TABLE conversations ADD COLUMN outcome TEXT",
+            "ALTER TABLE conversations ADD COLUMN outcome_version INTEGER",
+            # The sweeper looks for open conversations only; closed ones stay out of its index.
+            "CREATE INDEX conversations_open_idx ON conversations (created_at)"
+            " WHERE closed_at IS NULL",
+        ),
+    ),
 ]
 
 POSTGRES_MIGRATIONS: list[Migration] = [
@@ -314,6 +325,17 @@ POSTGRES_MIGRATIONS: list[Migration] = [
         ),
     ),
     _import_jobs("TIMESTAMPTZ", "JSONB"),
+    Migration(
+        "conversation outcomes",
+        (
+            "ALTER TABLE conversations ADD COLUMN closed_at TIMESTAMPTZ",
+            "ALTER TABLE conversations ADD COLUMN outcome TEXT",
+            "ALTER TABLE conversations ADD COLUMN outcome_version INTEGER",
+            # The sweeper looks for open conversations only; closed ones stay out of its index.
+            "CREATE INDEX conversations_open_idx ON conversations (created_at)"
+            " WHERE closed_at IS NULL",
+        ),
+    ),
 ]
 
 #: Our tables, for size accounting (``stored_bytes``).
