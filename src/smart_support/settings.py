@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     database_url: str = Field("sqlite:///./data/smart-support.db")
     agents_file: Path | None = Field(None, description="agents.yaml; the demo agents when unset.")
     approval_ttl_seconds: int = Field(1800, gt=0)
+    conversation_idle_seconds: int = Field(
+        1800,
+        ge=0,
+        description="A conversation with no event for this long closes and gets its outcome;"
+        " 0 never closes one for idleness.",
+    )
     model_prices: Annotated[dict[str, tuple[float, float]], NoDecode] = Field(
         default_factory=dict, description='JSON: {"model": [usd_in_per_mtok, usd_out_per_mtok]}'
     )

@@ -2,7 +2,8 @@
 
 The store groups in the database (`Store.analytics_rows`); this module names the figures and
 folds the few grouped rows, using the replay summary's vocabulary of event kinds. Resolution
-figures need conversation outcomes, which are not built yet: they answer null, never a guess.
+figures come from the outcomes of the window's closed conversations (`analytics.outcomes`);
+while none has closed they answer null, never a guess.
 """
 
 from __future__ import annotations
@@ -81,11 +82,15 @@ class Analytics(BaseModel):
         default=0.0, description="escalations / conversations (0 when there are none)."
     )
     resolved: int | None = Field(
-        default=None, description="Arrives with conversation outcomes; null until then."
+        default=None,
+        description="Closed conversations whose outcome is `resolved`; null while none closed.",
     )
-    resolution_rate: float | None = Field(default=None, description="Arrives with outcomes.")
+    resolution_rate: float | None = Field(
+        default=None, description="resolved / closed conversations; null while none closed."
+    )
     cost_per_resolution_usd: float | None = Field(
-        default=None, description="Arrives with outcomes."
+        default=None,
+        description="LLM cost of the resolved conversations / resolved; null without any.",
     )
     agents: dict[str, AgentFigures] = Field(default_factory=dict)
     approvals: ApprovalFigures = Field(default_factory=ApprovalFigures)
@@ -159,6 +164,13 @@ async def compute(
         if status in ("approved", "rejected", "expired", "cancelled", "pending"):
             setattr(approvals, status, n)
     approvals.median_seconds_to_decide = rows.median_decision_seconds
+    closed = sum(rows.outcomes.values())
+    if closed:
+        resolved = rows.outcomes.get("resolved", 0)
+        figures.resolved = resolved
+        figures.resolution_rate = round(resolved / closed, 6)
+        if resolved:
+            figures.cost_per_resolution_usd = round(rows.resolved_cost_usd / resolved, 10)
     return figures
 
 

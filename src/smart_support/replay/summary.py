@@ -87,6 +87,15 @@ class ConversationSummary(BaseModel):
     escalated: bool = Field(
         default=False, description="Handed to the escalation agent or a person."
     )
+    outcome: str | None = Field(
+        default=None,
+        description="`resolved`, `escalated`, `abandoned` or `unresolved`, computed when the"
+        " conversation closed (`analytics.outcomes`); null while it is open.",
+    )
+    outcome_version: int | None = Field(
+        default=None, description="The version of the outcome definition that computed it."
+    )
+    closed_at: datetime | None = None
     usage: UsageTotals = Field(default_factory=UsageTotals)
     usage_by_model: dict[str, UsageTotals] = Field(default_factory=dict)
     usage_by_agent: dict[str, UsageTotals] = Field(default_factory=dict)
@@ -97,6 +106,9 @@ class ConversationSummary(BaseModel):
             conversation_id=conversation.id,
             created_at=conversation.created_at,
             escalated=conversation.escalated,
+            outcome=conversation.outcome,
+            outcome_version=conversation.outcome_version,
+            closed_at=conversation.closed_at,
         )
 
     def add(self, event: EventRecord) -> None:

@@ -17,13 +17,14 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langgraph.types import Command
 
+from smart_support.analytics.outcomes import OUTCOME_VERSION, outcome
 from smart_support.errors import (
     ApprovalError,
     ConversationNotFound,
@@ -268,6 +269,49 @@ class Engine:
     async def transcript(self, conversation_id: str) -> list[EventRecord]:
         return await self.store.events(conversation_id)
 
+    async def close_conversation(self, conversation_id: str) -> Conversation:
+        """Close a conversation and store its outcome (`analytics.outcomes`) with the
+        definition's version; returns it closed. Closing a closed one changes nothing. A later
+        customer message reopens it (see `_turn`): its outcome is computed again at the next
+        close. Raises ConversationNotFound."""
+        conversation, _ = await self._close(conversation_id)
+        return conversation
+
+    async def _close(
+        self, conversation_id: str, idle_before: datetime | None = None
+    ) -> tuple[Conversation, bool]:
+        """Close unless closed already (or, with `idle_before`, active since); returns the
+        conversation and whether this call closed it."""
+        async with self.store.conversation_lock(conversation_id):  # not in the middle of a turn
+            conversation = await self.store.get_conversation(conversation_id)
+            if conversation is None:
+                raise ConversationNotFound()
+            if conversation.closed_at is not None:
+                return conversation, False
+            events = await self.transcript(conversation_id)
+            if idle_before is not None and events and events[-1].created_at >= idle_before:
+                return conversation, False  # a message came in since it was found idle
+            result = outcome(events, escalated=conversation.escalated)
+            closed = await self.store.close_conversation(
+                conversation_id, result, OUTCOME_VERSION, datetime.now(UTC)
+            )
+            if closed:
+                log.info("conversation %s closed: %s", conversation_id, result)
+            return await self.store.get_conversation(conversation_id) or conversation, closed
+
+    async def close_idle(self, limit: int = 100) -> int:
+        """Close up to `limit` conversations idle for `conversation_idle_seconds` (none when
+        it is 0); returns how many closed."""
+        idle = self.settings.conversation_idle_seconds
+        if not idle:
+            return 0
+        before = datetime.now(UTC) - timedelta(seconds=idle)
+        closed = 0
+        for conversation_id in await self.store.idle_conversations(before, limit):
+            _, done = await self._close(conversation_id, idle_before=before)
+            closed += done
+        return closed
+
     async def pending_approvals(self, conversation_id: str | None = None) -> list[Approval]:
         return await self.store.list_approvals(conversation_id, "pending")
 
@@ -435,6 +479,9 @@ class Engine:
         conversation = await self.store.get_conversation(conversation_id)
         if conversation is None:
             raise ConversationNotFound()
+        if conversation.closed_at is not None:
+            # A message reopens a closed conversation; its outcome waits for the next close.
+            await self.store.reopen_conversation(conversation_id)
         approvals = await self.store.list_approvals(conversation_id, None)
         pending = [a for a in approvals if a.status == "pending"]
         if approvals and not pending:  # one decided elsewhere (another process) may not be

@@ -97,7 +97,8 @@ class _SecurityHeaders:
 
 
 async def _sweep(engine: Engine, interval: float) -> None:
-    """Expire approvals past their deadline every `interval` seconds, whatever goes wrong.
+    """Expire approvals past their deadline and close idle conversations
+    (`CONVERSATION_IDLE_SECONDS`) every `interval` seconds, whatever goes wrong.
 
     A database outage fails every sweep until it ends: that is logged as one line when the
     sweeps start failing and one when they work again, not a traceback every `interval`. An
@@ -109,6 +110,7 @@ async def _sweep(engine: Engine, interval: float) -> None:
         await asyncio.sleep(interval)
         try:
             expired = await engine.expire_due()
+            closed = await engine.close_idle()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -135,6 +137,8 @@ async def _sweep(engine: Engine, interval: float) -> None:
             failing_since, failures = None, 0
         if expired:
             log.info("expired %d approval(s)", expired)
+        if closed:
+            log.info("closed %d idle conversation(s)", closed)
 
 
 def _tune_gc() -> None:

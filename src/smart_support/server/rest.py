@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 
-from smart_support.errors import StoreUnavailable
+from smart_support.errors import ConversationNotFound, StoreUnavailable
 from smart_support.replay import (
     DEFAULT_LIMIT,
     KIND_PATTERN,
@@ -259,6 +259,35 @@ async def operator_summary(
     if summary is None:
         raise ApiError("conversation_not_found", "There is no such conversation.")
     return summary
+
+
+class ClosedConversation(BaseModel):
+    """A conversation once closed: its outcome and the definition's version that computed it."""
+
+    conversation_id: str
+    outcome: Literal["resolved", "escalated", "abandoned", "unresolved"]
+    outcome_version: int
+    closed_at: datetime
+
+
+@router.post("/api/v1/operator/conversations/{conversation_id}/close", tags=["operator"])
+async def operator_close(
+    conversation_id: ConversationId, engine: EngineDep, _: OperatorDep
+) -> ClosedConversation:
+    """Close a conversation now and compute its outcome; closing it again answers the same.
+    A later customer message reopens it (the outcome is computed again at the next close)."""
+    try:
+        closed = await engine.close_conversation(conversation_id)
+    except ConversationNotFound:
+        raise ApiError("conversation_not_found", "There is no such conversation.") from None
+    return ClosedConversation.model_validate(
+        {
+            "conversation_id": closed.id,
+            "outcome": closed.outcome,
+            "outcome_version": closed.outcome_version,
+            "closed_at": closed.closed_at,
+        }
+    )
 
 
 @router.get(

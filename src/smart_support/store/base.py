@@ -46,6 +46,19 @@ class Store(Protocol):
     async def count_failed_verification(self, conversation_id: str) -> int:
         """Count one more failed verification attempt; returns the new count."""
 
+    async def close_conversation(
+        self, conversation_id: str, outcome: str, version: int, now: datetime
+    ) -> bool:
+        """Close an open conversation with its outcome and the outcome definition's version.
+        Returns False (and changes nothing) when it was already closed or does not exist."""
+
+    async def reopen_conversation(self, conversation_id: str) -> bool:
+        """Clear a closed conversation's closed_at and outcome; False when it was open."""
+
+    async def idle_conversations(self, before: datetime, limit: int = 100) -> list[str]:
+        """Ids of open conversations whose last event (or creation, without events) is older
+        than `before`, oldest conversation first."""
+
     async def append_event(
         self, conversation_id: str, kind: str, agent: str | None, data: dict[str, Any]
     ) -> EventRecord:

@@ -36,6 +36,12 @@ class Conversation:
     identity: dict[str, Any] | None = None
     #: Failed attempts of the verification tool in this conversation.
     verify_failures: int = 0
+    #: When it closed (idle or explicitly); None while open, and again once a message reopens it.
+    closed_at: datetime | None = None
+    #: `resolved`, `escalated`, `abandoned` or `unresolved`, computed at close; None while open.
+    outcome: str | None = None
+    #: The version of the outcome definition that computed `outcome`.
+    outcome_version: int | None = None
 
 
 @dataclass(frozen=True)

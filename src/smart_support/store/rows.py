@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -80,6 +80,9 @@ def conversation(row: Row) -> Conversation:
         escalated=bool(row["escalated"]),
         identity=_json(row["identity"], isinstance(row["identity"], str)),
         verify_failures=int(row["verify_failures"] or 0),
+        closed_at=_maybe_when(row["closed_at"]),
+        outcome=row["outcome"],
+        outcome_version=None if row["outcome_version"] is None else int(row["outcome_version"]),
     )
 
 
@@ -292,6 +295,59 @@ def events_page_params(
     return params
 
 
+# -- conversation outcomes (migration 5) ----------------------------------------------------
+
+#: Compare-and-set: only an open conversation closes, so of two closers one wins.
+CLOSE_CONVERSATION = (
+    "UPDATE conversations SET closed_at = :now, outcome = :outcome, outcome_version = :version"
+    " WHERE id = :id AND closed_at IS NULL RETURNING id"
+)
+#: A message to a closed conversation reopens it: the outcome is computed again at the next close.
+REOPEN_CONVERSATION = (
+    "UPDATE conversations SET closed_at = NULL, outcome = NULL, outcome_version = NULL"
+    " WHERE id = :id AND closed_at IS NOT NULL RETURNING id"
+)
+#: Open conversations whose last event (or, without events, creation) is older than `:before`.
+#: The last event is the primary key's last entry for the conversation: one index probe each.
+IDLE_CONVERSATIONS = (
+    "SELECT c.id FROM conversations c WHERE c.closed_at IS NULL AND COALESCE((SELECT"
+    " e.created_at FROM events e WHERE e.conversation_id = c.id ORDER BY e.seq DESC LIMIT 1),"
+    " c.created_at) < :before ORDER BY c.created_at, c.id LIMIT :limit"
+)
+
+Fetch = Callable[[str, dict[str, Any]], Awaitable[Sequence[Row]]]
+"""An adapter's way to run one statement (`:name` style, as `Dialect.sql` left it) and read rows."""
+
+
+async def close_conversation(
+    fetch: Fetch,
+    dialect: Dialect,
+    conversation_id: str,
+    outcome: str,
+    version: int,
+    now: datetime,
+) -> bool:
+    """`Store.close_conversation`, for either adapter."""
+    params = {"id": conversation_id, "outcome": outcome, "version": version}
+    closed = await fetch(dialect.sql(CLOSE_CONVERSATION), {**params, "now": dialect.moment(now)})
+    return bool(closed)
+
+
+async def reopen_conversation(fetch: Fetch, dialect: Dialect, conversation_id: str) -> bool:
+    """`Store.reopen_conversation`, for either adapter."""
+    return bool(await fetch(dialect.sql(REOPEN_CONVERSATION), {"id": conversation_id}))
+
+
+async def idle_conversations(
+    fetch: Fetch, dialect: Dialect, before: datetime, limit: int
+) -> list[str]:
+    """`Store.idle_conversations`, for either adapter."""
+    found = await fetch(
+        dialect.sql(IDLE_CONVERSATIONS), {"before": dialect.moment(before), "limit": limit}
+    )
+    return [str(r["id"]) for r in found]
+
+
 # -- analytics (aggregates over the conversations created in a window) ----------------------
 #
 # Every statement groups in the database and hands back a few rows (per day, agent, model, kind or
@@ -382,6 +438,10 @@ class AnalyticsRows:
     approvals_by_status: dict[str, int]
     median_decision_seconds: float | None
     """Over approvals a person approved or rejected; None when there is none."""
+    outcomes: dict[str, int] = field(default_factory=dict)
+    """Closed conversations by outcome (open ones have none)."""
+    resolved_cost_usd: float = 0.0
+    """What the model calls of the resolved conversations cost."""
 
 
 def _kinds(prefix: str, kinds: Sequence[str]) -> tuple[str, dict[str, str]]:
@@ -455,6 +515,14 @@ async def analytics_rows(
             skip=(count - 1) // 2,
         )
         median = sum(float(r["seconds"]) for r in middle) / len(middle)
+    outcomes = await run(
+        "SELECT c.outcome, COUNT(*) AS n FROM conversations c"
+        f" WHERE {_WINDOW} AND c.outcome IS NOT NULL GROUP BY c.outcome"
+    )
+    resolved_cost = await run(
+        "SELECT COALESCE(SUM(u.cost_usd), 0) AS cost_usd FROM conversations c JOIN usage u"
+        f" ON u.conversation_id = c.id WHERE {_WINDOW} AND c.outcome = 'resolved'"
+    )
     return AnalyticsRows(
         conversations_by_day={str(r["day"]): int(r["n"]) for r in days},
         escalated=int(escalated[0]["n"]),
@@ -473,6 +541,8 @@ async def analytics_rows(
         ],
         approvals_by_status={r["status"]: int(r["n"]) for r in approvals},
         median_decision_seconds=median,
+        outcomes={r["outcome"]: int(r["n"]) for r in outcomes},
+        resolved_cost_usd=float(resolved_cost[0]["cost_usd"]),
     )
 
 
@@ -588,12 +658,14 @@ def closed_by(draft: ImportDraft) -> str:
 
 __all__ = [
     "CLAIM_IMPORT_JOB",
+    "CLOSE_CONVERSATION",
     "CLOSING",
     "DECIDABLE",
     "EXPIRING",
     "FAIL_INTERRUPTED_JOBS",
     "GET_IMPORT",
     "GET_IMPORT_JOB",
+    "IDLE_CONVERSATIONS",
     "INSERT_IMPORT",
     "INSERT_IMPORT_CHANGE",
     "INSERT_IMPORT_JOB",
@@ -602,6 +674,7 @@ __all__ = [
     "LIST_IMPORT_JOBS",
     "MAX_PAGE_KINDS",
     "POSTGRES",
+    "REOPEN_CONVERSATION",
     "REQUEUE_INTERRUPTED_JOBS",
     "SET_IMPORT_STATUS",
     "SQLITE",
@@ -610,6 +683,7 @@ __all__ = [
     "Dialect",
     "EventGroup",
     "EventVocabulary",
+    "Fetch",
     "UsageGroup",
     "action",
     "analytics_rows",
@@ -617,18 +691,21 @@ __all__ = [
     "change_refused",
     "check_decision",
     "check_import_status",
+    "close_conversation",
     "conversation",
     "decision_result",
     "dumps",
     "event",
     "events_page_params",
     "events_page_sql",
+    "idle_conversations",
     "import_change",
     "import_draft",
     "import_job",
     "iso",
     "now",
     "pg",
+    "reopen_conversation",
     "request_text",
     "status_result",
     "usage",

@@ -187,6 +187,34 @@ class SqliteStore:
             raise ConversationNotFound(f"conversation {conversation_id} not found")
         return int(found[0]["verify_failures"])
 
+    async def close_conversation(
+        self, conversation_id: str, outcome: str, version: int, now: datetime
+    ) -> bool:
+        return await rows.close_conversation(
+            self._fetcher("close_conversation"),
+            rows.SQLITE,
+            conversation_id,
+            outcome,
+            version,
+            now,
+        )
+
+    async def reopen_conversation(self, conversation_id: str) -> bool:
+        return await rows.reopen_conversation(
+            self._fetcher("reopen_conversation"), rows.SQLITE, conversation_id
+        )
+
+    async def idle_conversations(self, before: datetime, limit: int = 100) -> list[str]:
+        return await rows.idle_conversations(
+            self._fetcher("idle_conversations"), rows.SQLITE, before, limit
+        )
+
+    def _fetcher(self, what: str) -> rows.Fetch:
+        async def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
+            return list(await self._fetch(what, sql, params))
+
+        return fetch
+
     async def append_event(
         self, conversation_id: str, kind: str, agent: str | None, data: dict[str, Any]
     ) -> EventRecord:
