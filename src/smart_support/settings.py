@@ -59,6 +59,25 @@ class Settings(BaseSettings):
         description="A conversation with no event for this long closes and gets its outcome;"
         " 0 never closes one for idleness.",
     )
+    retention_days: int = Field(
+        0,
+        ge=0,
+        description="Conversations closed more than this many days ago are deleted with their"
+        " events, approvals, usage and checkpoints, in batches; 0 keeps them forever.",
+    )
+    retention_batch: int = Field(
+        200, gt=0, le=10_000, description="Conversations deleted per retention statement."
+    )
+    redact_personal_data: bool = Field(
+        False,
+        description="Mask emails, phone numbers, card-like numbers, street addresses and the"
+        " REDACT_FIELDS in what the operator replay and analytics APIs return.",
+    )
+    redact_fields: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated argument or result field names (name, address) whose values"
+        " REDACT_PERSONAL_DATA masks whole, whatever they contain.",
+    )
     model_prices: Annotated[dict[str, tuple[float, float]], NoDecode] = Field(
         default_factory=dict, description='JSON: {"model": [usd_in_per_mtok, usd_out_per_mtok]}'
     )
@@ -111,7 +130,9 @@ class Settings(BaseSettings):
         " Never in production.",
     )
 
-    @field_validator("egress_allowlist", "allowed_origins", "link_domains", mode="before")
+    @field_validator(
+        "egress_allowlist", "allowed_origins", "link_domains", "redact_fields", mode="before"
+    )
     @classmethod
     def _split_allowlist(cls, value: object) -> object:
         if isinstance(value, str):
