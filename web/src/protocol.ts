@@ -182,6 +182,8 @@ export interface ReplyEnd {
   type: "reply_end";
   agent: string;
   text: string;
+  /** Names this reply, for the customer's thumbs up or down on it. */
+  reply_id: string;
 }
 
 /**

@@ -6,6 +6,7 @@ Every event is a pydantic model with a `type` tag, so it serialises to JSON as i
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import uuid4
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, Field
@@ -100,6 +101,10 @@ class ReplyEnd(_Event):
     type: Literal["reply_end"] = "reply_end"
     agent: str
     text: str
+    reply_id: str = Field(
+        default_factory=lambda: uuid4().hex,
+        description="Names this reply, for the customer's thumbs up or down on it.",
+    )
 
 
 class CustomerVerified(_Event):
