@@ -29,12 +29,18 @@ export interface ApprovalRequestedFrame {
   conversation_id: string;
 }
 
+/**
+ * An approval ended: decided by the customer (`customer`), an operator
+ * (`operator:<name>`), or expired (`system`).
+ */
 export interface ApprovalResolved {
   conversation_id: string;
   type: "approval_resolved";
   approval_id: string;
   status: "approved" | "rejected" | "expired" | "cancelled";
   decided_by: string | null;
+  /** From the request to the decision (or expiry). */
+  waited_seconds: number | null;
 }
 
 /**
@@ -95,14 +101,47 @@ export interface DecisionFrame {
  *
  * Stable codes: bad_frame, frame_too_large, message_too_long, unsupported_version,
  * no_conversation, unauthorized, conversation_not_found, busy, approval_error,
- * approval_pending, store_unavailable, model_unavailable, tool_error, internal_error (see
- * docs/protocol.md). `conversation_id` is set for errors of a conversation's turn.
+ * approval_pending, unknown_reply, feedback_limit, store_unavailable, model_unavailable,
+ * tool_error, internal_error (see docs/protocol.md). `conversation_id` is set for errors of
+ * a conversation's turn.
  */
 export interface ErrorFrame {
   type: "error";
   code: string;
   message: string;
   conversation_id: string | null;
+}
+
+/**
+ * The customer's thumbs up or down on one reply of the current conversation.
+ *
+ * Answered with `feedback_recorded`, or `error` `unknown_reply` when `reply_id` is not the
+ * `reply_id` of a `reply_end` of this conversation (nothing is stored). Rating a reply again
+ * records the new rating: the latest counts. A closed conversation's replies may be rated;
+ * that does not reopen it.
+ */
+export interface FeedbackFrame {
+  /** Protocol version; optional, 1 when absent. */
+  v?: 1;
+  type: "feedback";
+  /** The `reply_id` of the `reply_end` being rated. */
+  reply_id: string;
+  /** "up" (helpful) or "down" (not helpful). */
+  rating: "up" | "down";
+  /** An optional short comment. */
+  comment?: string | null;
+}
+
+/**
+ * The customer's rating of a reply is stored (the answer to `feedback`, on this socket
+ * only). Rating the same reply again is answered the same way; the latest rating counts,
+ * up to 20 ratings of one reply (then `feedback_limit`).
+ */
+export interface FeedbackRecordedFrame {
+  type: "feedback_recorded";
+  conversation_id: string;
+  reply_id: string;
+  rating: "up" | "down";
 }
 
 /**
@@ -239,6 +278,9 @@ export interface ToolActivityFrame {
 /**
  * One stored event of the conversation's log, as the customer may see it: `data` is the
  * event's frame without `type` and `conversation_id` (`customer_message`: `{text}`).
+ *
+ * A `reply_end`'s `data` has the `reply_id` to rate it by (none for replies stored before
+ * replies had ids) and `rating` is the customer's latest rating of it.
  */
 export interface TranscriptEntry {
   seq: number;
@@ -246,9 +288,16 @@ export interface TranscriptEntry {
   agent: string | null;
   data: Record<string, unknown>;
   created_at: string;
+  /** `reply_end` only: the customer's latest rating of this reply. */
+  rating: "up" | "down" | null;
 }
 
-/** Sent after a resume: the conversation so far and the approvals still pending. */
+/**
+ * Sent after a resume: the conversation so far and the approvals still pending.
+ *
+ * The customer's ratings are not entries of their own: each `reply_end` carries its latest
+ * one (`rating`).
+ */
 export interface TranscriptFrame {
   type: "transcript";
   conversation_id: string;
@@ -261,6 +310,7 @@ export type ClientFrame =
   | ResumeFrame
   | MessageFrame
   | DecisionFrame
+  | FeedbackFrame
   | PingFrame;
 
 export type ServerFrame =
@@ -274,6 +324,7 @@ export type ServerFrame =
   | ApprovalResolved
   | ReplyEnd
   | CustomerVerified
+  | FeedbackRecordedFrame
   | PongFrame
   | ErrorFrame;
 

@@ -29,6 +29,12 @@ from smart_support.runtime.events import (
     ToolActivity,
     TurnError,
 )
+from smart_support.runtime.feedback import (
+    FEEDBACK_KIND,
+    MAX_COMMENT_CHARS,
+    Rating,
+    latest_ratings,
+)
 from smart_support.store.records import Approval, EventRecord
 
 PROTOCOL_VERSION = 1
@@ -104,6 +110,24 @@ class DecisionFrame(_ClientFrame):
     decision: Literal["approve", "reject"]
 
 
+class FeedbackFrame(_ClientFrame):
+    """The customer's thumbs up or down on one reply of the current conversation.
+
+    Answered with `feedback_recorded`, or `error` `unknown_reply` when `reply_id` is not the
+    `reply_id` of a `reply_end` of this conversation (nothing is stored). Rating a reply again
+    records the new rating: the latest counts. A closed conversation's replies may be rated;
+    that does not reopen it."""
+
+    type: Literal["feedback"]
+    reply_id: Id = Field(description="The `reply_id` of the `reply_end` being rated.")
+    rating: Rating = Field(description='"up" (helpful) or "down" (not helpful).')
+    comment: Annotated[
+        str | None,
+        Field(max_length=MAX_COMMENT_CHARS, description="An optional short comment."),
+        AfterValidator(lambda value: value if value is None else storable(value)),
+    ] = None
+
+
 class PingFrame(_ClientFrame):
     """Keep-alive; answered with `pong`."""
 
@@ -111,7 +135,7 @@ class PingFrame(_ClientFrame):
 
 
 ClientFrame = Annotated[
-    StartFrame | ResumeFrame | MessageFrame | DecisionFrame | PingFrame,
+    StartFrame | ResumeFrame | MessageFrame | DecisionFrame | FeedbackFrame | PingFrame,
     Field(discriminator="type"),
 ]
 client_frame_adapter: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
@@ -164,8 +188,9 @@ class ErrorFrame(BaseModel):
 
     Stable codes: bad_frame, frame_too_large, message_too_long, unsupported_version,
     no_conversation, unauthorized, conversation_not_found, busy, approval_error,
-    approval_pending, store_unavailable, model_unavailable, tool_error, internal_error (see
-    docs/protocol.md). `conversation_id` is set for errors of a conversation's turn.
+    approval_pending, unknown_reply, feedback_limit, store_unavailable, model_unavailable,
+    tool_error, internal_error (see docs/protocol.md). `conversation_id` is set for errors of
+    a conversation's turn.
     """
 
     type: Literal["error"] = "error"
@@ -260,13 +285,19 @@ _LEGACY_KINDS = {"tool": "tool_activity", "error": "turn_error"}
 
 class TranscriptEntry(BaseModel):
     """One stored event of the conversation's log, as the customer may see it: `data` is the
-    event's frame without `type` and `conversation_id` (`customer_message`: `{text}`)."""
+    event's frame without `type` and `conversation_id` (`customer_message`: `{text}`).
+
+    A `reply_end`'s `data` has the `reply_id` to rate it by (none for replies stored before
+    replies had ids) and `rating` is the customer's latest rating of it."""
 
     seq: int
     kind: str
     agent: str | None = None
     data: dict[str, Any]
     created_at: datetime
+    rating: Rating | None = Field(
+        default=None, description="`reply_end` only: the customer's latest rating of this reply."
+    )
 
     @classmethod
     def from_record(cls, record: EventRecord) -> TranscriptEntry:
@@ -281,13 +312,18 @@ class TranscriptEntry(BaseModel):
                 frame = to_frame(event)
                 kind = frame.type
                 data = frame.model_dump(mode="json", exclude={"type", "conversation_id"})
+        if kind == "reply_end" and "reply_id" not in record.data:
+            data.pop("reply_id", None)  # stored before replies had ids: nothing to rate it by
         return cls(
             seq=record.seq, kind=kind, agent=record.agent, data=data, created_at=record.created_at
         )
 
 
 class TranscriptFrame(BaseModel):
-    """Sent after a resume: the conversation so far and the approvals still pending."""
+    """Sent after a resume: the conversation so far and the approvals still pending.
+
+    The customer's ratings are not entries of their own: each `reply_end` carries its latest
+    one (`rating`)."""
 
     type: Literal["transcript"] = "transcript"
     conversation_id: str
@@ -298,11 +334,32 @@ class TranscriptFrame(BaseModel):
     def build(
         cls, conversation_id: str, records: list[EventRecord], pending: list[Approval]
     ) -> TranscriptFrame:
+        ratings = latest_ratings(records)
+        events = []
+        for record in records:
+            if record.kind == FEEDBACK_KIND:
+                continue
+            entry = TranscriptEntry.from_record(record)
+            reply_id = entry.data.get("reply_id") if entry.kind == "reply_end" else None
+            if isinstance(reply_id, str) and reply_id in ratings:
+                entry.rating = ratings[reply_id]
+            events.append(entry)
         return cls(
             conversation_id=conversation_id,
-            events=[TranscriptEntry.from_record(r) for r in records],
+            events=events,
             pending_approvals=[ApprovalView.from_record(a) for a in pending],
         )
+
+
+class FeedbackRecordedFrame(BaseModel):
+    """The customer's rating of a reply is stored (the answer to `feedback`, on this socket
+    only). Rating the same reply again is answered the same way; the latest rating counts,
+    up to 20 ratings of one reply (then `feedback_limit`)."""
+
+    type: Literal["feedback_recorded"] = "feedback_recorded"
+    conversation_id: str
+    reply_id: str
+    rating: Rating
 
 
 class PongFrame(BaseModel):
@@ -320,6 +377,7 @@ ServerFrame = Annotated[
     | ApprovalResolved
     | ReplyEnd
     | CustomerVerified
+    | FeedbackRecordedFrame
     | PongFrame
     | ErrorFrame,
     Field(discriminator="type"),
@@ -331,6 +389,7 @@ CLIENT_FRAMES: tuple[type[BaseModel], ...] = (
     ResumeFrame,
     MessageFrame,
     DecisionFrame,
+    FeedbackFrame,
     PingFrame,
 )
 SERVER_FRAMES: tuple[type[BaseModel], ...] = (
@@ -344,6 +403,7 @@ SERVER_FRAMES: tuple[type[BaseModel], ...] = (
     ApprovalResolved,
     ReplyEnd,
     CustomerVerified,
+    FeedbackRecordedFrame,
     PongFrame,
     ErrorFrame,
 )

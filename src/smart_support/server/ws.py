@@ -24,12 +24,15 @@ from smart_support.errors import IdentityError
 from smart_support.identity import Identity, verify_identity_token
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import Event
+from smart_support.runtime.feedback import MAX_COMMENT_CHARS, record_feedback
 from smart_support.server.errors import error_frame, frame_for
 from smart_support.server.protocol import (
     MAX_FRAME_CHARS,
     ConversationFrame,
     DecisionFrame,
     ErrorFrame,
+    FeedbackFrame,
+    FeedbackRecordedFrame,
     MessageFrame,
     PingFrame,
     PongFrame,
@@ -51,6 +54,8 @@ MAX_QUEUED_TURNS = 3
 CLOSE_SLOW_CONSUMER = 1013
 
 router = APIRouter()
+
+_COMMENT_TOO_LONG = f"Please keep a comment under {MAX_COMMENT_CHARS} characters."
 
 
 class TaskGroup:
@@ -204,10 +209,11 @@ class ChatConnection:
             self.send(error_frame("bad_frame", "That message is nested too deeply."))
             return
         except ValidationError as exc:
-            if raw.get("type") == "message" and any(
-                e["type"] == "string_too_long" for e in exc.errors()
-            ):
+            too_long = any(e["type"] == "string_too_long" for e in exc.errors())
+            if raw.get("type") == "message" and too_long:
                 self.send(error_frame("message_too_long"))
+            elif raw.get("type") == "feedback" and too_long:
+                self.send(error_frame("bad_frame", _COMMENT_TOO_LONG))
             else:
                 self.send(error_frame("bad_frame", _bad_frame_message(exc)))
             return
@@ -221,6 +227,8 @@ class ChatConnection:
             self._message(frame)
         elif isinstance(frame, DecisionFrame):
             self._decision(frame)
+        elif isinstance(frame, FeedbackFrame):
+            await self._feedback(frame)
 
     # conversation ----------------------------------------------------------------------------
 
@@ -354,6 +362,27 @@ class ChatConnection:
         self.tasks.spawn(
             self._run_decision(conversation_id, frame.approval_id, frame.decision == "approve"),
             name=f"decision-{frame.approval_id}",
+        )
+
+    async def _feedback(self, frame: FeedbackFrame) -> None:
+        """Store the customer's rating of a reply (`runtime.feedback`) and acknowledge it to
+        this socket. Not a turn: it runs inline, does not wait for one, and does not reopen a
+        closed conversation."""
+        conversation_id = self.conversation_id
+        if conversation_id is None:
+            self.send(error_frame("no_conversation"))
+            return
+        try:
+            await record_feedback(
+                self.engine.store, conversation_id, frame.reply_id, frame.rating, frame.comment
+            )
+        except Exception as exc:
+            self.send(frame_for(exc, conversation_id))
+            return
+        self.send(
+            FeedbackRecordedFrame(
+                conversation_id=conversation_id, reply_id=frame.reply_id, rating=frame.rating
+            )
         )
 
     async def _run_turn(self, conversation_id: str, text: str) -> None:
