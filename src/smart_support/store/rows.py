@@ -6,6 +6,7 @@ builders accept either, told which by `json_text`.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -355,9 +356,18 @@ async def idle_conversations(
 # approvals and usage join to their conversation. The dialects differ only in three fragments.
 
 
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
+
+
+@functools.lru_cache(maxsize=512)
+def pg(sql: str) -> str:
+    """A `:name` statement in psycopg's placeholder style (`%(name)s`), translated once."""
+    return _PLACEHOLDER.sub(r"%(\1)s", sql)
+
+
 @dataclass(frozen=True)
 class Dialect:
-    """The SQL fragments on which SQLite and PostgreSQL differ, and how each binds values."""
+    """What SQLite and PostgreSQL do differently: SQL fragments, how values are bound and read."""
 
     day: str
     """`created_at` of alias `c` as `YYYY-MM-DD` (UTC)."""
@@ -368,7 +378,41 @@ class Dialect:
     escalated: str
     """`c.escalated` is true."""
     sql: Callable[[str], str]
+    """A `:name` statement in the driver's placeholder style."""
     moment: Callable[[datetime], Any]
+    """An instant as bound (ISO text for SQLite, an aware datetime for PostgreSQL)."""
+    json: Callable[[Any], Any]
+    """A JSON value as bound (text for SQLite, Jsonb for PostgreSQL)."""
+    json_text: bool
+    """Whether JSON columns read back as text (SQLite) rather than parsed (PostgreSQL JSONB)."""
+    no_limit: int | None
+    """What `LIMIT` takes for "all rows"."""
+    append_event: str
+    """Append an event with the conversation's next seq, in one statement, returning the row
+    (nothing when the conversation does not exist). Params `:cid :kind :agent :data :now`."""
+
+
+#: One statement: SQLite's write lock makes MAX(seq) + 1 and the insert atomic.
+_SQLITE_APPEND_EVENT = (
+    "INSERT INTO events (conversation_id, seq, kind, agent, data, created_at)"
+    " SELECT :cid, COALESCE((SELECT MAX(seq) FROM events WHERE conversation_id = :cid), 0) + 1,"
+    " :kind, :agent, :data, :now WHERE EXISTS (SELECT 1 FROM conversations WHERE id = :cid)"
+    " RETURNING *"
+)
+#: The conversation row's lock (UPDATE of last_seq) serialises appenders across connections.
+_POSTGRES_APPEND_EVENT = (
+    "WITH next AS (UPDATE conversations SET last_seq = last_seq + 1 WHERE id = :cid"
+    " RETURNING id, last_seq)"
+    " INSERT INTO events (conversation_id, seq, kind, agent, data, created_at)"
+    " SELECT id, last_seq, CAST(:kind AS TEXT), CAST(:agent AS TEXT), :data, :now"
+    " FROM next RETURNING *"
+)
+
+
+def _jsonb(value: Any) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(value, dumps=dumps)
 
 
 SQLITE = Dialect(
@@ -378,14 +422,22 @@ SQLITE = Dialect(
     escalated="c.escalated = 1",
     sql=lambda sql: sql,
     moment=lambda moment: iso(moment),
+    json=dumps,
+    json_text=True,
+    no_limit=-1,
+    append_event=_SQLITE_APPEND_EVENT,
 )
 POSTGRES = Dialect(
     day="to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     field="{column}->>'{name}'",
     seconds="EXTRACT(EPOCH FROM (a.decided_at - a.created_at))",
     escalated="c.escalated",
-    sql=lambda sql: pg(sql),
+    sql=pg,
     moment=lambda moment: utc(moment),
+    json=_jsonb,
+    json_text=False,
+    no_limit=None,
+    append_event=_POSTGRES_APPEND_EVENT,
 )
 
 _WINDOW = "c.created_at >= :since AND c.created_at < :until"
@@ -544,14 +596,6 @@ async def analytics_rows(
         outcomes={r["outcome"]: int(r["n"]) for r in outcomes},
         resolved_cost_usd=float(resolved_cost[0]["cost_usd"]),
     )
-
-
-_PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
-
-
-def pg(sql: str) -> str:
-    """A statement of this module in psycopg's placeholder style (`%(name)s`)."""
-    return _PLACEHOLDER.sub(r"%(\1)s", sql)
 
 
 CLOSING = frozenset({"accepted", "discarded"})
