@@ -1,7 +1,8 @@
 import { type FormEvent, type KeyboardEvent, type ReactNode, useEffect, useRef, useState } from "react";
 
 import { ApprovalCard } from "./ApprovalCard";
-import type { Item, Status } from "./chat";
+import type { Item, Rating, Status } from "./chat";
+import { ReplyFeedback } from "./Feedback";
 import { Markdown } from "./markdown";
 import type { Session } from "./session";
 import { useChat } from "./useChat";
@@ -17,11 +18,15 @@ const STATUS_TEXT: Record<Status, string> = {
 function Message({
   item,
   linkDomains,
+  connected,
   onDecide,
+  onRate,
 }: {
   item: Item;
   linkDomains: string[];
+  connected: boolean;
   onDecide: (id: string, d: "approve" | "reject") => void;
+  onRate: (replyId: string, rating: Rating) => void;
 }) {
   switch (item.kind) {
     case "customer":
@@ -37,23 +42,30 @@ function Message({
           </div>
         </div>
       );
-    case "agent":
+    case "agent": {
+      const replyId = item.replyId;
       return (
         <div className="row row-agent">
-          <div
-            className={`bubble bubble-agent${item.streaming ? " streaming" : ""}`}
-            data-testid="message-agent"
-            data-streaming={item.streaming ? "true" : "false"}
-          >
-            <div className="agent-name" data-testid="agent-name">
-              {item.name}
+          <div className="reply" data-testid="agent-reply" data-reply-id={replyId ?? undefined}>
+            <div
+              className={`bubble bubble-agent${item.streaming ? " streaming" : ""}`}
+              data-testid="message-agent"
+              data-streaming={item.streaming ? "true" : "false"}
+            >
+              <div className="agent-name" data-testid="agent-name">
+                {item.name}
+              </div>
+              <div className="markdown">
+                <Markdown text={item.text} linkDomains={linkDomains} />
+              </div>
             </div>
-            <div className="markdown">
-              <Markdown text={item.text} linkDomains={linkDomains} />
-            </div>
+            {!item.streaming && replyId !== null && (
+              <ReplyFeedback rating={item.rating} disabled={!connected} onRate={(rating) => onRate(replyId, rating)} />
+            )}
           </div>
         </div>
       );
+    }
     case "notice":
       return (
         <div className={`notice notice-${item.tone}`} data-testid="notice" role={item.tone === "error" ? "alert" : undefined}>
@@ -80,7 +92,7 @@ export interface ChatProps {
 }
 
 export function Chat({ session, embedded, resumeAny, onNewChat, onResumeLost, onContinueAnonymously }: ChatProps) {
-  const { state, send, decide, restart } = useChat(session, { resumeAny, onResumeLost });
+  const { state, send, decide, rate, restart } = useChat(session, { resumeAny, onResumeLost });
   const [draft, setDraft] = useState("");
   const log = useRef<HTMLDivElement>(null);
   const input = useRef<HTMLTextAreaElement>(null);
@@ -160,7 +172,14 @@ export function Chat({ session, embedded, resumeAny, onNewChat, onResumeLost, on
           </div>
         )}
         {state.items.map((item) => (
-          <Message key={item.id} item={item} linkDomains={state.linkDomains} onDecide={decide} />
+          <Message
+            key={item.id}
+            item={item}
+            linkDomains={state.linkDomains}
+            connected={connected}
+            onDecide={decide}
+            onRate={rate}
+          />
         ))}
         {refused && onContinueAnonymously && (
           <button type="button" className="btn" data-testid="continue-anonymously" onClick={onContinueAnonymously}>

@@ -1,15 +1,27 @@
 // The chat's state and how each server frame changes it (a pure reducer, tested with vitest).
 
-import type { ApprovalResolved, ApprovalView, ServerFrame, TranscriptEntry } from "./protocol";
+import type { ApprovalResolved, ApprovalView, FeedbackFrame, ServerFrame, TranscriptEntry } from "./protocol";
 
 type ApprovalStatus = ApprovalResolved["status"];
+export type Rating = FeedbackFrame["rating"];
 
 export type Status = "connecting" | "ready" | "thinking" | "offline" | "error";
 
 export type Item =
   | { kind: "customer"; id: string; text: string; delivery: "sending" | "sent" | "failed" }
   // `agent` is the agent's id (to join its tokens); `name` is what the customer sees.
-  | { kind: "agent"; id: string; agent: string; name: string; text: string; streaming: boolean }
+  // `replyId` names the finished reply for a rating (null while it streams, and for replies
+  // stored before replies had ids); `rating` is the customer's, once the server recorded it.
+  | {
+      kind: "agent";
+      id: string;
+      agent: string;
+      name: string;
+      text: string;
+      streaming: boolean;
+      replyId: string | null;
+      rating: Rating | null;
+    }
   | { kind: "notice"; id: string; text: string; tone: "info" | "error" }
   | {
       kind: "approval";
@@ -66,6 +78,9 @@ export function agentLabel(names: Record<string, string>, agent: string): string
   return names[agent] ?? FALLBACK_AGENT_NAME;
 }
 
+/** Errors of a rating: they say so, and leave the conversation's turn and messages alone. */
+const FEEDBACK_ERRORS = new Set(["unknown_reply", "feedback_limit"]);
+
 export function verifiedNotice(customer: string): string {
   return `Thanks, ${customer}: you're verified.`;
 }
@@ -117,6 +132,8 @@ export function fromTranscript(
           name: agentLabel(agentNames, agent),
           text,
           streaming: false,
+          replyId: typeof data.reply_id === "string" ? data.reply_id : null,
+          rating: ev.rating ?? null,
         });
       }
     } else if (ev.kind === "approval_requested") {
@@ -233,6 +250,8 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
           name: agentLabel(state.agentNames, frame.agent),
           text: frame.text,
           streaming: true,
+          replyId: null,
+          rating: null,
         });
       }
       return { ...state, status: "thinking", activity: null, items };
@@ -263,8 +282,9 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
     case "reply_end": {
       const items = endStreaming(state.items);
       const last = items[items.length - 1];
+      const reply = { replyId: frame.reply_id, rating: null };
       if (last && last.kind === "agent" && last.agent === frame.agent && frame.text.startsWith(last.text.trim())) {
-        items[items.length - 1] = { ...last, text: frame.text || last.text };
+        items[items.length - 1] = { ...last, text: frame.text || last.text, ...reply };
       } else if (frame.text && !(last && last.kind === "agent" && last.text.trim() === frame.text.trim())) {
         items.push({
           kind: "agent",
@@ -273,11 +293,27 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
           name: agentLabel(state.agentNames, frame.agent),
           text: frame.text,
           streaming: false,
+          ...reply,
         });
+      } else if (last && last.kind === "agent" && last.replyId === null) {
+        items[items.length - 1] = { ...last, ...reply };
       }
       return { ...state, status: "ready", activity: null, items };
     }
+    case "feedback_recorded":
+      return {
+        ...state,
+        items: state.items.map((it) =>
+          it.kind === "agent" && it.replyId === frame.reply_id ? { ...it, rating: frame.rating } : it,
+        ),
+      };
     case "error": {
+      if (FEEDBACK_ERRORS.has(frame.code)) {
+        return {
+          ...state,
+          items: [...state.items, { kind: "notice", id: nextId(), text: frame.message, tone: "error" }],
+        };
+      }
       // An error before `message_accepted` means the message was not taken: say so on it.
       const items = state.items.map((it) =>
         it.kind === "approval" && it.status === "deciding"

@@ -2,7 +2,7 @@
 
 import { useCallback, useEffect, useReducer, useRef } from "react";
 
-import { initialState, reduce } from "./chat";
+import { initialState, type Rating, reduce } from "./chat";
 import type { ClientFrame, ServerFrame } from "./protocol";
 import type { Session } from "./session";
 
@@ -159,11 +159,19 @@ export function useChat(session: Session, options: { resumeAny?: boolean; onResu
     [sendFrame],
   );
 
+  // The button shows pressed once the server's `feedback_recorded` says it is stored.
+  const rate = useCallback(
+    (replyId: string, rating: Rating) => {
+      sendFrame({ type: "feedback", reply_id: replyId, rating });
+    },
+    [sendFrame],
+  );
+
   const restart = useCallback(() => {
     forgetSaved();
     dispatch({ type: "reset" });
     if (!sendFrame(startFrame)) connect();
   }, [sendFrame, connect]);
 
-  return { state, send, decide, restart };
+  return { state, send, decide, rate, restart };
 }
