@@ -6,13 +6,22 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from chat_client import Chat, ServerFactory, connect
-from smart_support.runtime.feedback import MAX_RATINGS_PER_REPLY
+from smart_support.runtime import feedback
+from smart_support.runtime.feedback import (
+    MAX_RATINGS_PER_REPLY,
+    UnknownReply,
+    latest_ratings,
+    record_feedback,
+)
+from smart_support.settings import Settings
+from smart_support.store import Store, open_persistence
 
 #: The chat server fixtures (`start_server`, `chat_url`).
 pytest_plugins = ["server_fixture"]
@@ -252,3 +261,41 @@ async def test_a_reply_stored_before_replies_had_ids_offers_nothing_to_rate(
     [entry] = [e for e in transcript["events"] if e["kind"] == "reply_end"]
     assert "reply_id" not in entry["data"] and entry["data"]["text"]
     assert entry["rating"] is None
+
+
+# -- the runtime function on both databases ------------------------------------------------------
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    settings = Settings(_env_file=None, database_url=database_url, llm_provider="offline")  # type: ignore[call-arg]
+    async with open_persistence(settings) as opened:
+        yield opened.store
+
+
+async def test_a_reply_is_found_across_pages_of_the_log_and_rated_under_its_agent(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feedback, "_PAGE", 2)  # several keyset pages for a few replies
+    await store.create_conversation("mine", "hash-mine")
+    await store.create_conversation("theirs", "hash-theirs")
+    for i in range(5):
+        await store.append_event("mine", "customer_message", None, {"text": f"q{i}"})
+        agent = "returns" if i == 3 else "orders"
+        await store.append_event("mine", "reply_end", agent, {"text": "a", "reply_id": f"r{i}"})
+    await store.append_event("theirs", "reply_end", "orders", {"text": "b", "reply_id": "t0"})
+
+    recorded = await record_feedback(store, "mine", "r3", "down", "Wrong answer")
+    assert (recorded.kind, recorded.agent) == ("feedback", "returns")
+    assert recorded.data == {"reply_id": "r3", "rating": "down", "comment": "Wrong answer"}
+    await record_feedback(store, "mine", "r3", "up")
+    await record_feedback(store, "mine", "r0", "up", "")
+    with pytest.raises(UnknownReply):
+        await record_feedback(store, "mine", "t0", "up")
+    with pytest.raises(UnknownReply):
+        await record_feedback(store, "theirs", "r3", "up")
+
+    assert latest_ratings(await store.events("mine")) == {"r3": "up", "r0": "up"}
+    assert await store.events_page("theirs", kinds=["feedback"]) == []
+    [*_, last] = await store.events("mine")
+    assert last.data["comment"] is None, "an empty comment is no comment"
