@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from smart_support.redaction import NO_REDACTION, Redactor
 from smart_support.store.base import Store
 from smart_support.store.records import EventRecord
 
@@ -16,6 +17,36 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 #: An event kind as the log names them (`tool_activity`, `approval_resolved`...).
 KIND_PATTERN = r"^[a-z][a-z_]{0,39}$"
+#: The fields of an event's `data` that name and order things rather than say them: redaction
+#: copies them as they are (ids, kinds, statuses, agents, tools, moments).
+ENVELOPE = frozenset(
+    {
+        "seq",
+        "kind",
+        "type",
+        "agent",
+        "previous",
+        "display_name",
+        "created_at",
+        "expires_at",
+        "conversation_id",
+        "approval_id",
+        "reply_id",
+        "call_id",
+        "tool",
+        "status",
+        "method",
+        "code",
+        "rating",
+        "decided_by",
+        "duration_ms",
+        "waited_seconds",
+        "model_calls",
+        "decision",
+        "result_chars",
+        "result_trimmed",
+    }
+)
 
 
 class LoggedEvent(BaseModel):
@@ -37,6 +68,12 @@ class LoggedEvent(BaseModel):
             created_at=record.created_at,
         )
 
+    def redacted(self, redactor: Redactor) -> LoggedEvent:
+        """This event with personal data masked in `data` (the ENVELOPE fields as they are)."""
+        if not redactor.enabled:
+            return self
+        return self.model_copy(update={"data": redactor.value(self.data, keep=ENVELOPE)})
+
 
 class EventPage(BaseModel):
     """Events after a cursor, oldest first."""
@@ -55,8 +92,10 @@ async def read_page(
     after: int = 0,
     limit: int = DEFAULT_LIMIT,
     kinds: Sequence[str] = (),
+    redactor: Redactor = NO_REDACTION,
 ) -> EventPage:
-    """The page of `limit` events with seq > `after` (of `kinds` only, when given).
+    """The page of `limit` events with seq > `after` (of `kinds` only, when given), masked by
+    `redactor`.
 
     One more row than asked is read to know whether another page follows, so the last page
     says so itself (no empty page to fetch).
@@ -65,7 +104,7 @@ async def read_page(
         raise ValueError(f"a page holds 1 to {MAX_LIMIT} events, not {limit}")
     found = await store.events_page(conversation_id, after, limit + 1, kinds)
     has_more = len(found) > limit
-    events = [LoggedEvent.from_record(r) for r in found[:limit]]
+    events = [LoggedEvent.from_record(r).redacted(redactor) for r in found[:limit]]
     return EventPage(
         events=events, next_after=events[-1].seq if has_more else None, has_more=has_more
     )

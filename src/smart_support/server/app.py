@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 
 from smart_support.errors import SmartSupportError
+from smart_support.redaction import Redactor
 from smart_support.runtime.activation import activate_accepted
 from smart_support.runtime.engine import Engine
 from smart_support.server import demo, import_drafts, import_jobs, imports, operator_ws, rest, ws
@@ -215,6 +216,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.redactor = Redactor.from_settings(settings)
     install_handlers(app, larger_bodies={imports.PATH: imports.MAX_IMPORT_BODY_BYTES})
     # Outermost: also on the answers of the edge layer.
     app.add_middleware(_SecurityHeaders, allowed_origins=settings.allowed_origins)

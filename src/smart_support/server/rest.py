@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 
 from smart_support.errors import ConversationNotFound, StoreUnavailable
+from smart_support.redaction import Redactor
 from smart_support.replay import (
     DEFAULT_LIMIT,
     KIND_PATTERN,
@@ -65,6 +66,15 @@ def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_redactor(request: Request) -> Redactor:
+    """The app's redactor (REDACT_PERSONAL_DATA): what the operator replay API masks."""
+    redactor: Redactor = request.app.state.redactor
+    return redactor
+
+
+RedactorDep = Annotated[Redactor, Depends(get_redactor)]
 
 
 def require_operator(
@@ -236,6 +246,7 @@ async def _known(engine: Engine, conversation_id: str) -> None:
 async def operator_events(
     conversation_id: ConversationId,
     engine: EngineDep,
+    redactor: RedactorDep,
     _: OperatorDep,
     after: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
@@ -243,22 +254,32 @@ async def operator_events(
 ) -> EventPage:
     """A page of the event log as stored (customers get a projection of it): the events with
     seq > `after`, oldest first, of the `kind`s given; `next_after` is the next page's `after`.
-    Keyset pagination: a page at any depth costs the same as the first."""
-    page = await read_page(engine.store, conversation_id, after=after, limit=limit, kinds=kind)
+    Keyset pagination: a page at any depth costs the same as the first. With
+    REDACT_PERSONAL_DATA on, personal data in the events is masked."""
+    page = await read_page(
+        engine.store, conversation_id, after=after, limit=limit, kinds=kind, redactor=redactor
+    )
     if not page.events:  # a page with events proves the conversation; an empty one may not
         await _known(engine, conversation_id)
     return page
 
 
-@router.get("/api/v1/operator/conversations/{conversation_id}/summary", tags=["operator"])
-async def operator_summary(
-    conversation_id: ConversationId, engine: EngineDep, _: OperatorDep
-) -> ConversationSummary:
-    """Agents involved, tools called, approvals, errors, escalation, turns, tokens and cost."""
+async def _summary(engine: Engine, conversation_id: str, redactor: Redactor) -> ConversationSummary:
     summary = await summarize(engine.store, conversation_id)
     if summary is None:
         raise ApiError("conversation_not_found", "There is no such conversation.")
-    return summary
+    if not redactor.enabled:
+        return summary
+    # Its keys are its own fields and the names of agents, tools and models: strings only.
+    return ConversationSummary.model_validate(redactor.strings(summary.model_dump(mode="json")))
+
+
+@router.get("/api/v1/operator/conversations/{conversation_id}/summary", tags=["operator"])
+async def operator_summary(
+    conversation_id: ConversationId, engine: EngineDep, redactor: RedactorDep, _: OperatorDep
+) -> ConversationSummary:
+    """Agents involved, tools called, approvals, errors, escalation, turns, tokens and cost."""
+    return await _summary(engine, conversation_id, redactor)
 
 
 class ClosedConversation(BaseModel):
@@ -297,15 +318,13 @@ async def operator_close(
     responses={200: {"content": {NDJSON: {}}, "description": "JSON Lines"}},
 )
 async def operator_export(
-    conversation_id: ConversationId, engine: EngineDep, _: OperatorDep
+    conversation_id: ConversationId, engine: EngineDep, redactor: RedactorDep, _: OperatorDep
 ) -> StreamingResponse:
     """The whole conversation as JSON Lines for audits: the summary on the first line, then
-    every event in order (streamed page by page)."""
-    summary = await summarize(engine.store, conversation_id)
-    if summary is None:
-        raise ApiError("conversation_not_found", "There is no such conversation.")
+    every event in order (streamed page by page), masked as the events page is."""
+    summary = await _summary(engine, conversation_id, redactor)
     return StreamingResponse(
-        export_lines(engine.store, summary),
+        export_lines(engine.store, summary, redactor),
         media_type=NDJSON,
         headers={"Content-Disposition": f'attachment; filename="{conversation_id}.jsonl"'},
     )
