@@ -18,7 +18,11 @@ CARD = "[card]"
 ADDRESS = "[address]"
 REDACTED = "[redacted]"
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+#: Starts only where a run of its characters starts: one pass over a long token, not one a
+#: character.
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
 
 #: Spans whose digits are not personal: UUIDs, ISO dates and timestamps, day/month/year dates.
 _KEEP = re.compile(
