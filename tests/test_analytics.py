@@ -157,6 +157,10 @@ async def test_an_empty_database_answers_zeros_and_an_empty_series(store: Store)
         "resolved": None,
         "resolution_rate": None,
         "cost_per_resolution_usd": None,
+        "outcomes": {},
+        "abandoned": None,
+        "abandonment_rate": None,
+        "feedback": {"up": 0, "down": 0, "satisfaction": None},
         "agents": {},
         "approvals": {
             "requested": 0,

@@ -206,9 +206,9 @@ async def test_analytics_resolution_figures_come_from_the_closed_conversations(
             await store.create_conversation(cid, "hash")
             await store.record_usage(Usage(cid, "orders", "m", 10, 5, 0.25, now, {}))
         assert (await compute(store, *window)).resolved is None  # none closed yet
+        await store.record_usage(Usage("won", "orders", "m", 10, 5, 0.5, now, {}))
         await store.close_conversation("won", "resolved", OUTCOME_VERSION, now)
         await store.close_conversation("also-won", "resolved", OUTCOME_VERSION, now)
-        await store.record_usage(Usage("won", "orders", "m", 10, 5, 0.5, now, {}))
         await store.close_conversation("lost", "escalated", OUTCOME_VERSION, now)
         figures = await compute(store, *window)
         assert figures.resolved == 2

@@ -21,7 +21,7 @@ from smart_support.replay.summary import (
     stored_kinds,
 )
 from smart_support.store.base import Store
-from smart_support.store.rows import EventVocabulary, UsageGroup
+from smart_support.store.rollups import EventVocabulary, UsageGroup
 
 #: The window when none is given: the last 30 days.
 DEFAULT_DAYS = 30
@@ -59,6 +59,16 @@ class ApprovalFigures(BaseModel):
     )
 
 
+class FeedbackFigures(BaseModel):
+    """The customers' thumbs on replies (the latest rating of each reply counts)."""
+
+    up: int = 0
+    down: int = 0
+    satisfaction: float | None = Field(
+        default=None, description="up / (up + down); null when no reply was rated."
+    )
+
+
 class SeriesPoint(BaseModel):
     """One bucket: the conversations created in it and what their model calls cost."""
 
@@ -92,6 +102,18 @@ class Analytics(BaseModel):
         default=None,
         description="LLM cost of the resolved conversations / resolved; null without any.",
     )
+    outcomes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Closed conversations by outcome (resolved, escalated, abandoned, unresolved).",
+    )
+    abandoned: int | None = Field(
+        default=None,
+        description="Closed conversations whose outcome is `abandoned`; null while none closed.",
+    )
+    abandonment_rate: float | None = Field(
+        default=None, description="abandoned / closed conversations; null while none closed."
+    )
+    feedback: FeedbackFigures = Field(default_factory=lambda: FeedbackFigures())
     agents: dict[str, AgentFigures] = Field(default_factory=dict)
     approvals: ApprovalFigures = Field(default_factory=ApprovalFigures)
     usage: UsageTotals = Field(default_factory=UsageTotals)
@@ -164,13 +186,20 @@ async def compute(
         if status in ("approved", "rejected", "expired", "cancelled", "pending"):
             setattr(approvals, status, n)
     approvals.median_seconds_to_decide = rows.median_decision_seconds
+    figures.outcomes = dict(sorted(rows.outcomes.items()))
     closed = sum(rows.outcomes.values())
     if closed:
         resolved = rows.outcomes.get("resolved", 0)
         figures.resolved = resolved
         figures.resolution_rate = round(resolved / closed, 6)
+        figures.abandoned = rows.outcomes.get("abandoned", 0)
+        figures.abandonment_rate = round(figures.abandoned / closed, 6)
         if resolved:
             figures.cost_per_resolution_usd = round(rows.resolved_cost_usd / resolved, 10)
+    up, down = rows.feedback.get("up", 0), rows.feedback.get("down", 0)
+    figures.feedback = FeedbackFigures(
+        up=up, down=down, satisfaction=round(up / (up + down), 6) if up + down else None
+    )
     return figures
 
 
@@ -192,8 +221,14 @@ def csv_rows(figures: Analytics) -> list[tuple[str, str, str, str]]:
         "resolved",
         "resolution_rate",
         "cost_per_resolution_usd",
+        "abandoned",
+        "abandonment_rate",
     ):
         put("totals", "", metric, getattr(figures, metric))
+    for name, n in figures.outcomes.items():
+        put("outcome", name, "conversations", n)
+    for metric, value in figures.feedback.model_dump().items():
+        put("feedback", "", metric, value)
     for metric, value in figures.approvals.model_dump().items():
         put("approvals", "", metric, value)
     for metric, value in figures.usage.model_dump().items():

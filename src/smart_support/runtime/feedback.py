@@ -118,7 +118,9 @@ async def record_feedback(
     if len(found.ratings) >= MAX_RATINGS_PER_REPLY:
         raise TooManyRatings(f"reply {reply_id!r} rated {len(found.ratings)} times")
     data = {"reply_id": reply_id, "rating": rating, "comment": comment}
-    return await store.append_event(conversation_id, FEEDBACK_KIND, found.reply.agent, data)
+    record = await store.append_event(conversation_id, FEEDBACK_KIND, found.reply.agent, data)
+    await store.refresh_facts(conversation_id)  # closed already: its analytics count the rating
+    return record
 
 
 def latest_ratings(records: Iterable[EventRecord]) -> dict[str, Rating]:

@@ -21,7 +21,8 @@ from smart_support.store.records import (
     ImportStatus,
     Usage,
 )
-from smart_support.store.rows import AnalyticsRows, EventVocabulary
+from smart_support.store.retention import RetentionBatch
+from smart_support.store.rollups import AnalyticsRows, EventVocabulary
 
 
 class Store(Protocol):
@@ -55,9 +56,27 @@ class Store(Protocol):
     async def reopen_conversation(self, conversation_id: str) -> bool:
         """Clear a closed conversation's closed_at and outcome; False when it was open."""
 
+    async def refresh_facts(self, conversation_id: str) -> bool:
+        """Roll a closed conversation's analytics up again after an event that does not reopen
+        it (a rating); False when it is open."""
+
+    async def roll_up_closed(self, limit: int = 500) -> int:
+        """Roll up closed conversations that have no analytics facts yet; returns how many."""
+
     async def idle_conversations(self, before: datetime, limit: int = 100) -> list[str]:
         """Ids of open conversations whose last event (or creation, without events) is older
         than `before`, oldest conversation first."""
+
+    async def delete_closed_before(self, before: datetime, batch: int) -> RetentionBatch:
+        """Delete up to `batch` conversations closed before `before` (the oldest close first)
+        with their events, approvals, actions, usage and analytics facts, in one short
+        transaction; the analytics rollup keeps their figures. Open conversations are never
+        deleted, nor closed ones not yet rolled up. The checkpoints are the caller's to delete
+        (a conversation's thread id is its id); see runtime/retention.py."""
+
+    async def count_closed_before(self, before: datetime) -> dict[str, int]:
+        """Rows per table (`store.retention.TABLES`) that deleting every conversation due before
+        `before` would remove; nothing changes (a dry run)."""
 
     async def append_event(
         self, conversation_id: str, kind: str, agent: str | None, data: dict[str, Any]

@@ -71,6 +71,40 @@ def _import_jobs(timestamp: str, options: str) -> Migration:
     )
 
 
+def _rollups(timestamp: str, integer: str, real: str) -> Migration:
+    """Migration 6: analytics facts and rollups (see store/rollups.py), and the indexes that
+    keep analytics and retention off the bulk of the conversations."""
+    keys = "day TEXT NOT NULL, metric TEXT NOT NULL, k1 TEXT NOT NULL, k2 TEXT NOT NULL,"
+    keys += " k3 TEXT NOT NULL"
+    values = (
+        f"n {integer} NOT NULL, input_tokens {integer} NOT NULL,"
+        f" output_tokens {integer} NOT NULL, cost_usd {real} NOT NULL"
+    )
+    return Migration(
+        "analytics rollups",
+        (
+            f"ALTER TABLE conversations ADD COLUMN rolled_up_at {timestamp}",
+            f"""CREATE TABLE conversation_facts (
+                conversation_id TEXT NOT NULL REFERENCES conversations (id),
+                {keys}, {values},
+                PRIMARY KEY (conversation_id, metric, k1, k2, k3)
+            )""",
+            f"""CREATE TABLE analytics_rollup (
+                {keys}, {values},
+                PRIMARY KEY (day, metric, k1, k2, k3)
+            )""",
+            # Analytics reads live only the conversations not rolled up (mostly open ones).
+            "CREATE INDEX conversations_live_idx ON conversations (created_at)"
+            " WHERE rolled_up_at IS NULL",
+            # Retention takes the oldest closed conversations first.
+            "CREATE INDEX conversations_closed_idx ON conversations (closed_at)"
+            " WHERE closed_at IS NOT NULL",
+            # The median time to decide reads the window's approvals, not its conversations.
+            "CREATE INDEX approvals_created_idx ON approvals (created_at)",
+        ),
+    )
+
+
 SQLITE_MIGRATIONS: list[Migration] = [
     Migration(
         "initial schema",
@@ -198,6 +232,7 @@ SQLITE_MIGRATIONS: list[Migration] = [
             " WHERE closed_at IS NULL",
         ),
     ),
+    _rollups("TEXT", "INTEGER", "REAL"),
 ]
 
 POSTGRES_MIGRATIONS: list[Migration] = [
@@ -336,6 +371,7 @@ POSTGRES_MIGRATIONS: list[Migration] = [
             " WHERE closed_at IS NULL",
         ),
     ),
+    _rollups("TIMESTAMPTZ", "BIGINT", "DOUBLE PRECISION"),
 ]
 
 #: Our tables, for size accounting (``stored_bytes``).
@@ -349,6 +385,8 @@ OUR_TABLES: tuple[str, ...] = (
     "imports",
     "import_changes",
     "import_jobs",
+    "conversation_facts",
+    "analytics_rollup",
 )
 
 _CREATE_SQLITE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -131,6 +131,8 @@ class PostgresStore(SqlStore):
                 await migrate_postgres(conn)
         except UNAVAILABLE as exc:
             raise self._unavailable("setup", exc) from exc
+        while await self.roll_up_closed():  # closed before rollups existed
+            pass
 
     async def close(self) -> None:
         await self._advisory.close()

@@ -10,7 +10,7 @@ import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -26,6 +26,12 @@ from smart_support.store.records import (
     ImportJob,
     ImportNotFound,
     Usage,
+)
+from smart_support.store.rollups import (
+    AnalyticsRows,
+    EventGroup,
+    EventVocabulary,
+    UsageGroup,
 )
 
 
@@ -305,7 +311,8 @@ CLOSE_CONVERSATION = (
 )
 #: A message to a closed conversation reopens it: the outcome is computed again at the next close.
 REOPEN_CONVERSATION = (
-    "UPDATE conversations SET closed_at = NULL, outcome = NULL, outcome_version = NULL"
+    "UPDATE conversations SET closed_at = NULL, outcome = NULL, outcome_version = NULL,"
+    " rolled_up_at = NULL"
     " WHERE id = :id AND closed_at IS NOT NULL RETURNING id"
 )
 #: Open conversations whose last event (or, without events, creation) is older than `:before`.
@@ -320,25 +327,6 @@ Fetch = Callable[[str, dict[str, Any]], Awaitable[Sequence[Row]]]
 """An adapter's way to run one statement (`:name` style, as `Dialect.sql` left it) and read rows."""
 
 
-async def close_conversation(
-    fetch: Fetch,
-    dialect: Dialect,
-    conversation_id: str,
-    outcome: str,
-    version: int,
-    now: datetime,
-) -> bool:
-    """`Store.close_conversation`, for either adapter."""
-    params = {"id": conversation_id, "outcome": outcome, "version": version}
-    closed = await fetch(dialect.sql(CLOSE_CONVERSATION), {**params, "now": dialect.moment(now)})
-    return bool(closed)
-
-
-async def reopen_conversation(fetch: Fetch, dialect: Dialect, conversation_id: str) -> bool:
-    """`Store.reopen_conversation`, for either adapter."""
-    return bool(await fetch(dialect.sql(REOPEN_CONVERSATION), {"id": conversation_id}))
-
-
 async def idle_conversations(
     fetch: Fetch, dialect: Dialect, before: datetime, limit: int
 ) -> list[str]:
@@ -349,11 +337,7 @@ async def idle_conversations(
     return [str(r["id"]) for r in found]
 
 
-# -- analytics (aggregates over the conversations created in a window) ----------------------
-#
-# Every statement groups in the database and hands back a few rows (per day, agent, model, kind or
-# status), never one per event. The window is on conversations.created_at (indexed); events,
-# approvals and usage join to their conversation. The dialects differ only in three fragments.
+# -- dialects -------------------------------------------------------------------------------
 
 
 _PLACEHOLDER = re.compile(r"(?<![:\w]):([a-z_]+)")
@@ -439,164 +423,6 @@ POSTGRES = Dialect(
     no_limit=None,
     append_event=_POSTGRES_APPEND_EVENT,
 )
-
-_WINDOW = "c.created_at >= :since AND c.created_at < :until"
-
-
-@dataclass(frozen=True)
-class EventGroup:
-    """How many events of one kind, agent and `data.status` (None when it has none)."""
-
-    kind: str
-    agent: str | None
-    status: str | None
-    events: int
-
-
-@dataclass(frozen=True)
-class UsageGroup:
-    """Model calls of one conversation day, agent and model."""
-
-    day: str
-    agent: str
-    model: str
-    model_calls: int
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-
-
-@dataclass(frozen=True)
-class EventVocabulary:
-    """The event kinds analytics counts (the runtime's, passed in: the store reads no kinds)."""
-
-    counted: tuple[str, ...]
-    """Kinds to count by agent and status."""
-    escalations: tuple[str, ...]
-    """Kinds that escalate a conversation."""
-    selected: str
-    """The routing kind, which escalates when its `data.reason` is `escalation_reason`."""
-    escalation_reason: str
-
-
-@dataclass(frozen=True)
-class AnalyticsRows:
-    """What the analytics statements answer for one window."""
-
-    conversations_by_day: dict[str, int]
-    escalated: int
-    events: list[EventGroup]
-    usage: list[UsageGroup]
-    approvals_by_status: dict[str, int]
-    median_decision_seconds: float | None
-    """Over approvals a person approved or rejected; None when there is none."""
-    outcomes: dict[str, int] = field(default_factory=dict)
-    """Closed conversations by outcome (open ones have none)."""
-    resolved_cost_usd: float = 0.0
-    """What the model calls of the resolved conversations cost."""
-
-
-def _kinds(prefix: str, kinds: Sequence[str]) -> tuple[str, dict[str, str]]:
-    # Letters, not digits: `pg` reads placeholder names as [a-z_]+.
-    if len(kinds) > 26:
-        raise ValueError(f"at most 26 kinds, not {len(kinds)}")
-    names = [f"{prefix}_{chr(97 + i)}" for i in range(len(kinds))]
-    return ", ".join(f":{n}" for n in names) or "NULL", dict(zip(names, kinds, strict=True))
-
-
-async def analytics_rows(
-    fetch: Callable[[str, dict[str, Any]], Awaitable[Sequence[Row]]],
-    dialect: Dialect,
-    since: datetime,
-    until: datetime,
-    vocabulary: EventVocabulary,
-) -> AnalyticsRows:
-    """Run the analytics statements through an adapter's `fetch` (SQL in `:name` style, params).
-
-    Written once for both adapters: each passes its fetch and its `Dialect`.
-    """
-    window = {"since": dialect.moment(since), "until": dialect.moment(until)}
-
-    async def run(sql: str, **params: Any) -> Sequence[Row]:
-        return await fetch(dialect.sql(sql), {**window, **params})
-
-    days = await run(
-        f"SELECT {dialect.day} AS day, COUNT(*) AS n FROM conversations c WHERE {_WINDOW}"
-        " GROUP BY 1 ORDER BY 1"
-    )
-    escalating, escalating_params = _kinds("esc", vocabulary.escalations)
-    reason = dialect.field.format(column="e.data", name="reason")
-    escalated = await run(
-        f"SELECT COUNT(*) AS n FROM conversations c WHERE {_WINDOW} AND ({dialect.escalated}"
-        f" OR EXISTS (SELECT 1 FROM events e WHERE e.conversation_id = c.id AND"
-        f" (e.kind IN ({escalating}) OR (e.kind = :selected AND {reason} = :reason))))",
-        selected=vocabulary.selected,
-        reason=vocabulary.escalation_reason,
-        **escalating_params,
-    )
-    counted, counted_params = _kinds("kind", vocabulary.counted)
-    status = dialect.field.format(column="e.data", name="status")
-    events = await run(
-        f"SELECT e.kind, e.agent, {status} AS status, COUNT(*) AS n FROM conversations c"
-        f" JOIN events e ON e.conversation_id = c.id WHERE {_WINDOW} AND e.kind IN ({counted})"
-        " GROUP BY e.kind, e.agent, 3 ORDER BY 1, 2, 3",
-        **counted_params,
-    )
-    usage = await run(
-        f"SELECT {dialect.day} AS day, u.agent, u.model, COUNT(*) AS calls,"
-        " SUM(u.input_tokens) AS input_tokens, SUM(u.output_tokens) AS output_tokens,"
-        " SUM(u.cost_usd) AS cost_usd FROM conversations c JOIN usage u"
-        f" ON u.conversation_id = c.id WHERE {_WINDOW} GROUP BY 1, u.agent, u.model"
-        " ORDER BY 1, 2, 3"
-    )
-    approvals = await run(
-        "SELECT a.status, COUNT(*) AS n FROM conversations c JOIN approvals a"
-        f" ON a.conversation_id = c.id WHERE {_WINDOW} GROUP BY a.status"
-    )
-    decided = (
-        "FROM conversations c JOIN approvals a ON a.conversation_id = c.id WHERE"
-        f" {_WINDOW} AND a.status IN ('approved', 'rejected') AND a.decided_at IS NOT NULL"
-    )
-    count = int((await run(f"SELECT COUNT(*) AS n {decided}"))[0]["n"])
-    median: float | None = None
-    if count:
-        # The middle one or two: the database sorts, Python averages at most two numbers.
-        middle = await run(
-            f"SELECT {dialect.seconds} AS seconds {decided} ORDER BY 1 LIMIT :take OFFSET :skip",
-            take=2 - count % 2,
-            skip=(count - 1) // 2,
-        )
-        median = sum(float(r["seconds"]) for r in middle) / len(middle)
-    outcomes = await run(
-        "SELECT c.outcome, COUNT(*) AS n FROM conversations c"
-        f" WHERE {_WINDOW} AND c.outcome IS NOT NULL GROUP BY c.outcome"
-    )
-    resolved_cost = await run(
-        "SELECT COALESCE(SUM(u.cost_usd), 0) AS cost_usd FROM conversations c JOIN usage u"
-        f" ON u.conversation_id = c.id WHERE {_WINDOW} AND c.outcome = 'resolved'"
-    )
-    return AnalyticsRows(
-        conversations_by_day={str(r["day"]): int(r["n"]) for r in days},
-        escalated=int(escalated[0]["n"]),
-        events=[EventGroup(r["kind"], r["agent"], r["status"], int(r["n"])) for r in events],
-        usage=[
-            UsageGroup(
-                day=str(r["day"]),
-                agent=r["agent"],
-                model=r["model"],
-                model_calls=int(r["calls"]),
-                input_tokens=int(r["input_tokens"]),
-                output_tokens=int(r["output_tokens"]),
-                cost_usd=float(r["cost_usd"]),
-            )
-            for r in usage
-        ],
-        approvals_by_status={r["status"]: int(r["n"]) for r in approvals},
-        median_decision_seconds=median,
-        outcomes={r["outcome"]: int(r["n"]) for r in outcomes},
-        resolved_cost_usd=float(resolved_cost[0]["cost_usd"]),
-    )
-
 
 CLOSING = frozenset({"accepted", "discarded"})
 """Statuses a draft may move to."""
@@ -730,12 +556,10 @@ __all__ = [
     "Fetch",
     "UsageGroup",
     "action",
-    "analytics_rows",
     "approval",
     "change_refused",
     "check_decision",
     "check_import_status",
-    "close_conversation",
     "conversation",
     "decision_result",
     "dumps",
@@ -749,7 +573,6 @@ __all__ = [
     "iso",
     "now",
     "pg",
-    "reopen_conversation",
     "request_text",
     "status_result",
     "usage",

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from smart_support.errors import ConversationNotFound
-from smart_support.store import rows
+from smart_support.store import retention, rollups, rows
 from smart_support.store.records import (
     Action,
     ActionStatus,
@@ -202,18 +202,59 @@ class SqlStore:
     async def close_conversation(
         self, conversation_id: str, outcome: str, version: int, now: datetime
     ) -> bool:
-        return await rows.close_conversation(
-            self._fetcher("close_conversation"), self._sql, conversation_id, outcome, version, now
-        )
+        """Close with its outcome and roll its analytics facts up, in one transaction."""
+        async with self._transaction("close_conversation") as fetch:
+            closed = await fetch(
+                self._sql.sql(rows.CLOSE_CONVERSATION),
+                {
+                    "id": conversation_id,
+                    "outcome": outcome,
+                    "version": version,
+                    "now": self._sql.moment(now),
+                },
+            )
+            if closed:
+                await rollups.roll_up(fetch, self._sql, conversation_id, now)
+        return bool(closed)
 
     async def reopen_conversation(self, conversation_id: str) -> bool:
-        return await rows.reopen_conversation(
-            self._fetcher("reopen_conversation"), self._sql, conversation_id
-        )
+        """Reopen and take its facts back out of the rollup, in one transaction."""
+        async with self._transaction("reopen_conversation") as fetch:
+            reopened = await fetch(self._sql.sql(rows.REOPEN_CONVERSATION), {"id": conversation_id})
+            if reopened:
+                await rollups.take_back(fetch, self._sql, conversation_id)
+        return bool(reopened)
+
+    async def refresh_facts(self, conversation_id: str) -> bool:
+        """Roll a closed conversation up again after something was added to it that does not
+        reopen it (a customer's rating); False when it is open (nothing is rolled up)."""
+        async with self._transaction("refresh_facts") as fetch:
+            unrolled = await fetch(self._sql.sql(rollups.UNMARK_ROLLED_UP), {"id": conversation_id})
+            if unrolled:
+                await rollups.take_back(fetch, self._sql, conversation_id)
+                await rollups.roll_up(fetch, self._sql, conversation_id, rows.now())
+        return bool(unrolled)
+
+    async def roll_up_closed(self, limit: int = 500) -> int:
+        """Roll up conversations closed without their facts (before migration 6); returns how
+        many. Run at setup until it answers 0."""
+        found = await self._run("roll_up_closed", rollups.NOT_ROLLED_UP, limit=limit)
+        for row in found:
+            async with self._transaction("roll_up_closed") as fetch:
+                await rollups.roll_up(fetch, self._sql, str(row["id"]), rows.now())
+        return len(found)
 
     async def idle_conversations(self, before: datetime, limit: int = 100) -> list[str]:
         return await rows.idle_conversations(
             self._fetcher("idle_conversations"), self._sql, before, limit
+        )
+
+    async def delete_closed_before(self, before: datetime, batch: int) -> retention.RetentionBatch:
+        return await retention.delete_closed_before(self._transaction, self._sql, before, batch)
+
+    async def count_closed_before(self, before: datetime) -> dict[str, int]:
+        return await retention.count_closed_before(
+            self._fetcher("count_closed_before"), self._sql, before
         )
 
     # -- events -------------------------------------------------------------------------------
@@ -263,9 +304,9 @@ class SqlStore:
         return [rows.event(r, json_text=self._sql.json_text) for r in found]
 
     async def analytics_rows(
-        self, since: datetime, until: datetime, vocabulary: rows.EventVocabulary
-    ) -> rows.AnalyticsRows:
-        return await rows.analytics_rows(
+        self, since: datetime, until: datetime, vocabulary: rollups.EventVocabulary
+    ) -> rollups.AnalyticsRows:
+        return await rollups.analytics_rows(
             self._fetcher("analytics"), self._sql, since, until, vocabulary
         )
 

@@ -124,6 +124,8 @@ class SqliteStore(SqlStore):
         async with self._translated("setup"):
             await asyncio.to_thread(migrate_sqlite, self.path, busy_timeout=self.busy_timeout)
             await self._connection()
+        while await self.roll_up_closed():  # closed before rollups existed
+            pass
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
