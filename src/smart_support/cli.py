@@ -198,6 +198,17 @@ def demo(
     sys.exit(run_demo(settings, site_port=None if no_site else site_port))
 
 
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Count what is due; delete nothing.")
+def retention(dry_run: bool) -> None:
+    """Delete the conversations closed more than RETENTION_DAYS ago, with their events,
+    approvals, usage and checkpoints, from DATABASE_URL once (the server also does it as it
+    runs), and print how many rows went."""
+    from smart_support.runtime.retention import cli_retention
+
+    sys.exit(cli_retention(_settings(), dry_run=dry_run))
+
+
 @main.group()
 def mcp() -> None:
     """Serve Smart Support's tools to MCP clients."""
