@@ -22,6 +22,7 @@ from smart_support.errors import SmartSupportError
 from smart_support.redaction import Redactor
 from smart_support.runtime.activation import activate_accepted
 from smart_support.runtime.engine import Engine
+from smart_support.runtime.retention import apply_retention
 from smart_support.server import demo, import_drafts, import_jobs, imports, operator_ws, rest, ws
 from smart_support.server.analytics import router as analytics_router
 from smart_support.server.errors import install_handlers
@@ -98,8 +99,9 @@ class _SecurityHeaders:
 
 
 async def _sweep(engine: Engine, interval: float) -> None:
-    """Expire approvals past their deadline and close idle conversations
-    (`CONVERSATION_IDLE_SECONDS`) every `interval` seconds, whatever goes wrong.
+    """Expire approvals past their deadline, close idle conversations
+    (`CONVERSATION_IDLE_SECONDS`) and delete old closed ones (`RETENTION_DAYS`, a few batches
+    a sweep) every `interval` seconds, whatever goes wrong.
 
     A database outage fails every sweep until it ends: that is logged as one line when the
     sweeps start failing and one when they work again, not a traceback every `interval`. An
@@ -112,6 +114,7 @@ async def _sweep(engine: Engine, interval: float) -> None:
         try:
             expired = await engine.expire_due()
             closed = await engine.close_idle()
+            await apply_retention(engine.store, engine.graph.checkpointer, engine.settings)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
