@@ -12,7 +12,7 @@ import pytest
 from smart_support.analytics import compute
 from smart_support.analytics.outcomes import OUTCOME_VERSION, outcome
 from smart_support.store import Store
-from smart_support.store.rollups import whole_days
+from smart_support.store.rollups import whole_hours
 from test_analytics import DAY_A, DAY_B, SINCE, UNTIL, log, seeded, store  # noqa: F401
 
 CLOSED_AT = DAY_B + timedelta(hours=2)
@@ -38,9 +38,9 @@ async def close_all(opened: Store, *cids: str) -> None:
 
 
 def partial_window() -> tuple[Any, Any]:
-    """The same conversations as [SINCE, UNTIL), but no whole day: everything is read live."""
-    since, until = SINCE + timedelta(hours=1), UNTIL - timedelta(hours=1)
-    assert whole_days(since, until) == (until, until)
+    """The same conversations as [SINCE, UNTIL), with a partial first and last hour."""
+    since, until = SINCE + timedelta(seconds=1), UNTIL - timedelta(seconds=1)
+    assert whole_hours(since, until) == (SINCE + timedelta(hours=1), UNTIL - timedelta(hours=1))
     return since, until
 
 
@@ -50,7 +50,7 @@ async def test_the_rollup_of_closed_conversations_answers_what_the_live_figures_
     live = await compute(seeded, SINCE, UNTIL)
     assert live.resolved is None and live.conversations == 3
     await close_all(seeded, "c1", "c2", "c3", "old")
-    assert whole_days(SINCE, UNTIL) == (SINCE, UNTIL)  # two whole days: from the rollup
+    assert whole_hours(SINCE, UNTIL) == (SINCE, UNTIL)  # whole hours only: from the rollup
     rolled = await compute(seeded, SINCE, UNTIL)
     ignored = (*OUTCOME_FIGURES, "outcomes", "abandonment_rate")
     assert comparable(rolled, *ignored) == comparable(live, *ignored)
@@ -60,7 +60,7 @@ async def test_the_rollup_of_closed_conversations_answers_what_the_live_figures_
     assert comparable(await compute(seeded, *partial_window())) == comparable(rolled)
 
 
-async def test_the_whole_days_are_read_from_the_rollup_and_the_edges_live(
+async def test_the_whole_hours_are_read_from_the_rollup_and_the_edges_live(
     seeded: Store,  # noqa: F811
 ) -> None:
     await close_all(seeded, "c1", "c2", "c3")
@@ -68,7 +68,10 @@ async def test_the_whole_days_are_read_from_the_rollup_and_the_edges_live(
     # Appended to a closed conversation without reopening it: the rollup does not know yet.
     await log(seeded, "c1", ("customer_message", None, {"text": "one more thing"}))
     assert (await compute(seeded, SINCE, UNTIL)).turns == before.turns
-    assert (await compute(seeded, *partial_window())).turns == before.turns + 1
+    # c1 began at DAY_A 09:00: a window ending at 09:30 has only part of that hour, read live.
+    edge = (SINCE, DAY_A + timedelta(minutes=30))
+    assert whole_hours(*edge) == (SINCE, DAY_A)
+    assert (await compute(seeded, *edge)).turns == 3  # c1's two turns and the new one
     assert await seeded.refresh_facts("c1")
     assert (await compute(seeded, SINCE, UNTIL)).turns == before.turns + 1
     assert not await seeded.refresh_facts("nobody")
@@ -108,7 +111,7 @@ async def test_the_latest_rating_of_each_reply_counts_once_live_and_rolled_up(
     assert (rolled.feedback.up, rolled.feedback.down) == (1, 2)
 
 
-async def test_an_empty_window_of_whole_days_answers_zeros(store: Store) -> None:  # noqa: F811
+async def test_an_empty_window_of_whole_hours_answers_zeros(store: Store) -> None:  # noqa: F811
     figures = await compute(store, SINCE, UNTIL)
     assert (figures.conversations, figures.outcomes, figures.series) == (0, {}, [])
     assert figures.feedback.satisfaction is None and figures.abandonment_rate is None

@@ -74,7 +74,7 @@ def _import_jobs(timestamp: str, options: str) -> Migration:
 def _rollups(timestamp: str, integer: str, real: str) -> Migration:
     """Migration 6: analytics facts and rollups (see store/rollups.py), and the indexes that
     keep analytics and retention off the bulk of the conversations."""
-    keys = "day TEXT NOT NULL, metric TEXT NOT NULL, k1 TEXT NOT NULL, k2 TEXT NOT NULL,"
+    keys = "hour TEXT NOT NULL, metric TEXT NOT NULL, k1 TEXT NOT NULL, k2 TEXT NOT NULL,"
     keys += " k3 TEXT NOT NULL"
     values = (
         f"n {integer} NOT NULL, input_tokens {integer} NOT NULL,"
@@ -91,7 +91,7 @@ def _rollups(timestamp: str, integer: str, real: str) -> Migration:
             )""",
             f"""CREATE TABLE analytics_rollup (
                 {keys}, {values},
-                PRIMARY KEY (day, metric, k1, k2, k3)
+                PRIMARY KEY (hour, metric, k1, k2, k3)
             )""",
             # Analytics reads live only the conversations not rolled up (mostly open ones).
             "CREATE INDEX conversations_live_idx ON conversations (created_at)"

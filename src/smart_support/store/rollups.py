@@ -4,12 +4,13 @@ When a conversation closes, its *facts* (how many conversations, escalations, ev
 agent and status, model calls by agent and model, approvals by status, its outcome, what a
 resolved one cost, the customer's latest rating of each reply) are computed by one grouped
 statement and stored in `conversation_facts`, and added to `analytics_rollup`, keyed by the
-conversation's creation day: all in the transaction that closes it. Reopening subtracts them
+conversation's creation hour: all in the transaction that closes it. Reopening subtracts them
 again. Analytics over a window then reads:
 
-- the rollup rows of the window's whole days (a few rows per day, however many conversations);
+- the rollup rows of the window's whole hours, summed by day in the database (a few dozen rows
+  per hour, however many conversations);
 - the same facts statement, run live over the conversations the rollup does not hold: open ones
-  (an index over them only) and those of the partial first and last day of the window.
+  (an index over them only) and those of the partial first and last hour of the window.
 
 Both halves are the *same* SELECT (`facts_sql`), once over one conversation and once over the
 live set, so the rollup can never count differently from a live computation. The median time to
@@ -27,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from smart_support.store.rows import Dialect, Fetch, Row
 
-_COLUMNS = "day, metric, k1, k2, k3, n, input_tokens, output_tokens, cost_usd"
+_COLUMNS = "hour, metric, k1, k2, k3, n, input_tokens, output_tokens, cost_usd"
+#: The sums of fact rows by day and key (the day is the hour's first ten characters).
+_SUMS = (
+    "substr(hour, 1, 10) AS day, metric, k1, k2, k3, SUM(n) AS n, SUM(input_tokens) AS"
+    " input_tokens, SUM(output_tokens) AS output_tokens, SUM(cost_usd) AS cost_usd"
+)
+_BY_DAY = "GROUP BY substr(hour, 1, 10), metric, k1, k2, k3"
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ def facts_sql(dialect: Dialect, which: str, escalated: str) -> str:
     Columns: conversation_id, then `_COLUMNS`. `which` is a condition on alias `c`;
     `escalated` a condition on `c` saying it escalated.
     """
-    day = dialect.day
+    hour = dialect.hour
     status = dialect.field.format(column="e.data", name="status")
     rating = dialect.field.format(column="e.data", name="rating")
     reply = dialect.field.format(column="e.data", name="reply_id")
@@ -109,28 +116,28 @@ def facts_sql(dialect: Dialect, which: str, escalated: str) -> str:
     zero = "0, 0, 0.0"
     return " UNION ALL ".join(
         (
-            f"SELECT c.id AS conversation_id, {day} AS day, 'conversations' AS metric, '' AS k1,"
+            f"SELECT c.id AS conversation_id, {hour} AS hour, 'conversations' AS metric, '' AS k1,"
             " '' AS k2, '' AS k3, 1 AS n, 0 AS input_tokens, 0 AS output_tokens,"
             f" 0.0 AS cost_usd FROM conversations c WHERE {which}",
-            f"SELECT c.id, {day}, 'escalated', '', '', '', 1, {zero}"
+            f"SELECT c.id, {hour}, 'escalated', '', '', '', 1, {zero}"
             f" FROM conversations c WHERE {which} AND {escalated}",
-            f"SELECT c.id, {day}, 'outcomes', c.outcome, '', '', 1, {zero}"
+            f"SELECT c.id, {hour}, 'outcomes', c.outcome, '', '', 1, {zero}"
             f" FROM conversations c WHERE {which} AND c.outcome IS NOT NULL",
-            f"SELECT c.id, {day}, 'events', e.kind, COALESCE(e.agent, ''),"
+            f"SELECT c.id, {hour}, 'events', e.kind, COALESCE(e.agent, ''),"
             f" COALESCE({status}, ''), COUNT(*), {zero} FROM conversations c JOIN events e"
             f" ON e.conversation_id = c.id WHERE {which} GROUP BY c.id, 2, e.kind, 5, 6",
-            f"SELECT c.id, {day}, 'usage', u.agent, u.model, '', COUNT(*),"
+            f"SELECT c.id, {hour}, 'usage', u.agent, u.model, '', COUNT(*),"
             " SUM(u.input_tokens), SUM(u.output_tokens), SUM(u.cost_usd) FROM conversations c"
             f" JOIN usage u ON u.conversation_id = c.id WHERE {which}"
             " GROUP BY c.id, 2, u.agent, u.model",
-            f"SELECT c.id, {day}, 'resolved_cost', '', '', '', COUNT(*), 0, 0, SUM(u.cost_usd)"
+            f"SELECT c.id, {hour}, 'resolved_cost', '', '', '', COUNT(*), 0, 0, SUM(u.cost_usd)"
             " FROM conversations c JOIN usage u ON u.conversation_id = c.id"
             f" WHERE {which} AND c.outcome = 'resolved' GROUP BY c.id, 2",
-            f"SELECT c.id, {day}, 'approvals', a.status, '', '', COUNT(*), {zero}"
+            f"SELECT c.id, {hour}, 'approvals', a.status, '', '', COUNT(*), {zero}"
             " FROM conversations c JOIN approvals a ON a.conversation_id = c.id"
             f" WHERE {which} GROUP BY c.id, 2, a.status",
             # The latest rating of each reply: a changed mind counts once, as it ended.
-            f"SELECT c.id, {day}, 'feedback', {rating}, '', '', COUNT(*), {zero}"
+            f"SELECT c.id, {hour}, 'feedback', {rating}, '', '', COUNT(*), {zero}"
             " FROM conversations c JOIN events e ON e.conversation_id = c.id"
             f" WHERE {which} AND {rating} IS NOT NULL AND {reply} IS NOT NULL"
             " AND NOT EXISTS (SELECT 1 FROM events l WHERE l.conversation_id = e.conversation_id"
@@ -149,9 +156,9 @@ INSERT_FACTS = "INSERT INTO conversation_facts (conversation_id, " + _COLUMNS + 
 
 #: Add (`:sign` 1) or take back (-1) one conversation's facts in the rollup.
 APPLY_FACTS = (
-    f"INSERT INTO analytics_rollup ({_COLUMNS}) SELECT day, metric, k1, k2, k3, :sign * n,"
+    f"INSERT INTO analytics_rollup ({_COLUMNS}) SELECT hour, metric, k1, k2, k3, :sign * n,"
     " :sign * input_tokens, :sign * output_tokens, :sign * cost_usd FROM conversation_facts"
-    " WHERE conversation_id = :id ON CONFLICT (day, metric, k1, k2, k3) DO UPDATE SET"
+    " WHERE conversation_id = :id ON CONFLICT (hour, metric, k1, k2, k3) DO UPDATE SET"
     " n = analytics_rollup.n + excluded.n,"
     " input_tokens = analytics_rollup.input_tokens + excluded.input_tokens,"
     " output_tokens = analytics_rollup.output_tokens + excluded.output_tokens,"
@@ -174,12 +181,11 @@ NOT_ROLLED_UP = (
 )
 
 READ_ROLLUP = (
-    f"SELECT {_COLUMNS} FROM analytics_rollup WHERE day >= :first_day AND day < :end_day"
-    " AND (n <> 0 OR cost_usd <> 0)"
+    f"SELECT {_SUMS} FROM analytics_rollup WHERE hour >= :first_hour AND hour < :end_hour {_BY_DAY}"
 )
 
 #: The conversations a window's rollup does not hold: open ones of its whole days (their own
-#: index) and every one of its partial first and last day.
+#: index) and every one of its partial first and last hour.
 _LIVE = (
     "c.id IN (SELECT id FROM conversations WHERE rolled_up_at IS NULL"
     " AND created_at >= :full_since AND created_at < :full_until"
@@ -209,16 +215,21 @@ async def take_back(fetch: Fetch, dialect: Dialect, conversation_id: str) -> Non
     await fetch(dialect.sql(DELETE_FACTS), params)
 
 
-def _midnight(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime]:
-    """The window's whole UTC days [full_since, full_until); equal bounds when there is none."""
-    start = _midnight(since)
+def hour_key(moment: datetime) -> str:
+    """The rollup's key of the UTC hour starting at `moment`: `YYYY-MM-DDTHH`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+def whole_hours(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """The window's whole UTC hours [full_since, full_until); equal bounds when there is none."""
+    start = _hour(since)
     if start < since:
-        start += timedelta(days=1)
-    end = _midnight(until)
+        start += timedelta(hours=1)
+    end = _hour(until)
     if end <= start:
         return until, until
     return start, end
@@ -232,7 +243,7 @@ async def analytics_rows(
     vocabulary: EventVocabulary,
 ) -> AnalyticsRows:
     """The figures' rows of [since, until): the rollup's whole days plus the live rest."""
-    full_since, full_until = whole_days(since, until)
+    full_since, full_until = whole_hours(since, until)
     moment = dialect.moment
     window = {
         "since": moment(since),
@@ -249,7 +260,7 @@ async def analytics_rows(
     )
     live = await fetch(
         dialect.sql(
-            f"SELECT {_COLUMNS} FROM (" + facts_sql(dialect, _LIVE, live_escalated) + ") f"
+            f"SELECT {_SUMS} FROM (" + facts_sql(dialect, _LIVE, live_escalated) + f") f {_BY_DAY}"
         ),
         {
             **window,
@@ -262,7 +273,7 @@ async def analytics_rows(
     if full_since < full_until:
         rolled = await fetch(
             dialect.sql(READ_ROLLUP),
-            {"first_day": full_since.date().isoformat(), "end_day": full_until.date().isoformat()},
+            {"first_hour": hour_key(full_since), "end_hour": hour_key(full_until)},
         )
     median = await _median(fetch, dialect, window)
     return _fold([*rolled, *live], median)
@@ -358,7 +369,8 @@ __all__ = [
     "UsageGroup",
     "analytics_rows",
     "facts_sql",
+    "hour_key",
     "roll_up",
     "take_back",
-    "whole_days",
+    "whole_hours",
 ]

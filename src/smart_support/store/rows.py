@@ -355,6 +355,8 @@ class Dialect:
 
     day: str
     """`created_at` of alias `c` as `YYYY-MM-DD` (UTC)."""
+    hour: str
+    """`created_at` of alias `c` as `YYYY-MM-DDTHH` (UTC)."""
     field: str
     """`{column}` JSON's member `{name}` as text (format with column= and name=)."""
     seconds: str
@@ -401,6 +403,7 @@ def _jsonb(value: Any) -> Any:
 
 SQLITE = Dialect(
     day="substr(c.created_at, 1, 10)",
+    hour="substr(c.created_at, 1, 13)",
     field="json_extract({column}, '$.{name}')",
     seconds="(julianday(a.decided_at) - julianday(a.created_at)) * 86400.0",
     escalated="c.escalated = 1",
@@ -413,6 +416,7 @@ SQLITE = Dialect(
 )
 POSTGRES = Dialect(
     day="to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    hour="to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')",
     field="{column}->>'{name}'",
     seconds="EXTRACT(EPOCH FROM (a.decided_at - a.created_at))",
     escalated="c.escalated",
