@@ -99,6 +99,23 @@ class ConversationSummary(BaseModel):
     usage: UsageTotals = Field(default_factory=UsageTotals)
     usage_by_model: dict[str, UsageTotals] = Field(default_factory=dict)
     usage_by_agent: dict[str, UsageTotals] = Field(default_factory=dict)
+    usage_by_purpose: dict[str, UsageTotals] = Field(
+        default_factory=dict,
+        description="Model calls by what they were for: `routing` (the router) and `reply` (the"
+        " agents' steps).",
+    )
+    tool_ms: int = Field(
+        default=0, description="Time tools ran, summed over the calls logged with a duration."
+    )
+    tool_ms_by_tool: dict[str, int] = Field(default_factory=dict)
+    longest_approval_wait_seconds: float | None = Field(
+        default=None,
+        description="The longest time from an approval's request to its decision or expiry;"
+        " null when none was resolved (or the log predates `waited_seconds`).",
+    )
+    model_ms: int = Field(
+        default=0, description="Time model calls took, summed (calls recorded with a duration)."
+    )
 
     @classmethod
     def start(cls, conversation: Conversation) -> ConversationSummary:
@@ -135,6 +152,11 @@ class ConversationSummary(BaseModel):
                 tool.succeeded += 1
             elif status == "failed":
                 tool.failed += 1
+            duration = data.get("duration_ms")
+            if isinstance(duration, int) and status != "started":
+                name = str(data.get("tool", "?"))
+                self.tool_ms_by_tool[name] = self.tool_ms_by_tool.get(name, 0) + duration
+                self.tool_ms += duration
         elif kind == "approval_requested":
             self.approvals.requested += 1
             self.approvals.pending += 1
@@ -143,6 +165,10 @@ class ConversationSummary(BaseModel):
             if status in ("approved", "rejected", "expired", "cancelled"):
                 setattr(self.approvals, status, getattr(self.approvals, status) + 1)
                 self.approvals.pending = max(0, self.approvals.pending - 1)
+            waited = data.get("waited_seconds")
+            if isinstance(waited, int | float):
+                longest = self.longest_approval_wait_seconds or 0.0
+                self.longest_approval_wait_seconds = max(float(waited), longest)
         elif kind == "turn_error":
             code = str(data.get("code", "error"))
             self.errors[code] = self.errors.get(code, 0) + 1
@@ -155,13 +181,28 @@ class ConversationSummary(BaseModel):
         self.usage.add(usage)
         self.usage_by_model.setdefault(usage.model, UsageTotals()).add(usage)
         self.usage_by_agent.setdefault(usage.agent, UsageTotals()).add(usage)
+        self.usage_by_purpose.setdefault(purpose_of(usage), UsageTotals()).add(usage)
+        duration = usage.extra.get("duration_ms")
+        if isinstance(duration, int):
+            self.model_ms += duration
+
+
+def purpose_of(usage: Usage) -> str:
+    """What a model call was for (`events.ModelCall.purpose`): as recorded, or for rows
+    recorded before purposes were, `routing` for the router's and `reply` for the rest."""
+    purpose = usage.extra.get("purpose")
+    if isinstance(purpose, str):
+        return purpose
+    return "routing" if usage.agent == "router" else "reply"
 
 
 async def summarize(store: Store, conversation_id: str) -> ConversationSummary | None:
     """The summary of one conversation, None when there is no such conversation.
 
     It reads the whole log (page by page): its cost grows with the conversation, unlike a
-    page's. The usage records are the model calls' own, attributed to the agent that made them.
+    page's. The usage records are the model calls' own, attributed to the agent that made them
+    and to their purpose; the same calls are on the events of their steps (`model_calls`), but
+    the usage table holds them all (a failed turn's last calls too), so the totals come from it.
     """
     conversation = await store.get_conversation(conversation_id)
     if conversation is None:

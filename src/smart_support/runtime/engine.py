@@ -3,7 +3,9 @@
 A turn: take the conversation's lock (one turn at a time, across processes on PostgreSQL), store
 the customer's message in the event log (from then on it is accepted and will be answered), run
 the graph and translate its stream into events. Events are published to live subscribers and,
-except tokens, appended to the event log, which is the transcript and the replay source.
+except tokens, appended to the event log, which is the transcript and the replay source: each
+step is one append with what an operator needs to understand it later (`runtime.events`), the
+tokens and cost of the model calls made for it included (no append of their own).
 """
 
 from __future__ import annotations
@@ -46,11 +48,15 @@ from smart_support.runtime.events import (
     Event,
     MessageAccepted,
     ReplyEnd,
+    RoutingDecision,
     Token,
     ToolActivity,
     TurnError,
+    log_data,
+    operator_detail,
 )
 from smart_support.runtime.graph import build_graph
+from smart_support.runtime.guard import GUARD_MARK
 from smart_support.runtime.routing import Reason, Router
 from smart_support.runtime.usage import UsageRecorder
 from smart_support.settings import Settings
@@ -342,9 +348,7 @@ class Engine:
             queue.put_nowait(event)
         if not isinstance(event, Token | MessageAccepted):
             agent = getattr(event, "agent", None)
-            await self.store.append_event(
-                event.conversation_id, event.type, agent, event.model_dump(mode="json")
-            )
+            await self.store.append_event(event.conversation_id, event.type, agent, log_data(event))
         return event
 
     # turns ---------------------------------------------------------------------------------
@@ -435,6 +439,7 @@ class Engine:
         """Hold the conversation lock, publish each event, and turn failures into an event."""
         accepted = False
         failure: SmartSupportError
+        cause: BaseException
         try:
             async with self.store.conversation_lock(conversation_id):
                 async for event in events:
@@ -442,8 +447,9 @@ class Engine:
                     yield await self._emit(event)
             return
         except SmartSupportError as exc:
-            failure = exc
+            failure, cause = exc, exc
         except Exception as exc:  # a provider's or the checkpointer's own exception types
+            cause = exc
             if is_store_unavailable(exc):
                 log.warning("store unavailable in conversation %s: %r", conversation_id, exc)
                 failure = StoreUnavailable()
@@ -454,6 +460,7 @@ class Engine:
                 log.exception("turn failed in conversation %s", conversation_id)
                 failure = SmartSupportError()
         error = self._error(conversation_id, failure)
+        error.detail = operator_detail(cause)
         if accepted:  # the message is stored: it is answered together with the next one
             reason = (
                 "Our database stopped answering before the reply was finished."
@@ -545,12 +552,7 @@ class Engine:
                 cancelled = await self.store.decide_approval(
                     approval.id, "cancelled", "customer", datetime.now(UTC)
                 )
-                yield ApprovalResolved(
-                    conversation_id=conversation_id,
-                    approval_id=cancelled.id,
-                    status="cancelled",
-                    decided_by=cancelled.decided_by,
-                )
+                yield ApprovalResolved.of(cancelled)
 
     async def _unanswered(self, conversation_id: str, seq: int) -> list[tuple[int, str]]:
         """Customer messages before `seq` that were stored but whose turn failed (the model or
@@ -591,12 +593,7 @@ class Engine:
                 code=ApprovalError.code,
                 message="This approval expired before it was decided.",
             )
-        yield ApprovalResolved(
-            conversation_id=conversation_id,
-            approval_id=decided.id,
-            status=decided.status,  # type: ignore[arg-type]
-            decided_by=decided.decided_by,
-        )
+        yield ApprovalResolved.of(decided)
         async for event in self._resume(conversation_id, approval.id, graph=graph):
             yield event
 
@@ -666,9 +663,13 @@ class Engine:
                 if not part["ns"] and "route" in data and data["route"]:
                     update = data["route"]
                     previous, agent = agent, update["active_agent"]
-                    yield await self._selected(
+                    selected = await self._selected(
                         conversation_id, agent, previous, update.get("route_reason", "routed")
                     )
+                    if update.get("route_decision"):
+                        selected.decision = RoutingDecision.model_validate(update["route_decision"])
+                    selected.model_calls = recorder.take()
+                    yield selected
                     continue
                 if not part["ns"]:
                     continue
@@ -686,6 +687,8 @@ class Engine:
                                     call_id=call["id"] or "",
                                     status="started",
                                     args=call["args"],
+                                    # the model step that asked for the calls, on the first
+                                    model_calls=recorder.take(),
                                 )
                 continue
             chunk, meta = data
@@ -705,23 +708,21 @@ class Engine:
                             method=customer.method,
                             customer=customer.label,
                         )
-                yield ToolActivity(
-                    conversation_id=conversation_id,
-                    agent=node_agent,
-                    tool=chunk.name or "",
-                    call_id=chunk.tool_call_id,
-                    status="failed" if chunk.status == "error" else "succeeded",
-                    detail=chunk.text[:500],
-                )
+                yield _tool_result(conversation_id, node_agent, chunk)
         approval_ids = list(dict.fromkeys(item.value["approval_id"] for item in interrupted))
         for approval_id in approval_ids:
             approval = await self.store.get_approval(approval_id)
             if approval is not None and approval.status == "pending":
-                yield ApprovalRequested.from_record(approval)
+                yield ApprovalRequested.from_record(approval, model_calls=recorder.take())
         if not interrupted:
             final = agent or self.registry.fallback.name
             text = "".join(reply).strip() or last_text
-            yield ReplyEnd(conversation_id=conversation_id, agent=final, text=text)
+            yield ReplyEnd(
+                conversation_id=conversation_id,
+                agent=final,
+                text=text,
+                model_calls=recorder.take(),
+            )
 
     async def _selected(
         self, conversation_id: str, agent: str, previous: str | None, reason: Reason
@@ -744,6 +745,25 @@ class Engine:
             reason=reason,
             display_name=shown,
         )
+
+
+def _tool_result(conversation_id: str, agent: str, message: ToolMessage) -> ToolActivity:
+    """A tool's answer as the event log keeps it: its result (trimmed), how long the tool ran
+    and what it raised (`response_metadata` set by the tool guard), and the guard's kind when
+    the guard wrote the answer."""
+    ran = (message.response_metadata or {}).get(GUARD_MARK) or {}
+    wrote = (message.additional_kwargs or {}).get(GUARD_MARK) or {}
+    return ToolActivity(
+        conversation_id=conversation_id,
+        agent=agent,
+        tool=message.name or "",
+        call_id=message.tool_call_id,
+        status="failed" if message.status == "error" else "succeeded",
+        **ToolActivity.trimmed(message.text),
+        duration_ms=ran.get("duration_ms"),
+        error=ran.get("error"),
+        guard=wrote.get("kind"),
+    )
 
 
 def _is_model_failure(exc: Exception) -> bool:

@@ -43,6 +43,8 @@ class ConversationState(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
     active_agent: NotRequired[str | None]
     route_reason: NotRequired[str]
+    #: How the last routing was decided (`RoutingDecision` as JSON), for the event log.
+    route_decision: NotRequired[dict[str, Any] | None]
 
 
 def window_cut(messages: Sequence[BaseMessage], size: int) -> int:
@@ -87,6 +89,9 @@ def build_graph(
             "messages": dropped,
             "active_agent": decision.agent,
             "route_reason": decision.reason,
+            "route_decision": (
+                decision.decision.model_dump(mode="json") if decision.decision else None
+            ),
         }
 
     builder.add_node("route", route)

@@ -23,6 +23,7 @@ parallel calls, a tool name that does not exist, arguments it was told not to pa
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,7 @@ from smart_support.identity.rules import (
 from smart_support.registry.schema import VerifySpec
 from smart_support.runtime import approvals
 from smart_support.runtime.checks import precheck
+from smart_support.runtime.events import operator_detail
 from smart_support.settings import Settings
 from smart_support.store.base import Store
 from smart_support.tools.context import ToolContext, tool_context
@@ -219,14 +221,21 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
             if identity is not None:
                 await self.store.set_identity(ctx.conversation_id, identity.model_dump(mode="json"))
                 log.info("conversation %s: customer verified", ctx.conversation_id)
-                return _message(call, VERIFIED.format(name=identity.label), "success", "verified")
+                verified = _message(
+                    call, VERIFIED.format(name=identity.label), "success", "verified"
+                )
+                return _ran_as(verified, result)
         count = await self.store.count_failed_verification(ctx.conversation_id)
         log.info("conversation %s: verification attempt %d failed", ctx.conversation_id, count)
         left = self.verify.max_attempts - count
         if left <= 0:
-            return _message(call, TOO_MANY_ATTEMPTS, "error", "verification_refused")
+            return _ran_as(
+                _message(call, TOO_MANY_ATTEMPTS, "error", "verification_refused"), result
+            )
         note = f"{left} attempt{'s' if left != 1 else ''} left."
-        return _message(call, NOT_VERIFIED.format(left=note), "error", "not_verified")
+        return _ran_as(
+            _message(call, NOT_VERIFIED.format(left=note), "error", "not_verified"), result
+        )
 
     # reads ---------------------------------------------------------------------------------
 
@@ -257,7 +266,8 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
             call["name"],
         )
         not_found = approvals.summarize(call["name"], call["args"], rule["not_found"])
-        return _message(call, approvals.json_text({"ok": False, "error": not_found}), "success")
+        answer = _message(call, approvals.json_text({"ok": False, "error": not_found}), "success")
+        return _ran_as(answer, result)
 
     async def _guarded_read(self, tool: BaseTool, args: dict[str, Any], ctx: ToolContext) -> Any:
         """A read made by the guard itself (a write's pre-check), held to the same rules as the
@@ -350,22 +360,33 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
         self, request: ToolCallRequest, handler: Handler, ctx: ToolContext
     ) -> ToolMessage | Command[Any]:
         """Run the tool; a failing tool API becomes a plain error result the agent can explain
-        (the detail goes to the log, never to the customer)."""
+        (the detail goes to the log and the event log, never to the customer). The result
+        carries how long the call took and what it raised in `response_metadata[GUARD_MARK]`,
+        which the engine puts on the call's `tool_activity` event."""
         call = request.tool_call
+        started = time.perf_counter()
+        error: BaseException | None = None
+        result: ToolMessage | Command[Any]
         try:
             with tool_context(ctx):
-                return await handler(request)
+                result = await handler(request)
         except GraphBubbleUp:
             raise  # interrupts and other control flow of LangGraph's own
         except EgressRefused as exc:
             log.error("tool %s: the egress guard refused its request: %s", call["name"], exc)
-            return _message(call, SYSTEM_DOWN, "error", "system_down")
+            result, error = _message(call, SYSTEM_DOWN, "error", "system_down"), exc
         except ToolError as exc:
             log.warning("tool %s failed: %s", call["name"], exc)
-            return _message(call, SYSTEM_DOWN, "error", "system_down")
-        except Exception:
+            result, error = _message(call, SYSTEM_DOWN, "error", "system_down"), exc
+        except Exception as exc:
             log.exception("tool %s raised unexpectedly", call["name"])
-            return _message(call, SYSTEM_FAILED, "error", "system_failed")
+            result, error = _message(call, SYSTEM_FAILED, "error", "system_failed"), exc
+        if isinstance(result, ToolMessage):
+            ran: dict[str, Any] = {"duration_ms": round((time.perf_counter() - started) * 1000)}
+            if error is not None:
+                ran["error"] = operator_detail(error)
+            result.response_metadata = {**(result.response_metadata or {}), GUARD_MARK: ran}
+        return result
 
 
 def _meta(tool: BaseTool) -> dict[str, Any]:
@@ -375,6 +396,13 @@ def _meta(tool: BaseTool) -> dict[str, Any]:
 def _conversation_id() -> str:
     configurable = get_config().get("configurable", {})
     return str(configurable["thread_id"])
+
+
+def _ran_as(answer: ToolMessage, ran: ToolMessage | Command[Any]) -> ToolMessage:
+    """`answer`, written by the guard over the result `ran`, keeps how long the tool ran."""
+    if isinstance(ran, ToolMessage) and GUARD_MARK in (ran.response_metadata or {}):
+        answer.response_metadata = {GUARD_MARK: ran.response_metadata[GUARD_MARK]}
+    return answer
 
 
 def _message(call: Any, content: str, status: str, kind: str | None = None) -> ToolMessage:

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from smart_support.models.matching import FOLLOW_UP, Matcher
 from smart_support.registry import AgentSpec, Registry
+from smart_support.runtime.events import RoutingDecision
 
 log = logging.getLogger("smart_support.routing")
 
@@ -41,6 +42,8 @@ SWITCH_SCORE = 0.35
 SWITCH_MARGIN = 0.12
 #: How many recent messages the router sees as context.
 ROUTER_CONTEXT = 4
+#: How many agents' lexical scores a routing decision keeps (the best ones).
+KEPT_SCORES = 5
 
 
 class _NoArgs(BaseModel):
@@ -52,6 +55,8 @@ class Route:
     agent: str
     reason: Reason
     used_model: bool
+    decision: RoutingDecision | None = None
+    """How it was decided, for the event log (`AgentSelected.decision`)."""
 
 
 def _transfer_tool(agent: AgentSpec) -> BaseTool:
@@ -93,17 +98,23 @@ class Router:
 
     def sticky(self, text: str, active: str | None) -> bool:
         """True when `text` reads as a follow-up for the active specialist."""
+        return self._follow_up(text, active)[0]
+
+    def _follow_up(self, text: str, active: str | None) -> tuple[bool, dict[str, float] | None]:
+        """Whether `text` is a follow-up for the active specialist, and the lexical scores
+        that said so (None when there is no active specialist to compare with)."""
         if active is None or not any(
             a.name == active and a.role == "specialist" for a in self.routable
         ):
-            return False
+            return False, None
         scores = self.matcher.scores(text)
         best = max(scores, key=lambda k: scores[k]) if scores else active
         if best == active:
-            return True
-        return not (
+            return True, scores
+        switch = (
             scores[best] >= SWITCH_SCORE and scores[best] - scores.get(active, 0.0) >= SWITCH_MARGIN
         )
+        return not switch, scores
 
     def _off_topic(self, text: str, recent: list[BaseMessage]) -> bool:
         """A message none of whose words any agent knows, that neither opens like a follow-up
@@ -123,11 +134,25 @@ class Router:
         recent: list[BaseMessage],
         config: Any = None,
     ) -> Route:
-        """The agent for this message, and whether the router model was asked."""
-        if self.sticky(text, active) and not self._off_topic(text, recent):
-            return Route(active or self.fallback, "follow_up", used_model=False)
+        """The agent for this message, whether the router model was asked, and how it was
+        decided."""
+        follow_up, scores = self._follow_up(text, active)
+        kept = _top(scores)
+        off_topic = follow_up and self._off_topic(text, recent)
+        if follow_up and not off_topic:
+            decision = RoutingDecision(method="follow_up", scores=kept)
+            return Route(active or self.fallback, "follow_up", False, decision)
         if self.model is None:
-            return Route(self.fallback, "fallback", used_model=False)
+            return Route(self.fallback, "fallback", False, RoutingDecision(method="default"))
+        because: Any = (
+            "off_topic"
+            if off_topic
+            else "topic_switch"
+            if scores is not None
+            else "first_message"
+            if active is None
+            else "no_specialist"
+        )
         context = [m for m in recent if _is_plain_text(m)][-ROUTER_CONTEXT:]
         while context and not isinstance(context[0], HumanMessage):
             context.pop(0)  # providers want the conversation to open with the customer
@@ -146,12 +171,24 @@ class Router:
                     if agent == self.fallback
                     else "routed"
                 )
-                return Route(agent, reason, used_model=True)
+                decision = RoutingDecision(
+                    method="model", asked_because=because, scores=kept, tool=call["name"]
+                )
+                return Route(agent, reason, True, decision)
         if calls:
             log.warning(
                 "router called unknown tools %s; using the fallback", [c["name"] for c in calls]
             )
-        return Route(self.fallback, "fallback", used_model=True)
+        decision = RoutingDecision(method="model", asked_because=because, scores=kept)
+        return Route(self.fallback, "fallback", True, decision)
+
+
+def _top(scores: dict[str, float] | None) -> dict[str, float] | None:
+    """The best `KEPT_SCORES` scores, rounded, best first."""
+    if scores is None:
+        return None
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])[:KEPT_SCORES]
+    return {agent: round(score, 3) for agent, score in ranked}
 
 
 def _asked(recent: list[BaseMessage]) -> bool:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from typing import Any, Literal
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
+from smart_support.runtime.events import ModelCall
 from smart_support.store.base import Store
 from smart_support.store.records import Usage
 
@@ -39,8 +41,11 @@ def cost_usd(
 class UsageRecorder(AsyncCallbackHandler):
     """Records input and output tokens and cost of each chat-model call, per agent.
 
-    One recorder serves one turn of one conversation. The agent comes from the metadata LangGraph
-    passes to `on_chat_model_start` (`lc_agent_name`, else the graph node).
+    One recorder serves one run of one conversation. The agent comes from the metadata LangGraph
+    passes to `on_chat_model_start` (`lc_agent_name`, else the graph node). Each call is one
+    usage row (its `extra` holds the call's `purpose` and `duration_ms`) and waits in `take()`
+    for the engine to put it on the event of its step (`events.ModelCall` says why there and
+    not in an event of its own): no write besides the usage row.
     """
 
     def __init__(
@@ -49,8 +54,14 @@ class UsageRecorder(AsyncCallbackHandler):
         self.store = store
         self.conversation_id = conversation_id
         self.prices = prices
-        self._runs: dict[UUID, tuple[str, str]] = {}
+        self._runs: dict[UUID, tuple[str, str, float]] = {}
         self.records: list[Usage] = []
+        self._calls: list[ModelCall] = []
+
+    def take(self) -> list[ModelCall]:
+        """The calls that ended since the last `take`, oldest first."""
+        calls, self._calls = self._calls, []
+        return calls
 
     async def on_chat_model_start(
         self,
@@ -68,10 +79,12 @@ class UsageRecorder(AsyncCallbackHandler):
         if tags and "router" in tags:
             agent = "router"
         model = str(meta.get("ls_model_name") or (serialized or {}).get("name") or "unknown")
-        self._runs[run_id] = (str(agent), model)
+        self._runs[run_id] = (str(agent), model, time.perf_counter())
 
     async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        agent, model = self._runs.pop(run_id, ("unknown", "unknown"))
+        agent, model, started = self._runs.pop(run_id, ("unknown", "unknown", None))
+        duration_ms = round((time.perf_counter() - started) * 1000) if started is not None else None
+        purpose: Literal["routing", "reply"] = "routing" if agent == "router" else "reply"
         for generations in response.generations:
             for generation in generations:
                 message = getattr(generation, "message", None)
@@ -79,21 +92,30 @@ class UsageRecorder(AsyncCallbackHandler):
                 if not usage:
                     continue
                 name = (getattr(message, "response_metadata", {}) or {}).get("model_name") or model
+                tokens_in = int(usage.get("input_tokens", 0))
+                tokens_out = int(usage.get("output_tokens", 0))
                 record = Usage(
                     conversation_id=self.conversation_id,
                     agent=agent,
                     model=str(name),
-                    input_tokens=int(usage.get("input_tokens", 0)),
-                    output_tokens=int(usage.get("output_tokens", 0)),
-                    cost_usd=cost_usd(
-                        str(name),
-                        int(usage.get("input_tokens", 0)),
-                        int(usage.get("output_tokens", 0)),
-                        self.prices,
-                    ),
+                    input_tokens=tokens_in,
+                    output_tokens=tokens_out,
+                    cost_usd=cost_usd(str(name), tokens_in, tokens_out, self.prices),
+                    extra={"purpose": purpose, "duration_ms": duration_ms},
                 )
                 self.records.append(record)
                 await self.store.record_usage(record)
+                self._calls.append(
+                    ModelCall(
+                        purpose=purpose,
+                        agent=agent,
+                        model=record.model,
+                        input_tokens=tokens_in,
+                        output_tokens=tokens_out,
+                        cost_usd=record.cost_usd,
+                        duration_ms=duration_ms,
+                    )
+                )
 
     async def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._runs.pop(run_id, None)
