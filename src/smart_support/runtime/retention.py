@@ -24,7 +24,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from smart_support.errors import ConfigError, StoreUnavailable
 from smart_support.settings import Settings
 from smart_support.store.base import Store
-from smart_support.store.persistence import open_persistence
+from smart_support.store.persistence import open_persistence, translate_store_errors
 from smart_support.store.retention import TABLES
 
 log = logging.getLogger("smart_support.retention")
@@ -110,9 +110,10 @@ async def apply_retention(
         for table, count in batch.rows.items():
             totals[table] = totals.get(table, 0) + count
         if checkpointer is not None:
-            for conversation_id in batch.conversation_ids:
-                await checkpointer.adelete_thread(conversation_id)
-                threads += 1
+            with translate_store_errors():  # an outage is StoreUnavailable, as the store's
+                for conversation_id in batch.conversation_ids:
+                    await checkpointer.adelete_thread(conversation_id)
+                    threads += 1
         if len(batch.conversation_ids) < settings.retention_batch:
             break  # a short batch took the last ones
         await asyncio.sleep(0)  # let chats run between batches
