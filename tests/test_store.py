@@ -466,3 +466,19 @@ async def test_a_postgres_url_may_be_spelled_postgres(pg_url: str) -> None:
 def test_an_in_memory_sqlite_url_is_refused_with_a_config_error() -> None:
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         create_store("sqlite:///:memory:")
+
+
+async def test_a_person_holds_a_conversation_until_handing_it_back(store: Store) -> None:
+    await store.create_conversation("held", "hash")
+    now = datetime.now(UTC)
+    assert await store.hold_conversation("held", "Sam", now)
+    assert not await store.hold_conversation("held", "Alex", now)  # one holder at a time
+    stored = await store.get_conversation("held")
+    assert stored is not None and stored.held_by == "Sam"
+    assert stored.held_since is not None and abs((stored.held_since - now).total_seconds()) < 0.001
+    assert await store.release_conversation("held")
+    assert not await store.release_conversation("held")
+    released = await store.get_conversation("held")
+    assert released is not None and (released.held_by, released.held_since) == (None, None)
+    with pytest.raises(ConversationNotFound):
+        await store.hold_conversation("nobody", "Sam", now)

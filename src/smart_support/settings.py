@@ -78,6 +78,43 @@ class Settings(BaseSettings):
         description="Comma-separated argument or result field names (name, address) whose values"
         " REDACT_PERSONAL_DATA masks whole, whatever they contain.",
     )
+    public_url: str = Field(
+        "http://localhost:8000",
+        description="How people reach this server (links to a conversation's replay in webhooks).",
+    )
+    webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated URLs that receive the webhook events (a hand-off first);"
+        " sent through the egress guard.",
+    )
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Standard Webhooks secrets (`whsec_` + base64); the first"
+        " signs, every one is sent as a signature during a rotation.",
+    )
+    webhook_events: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["conversation.escalated"],
+        description="Comma-separated event types sent: conversation.escalated (default),"
+        " approval.requested, approval.decided, conversation.closed.",
+    )
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        description="Comma-separated seconds to wait before each retry (with jitter); after the"
+        " last, a delivery goes to the dead-letter list. Default: 5 s, 5 min, 30 min, 2 h, 5 h,"
+        " 10 h, 10 h.",
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    support_hours: str | None = Field(
+        None,
+        description="When people answer a hand-off, e.g. `mon-fri 09:00-17:30` (in"
+        " SUPPORT_TIMEZONE); unset means always.",
+    )
+    support_timezone: str = Field("UTC", description="IANA time zone of SUPPORT_HOURS.")
+    offline_promise: str = Field(
+        "by email within one business day",
+        max_length=200,
+        description="How a person answers outside SUPPORT_HOURS, as the customer is told.",
+    )
     model_prices: Annotated[dict[str, tuple[float, float]], NoDecode] = Field(
         default_factory=dict, description='JSON: {"model": [usd_in_per_mtok, usd_out_per_mtok]}'
     )
@@ -131,7 +168,15 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "egress_allowlist", "allowed_origins", "link_domains", "redact_fields", mode="before"
+        "egress_allowlist",
+        "allowed_origins",
+        "link_domains",
+        "redact_fields",
+        "webhook_urls",
+        "webhook_secrets",
+        "webhook_events",
+        "webhook_retry_schedule",
+        mode="before",
     )
     @classmethod
     def _split_allowlist(cls, value: object) -> object:

@@ -44,6 +44,12 @@ class Store(Protocol):
     async def set_identity(self, conversation_id: str, identity: dict[str, Any]) -> None:
         """Store the verified customer of a conversation (replaces an earlier one)."""
 
+    async def hold_conversation(self, conversation_id: str, person: str, now: datetime) -> bool:
+        """A person takes the conversation over; False when someone holds it already."""
+
+    async def release_conversation(self, conversation_id: str) -> bool:
+        """Hand a held conversation back to the agents; False when nobody held it."""
+
     async def count_failed_verification(self, conversation_id: str) -> int:
         """Count one more failed verification attempt; returns the new count."""
 

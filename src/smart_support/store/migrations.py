@@ -36,6 +36,9 @@ class Migration:
 _STATUS_APPROVAL = "('pending', 'approved', 'rejected', 'expired', 'cancelled')"
 _STATUS_ACTION = "('started', 'succeeded', 'failed', 'unknown')"
 _STATUS_IMPORT = "('draft', 'accepted', 'discarded')"
+#: pending (due at next_attempt_at), delivered, dead (retries exhausted: the dead-letter list),
+#: disabled (its endpoint answered 410 Gone).
+_STATUS_DELIVERY = "('pending', 'delivered', 'dead', 'disabled')"
 _STATUS_IMPORT_JOB = (
     "('queued', 'fetching', 'validating', 'parsing', 'classifying', 'ready', 'failed')"
 )
@@ -101,6 +104,51 @@ def _rollups(timestamp: str, integer: str, real: str) -> Migration:
             " WHERE closed_at IS NOT NULL",
             # The median time to decide reads the window's approvals, not its conversations.
             "CREATE INDEX approvals_created_idx ON approvals (created_at)",
+        ),
+    )
+
+
+def _people_and_webhooks(timestamp: str, json: str) -> Migration:
+    """Migration 7 (issue 13): a person can hold a conversation; the webhook outbox.
+
+    `webhook_deliveries` is an outbox: a row is written in the transaction of what it reports
+    (a hand-off, an approval, a close) and a delivery worker POSTs it. A worker claims a due row
+    by compare-and-set (`claimed_by`, `claimed_until`: a lease, so a crashed worker's claim runs
+    out and another process takes it). No foreign key to conversations: a delivery outlives the
+    conversation's retention, as an audit of what was sent.
+    """
+    return Migration(
+        "people and webhooks",
+        (
+            "ALTER TABLE conversations ADD COLUMN held_by TEXT",
+            f"ALTER TABLE conversations ADD COLUMN held_since {timestamp}",
+            f"""CREATE TABLE webhook_deliveries (
+                id TEXT PRIMARY KEY,
+                endpoint TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                conversation_id TEXT,
+                payload {json} NOT NULL,
+                status TEXT NOT NULL CHECK (status IN {_STATUS_DELIVERY}),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at {timestamp} NOT NULL,
+                claimed_by TEXT,
+                claimed_until {timestamp},
+                last_status INTEGER,
+                last_error TEXT,
+                created_at {timestamp} NOT NULL,
+                updated_at {timestamp} NOT NULL,
+                delivered_at {timestamp}
+            )""",
+            "CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at)"
+            " WHERE status = 'pending'",
+            "CREATE INDEX webhook_deliveries_status_idx ON webhook_deliveries (status, created_at)",
+            "CREATE INDEX webhook_deliveries_conversation_idx ON webhook_deliveries"
+            " (conversation_id, created_at)",
+            f"""CREATE TABLE webhook_endpoints (
+                endpoint TEXT PRIMARY KEY,
+                disabled_at {timestamp},
+                disabled_reason TEXT
+            )""",
         ),
     )
 
@@ -233,6 +281,7 @@ SQLITE_MIGRATIONS: list[Migration] = [
         ),
     ),
     _rollups("TEXT", "INTEGER", "REAL"),
+    _people_and_webhooks("TEXT", "TEXT"),
 ]
 
 POSTGRES_MIGRATIONS: list[Migration] = [
@@ -372,6 +421,7 @@ POSTGRES_MIGRATIONS: list[Migration] = [
         ),
     ),
     _rollups("TIMESTAMPTZ", "BIGINT", "DOUBLE PRECISION"),
+    _people_and_webhooks("TIMESTAMPTZ", "JSONB"),
 ]
 
 #: Our tables, for size accounting (``stored_bytes``).
@@ -387,6 +437,8 @@ OUR_TABLES: tuple[str, ...] = (
     "import_jobs",
     "conversation_facts",
     "analytics_rollup",
+    "webhook_deliveries",
+    "webhook_endpoints",
 )
 
 _CREATE_SQLITE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -42,6 +42,10 @@ class Conversation:
     outcome: str | None = None
     #: The version of the outcome definition that computed `outcome`.
     outcome_version: int | None = None
+    #: The person (an operator's display name) who took the conversation over; None while the
+    #: agents answer. The agents stay silent while a person holds it.
+    held_by: str | None = None
+    held_since: datetime | None = None
 
 
 @dataclass(frozen=True)

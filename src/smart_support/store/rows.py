@@ -90,6 +90,8 @@ def conversation(row: Row) -> Conversation:
         closed_at=_maybe_when(row["closed_at"]),
         outcome=row["outcome"],
         outcome_version=None if row["outcome_version"] is None else int(row["outcome_version"]),
+        held_by=row["held_by"],
+        held_since=_maybe_when(row["held_since"]),
     )
 
 

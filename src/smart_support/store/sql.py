@@ -13,12 +13,12 @@ rather than 1, no `%`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
 from smart_support.errors import ConversationNotFound
 from smart_support.store import retention, rollups, rows
+from smart_support.store.outbox import OutboxQueries
 from smart_support.store.records import (
     Action,
     ActionStatus,
@@ -33,6 +33,7 @@ from smart_support.store.records import (
     ImportStatus,
     Usage,
 )
+from smart_support.store.sql_base import SqlBase
 
 # -- conversations ------------------------------------------------------------------------------
 
@@ -52,6 +53,16 @@ SET_IDENTITY = "UPDATE conversations SET identity = :identity WHERE id = :id RET
 COUNT_FAILED_VERIFICATION = (
     "UPDATE conversations SET verify_failures = verify_failures + 1 WHERE id = :id"
     " RETURNING verify_failures"
+)
+
+#: Compare-and-set: only a conversation nobody holds is taken over.
+HOLD_CONVERSATION = (
+    "UPDATE conversations SET held_by = :person, held_since = :now"
+    " WHERE id = :id AND held_by IS NULL RETURNING id"
+)
+RELEASE_CONVERSATION = (
+    "UPDATE conversations SET held_by = NULL, held_since = NULL"
+    " WHERE id = :id AND held_by IS NOT NULL RETURNING id"
 )
 
 # -- events -------------------------------------------------------------------------------------
@@ -114,39 +125,9 @@ USAGE = (
 )
 
 
-class SqlStore:
-    """The Store port's methods over an adapter's `_fetch` and `_transaction`."""
-
-    _sql: rows.Dialect
-    """The adapter's dialect (a class attribute of each adapter)."""
-
-    # -- what an adapter supplies -------------------------------------------------------------
-
-    async def _fetch(self, what: str, sql: str, params: dict[str, Any]) -> list[Any]:
-        """Run one statement (already in the adapter's placeholder style) and read its rows."""
-        raise NotImplementedError
-
-    def _transaction(self, what: str) -> AbstractAsyncContextManager[rows.Fetch]:
-        """Several statements in one transaction: the context yields a fetch (SQL in `:name`
-        style is translated by it) whose statements commit together, or none on an error."""
-        raise NotImplementedError
-
-    # -- plumbing -----------------------------------------------------------------------------
-
-    async def _run(self, what: str, statement: str, **params: Any) -> list[Any]:
-        return await self._fetch(what, self._sql.sql(statement), params)
-
-    def _fetcher(self, what: str) -> rows.Fetch:
-        async def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
-            return await self._fetch(what, sql, params)
-
-        return fetch
-
-    def _now(self) -> Any:
-        return self._sql.moment(rows.now())
-
-    def _maybe_moment(self, moment: datetime | None) -> Any:
-        return None if moment is None else self._sql.moment(moment)
+class SqlStore(OutboxQueries, SqlBase):
+    """The Store port's methods over an adapter's `_fetch` and `_transaction` (`SqlBase`); a
+    concept with many statements has its own query class (the webhook outbox: outbox.py)."""
 
     # -- conversations ------------------------------------------------------------------------
 
@@ -191,6 +172,28 @@ class SqlStore:
     async def set_identity(self, conversation_id: str, identity: dict[str, Any]) -> None:
         await self._update_conversation(
             "set_identity", SET_IDENTITY, id=conversation_id, identity=self._sql.json(identity)
+        )
+
+    async def hold_conversation(self, conversation_id: str, person: str, now: datetime) -> bool:
+        """A person takes the conversation over (compare-and-set: of two operators, one gets
+        it); False when someone holds it already. Raises ConversationNotFound."""
+        found = await self._run(
+            "hold_conversation",
+            HOLD_CONVERSATION,
+            id=conversation_id,
+            person=person,
+            now=self._sql.moment(now),
+        )
+        if not found:
+            if await self.get_conversation(conversation_id) is None:
+                raise ConversationNotFound(f"conversation {conversation_id} not found")
+            return False
+        return True
+
+    async def release_conversation(self, conversation_id: str) -> bool:
+        """The person hands the conversation back to the agents; False when nobody held it."""
+        return bool(
+            await self._run("release_conversation", RELEASE_CONVERSATION, id=conversation_id)
         )
 
     async def count_failed_verification(self, conversation_id: str) -> int:
