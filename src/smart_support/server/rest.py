@@ -34,6 +34,7 @@ from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import ApprovalRequest, ApprovalResolved, TurnError
 from smart_support.server.errors import ApiError
 from smart_support.server.protocol import ID_PATTERN, TranscriptFrame, storable
+from smart_support.store.listing import ConversationFilter
 from smart_support.store.records import Conversation
 from smart_support.store.rows import MAX_PAGE_KINDS
 
@@ -122,6 +123,8 @@ class ConversationOut(BaseModel):
     created_at: datetime
     active_agent: str | None = None
     escalated: bool = False
+    outcome: str | None = Field(None, description="Computed at close; null while open.")
+    closed_at: datetime | None = None
 
     @classmethod
     def from_conversation(cls, c: Conversation) -> ConversationOut:
@@ -130,6 +133,8 @@ class ConversationOut(BaseModel):
             created_at=c.created_at,
             active_agent=c.active_agent,
             escalated=c.escalated,
+            outcome=c.outcome,
+            closed_at=c.closed_at,
         )
 
 
@@ -225,12 +230,40 @@ async def operator_conversations(
     _: OperatorDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    outcome: Annotated[
+        Literal["open", "resolved", "escalated", "abandoned", "unresolved"] | None,
+        Query(description="Only conversations of this outcome (`open`: not closed yet)."),
+    ] = None,
+    agent: Annotated[
+        str | None, Query(max_length=200, description="Only those this agent answered in.")
+    ] = None,
+    escalated: bool | None = None,
+    since: Annotated[datetime | None, Query(description="Created at or after.")] = None,
+    until: Annotated[datetime | None, Query(description="Created before.")] = None,
+    before: Annotated[
+        str | None,
+        Query(
+            pattern=ID_PATTERN,
+            description="Keyset paging: the last conversation id of the previous page.",
+        ),
+    ] = None,
 ) -> list[ConversationOut]:
-    """Conversations, newest first."""
-    return [
-        ConversationOut.from_conversation(c)
-        for c in await engine.list_conversations(limit=limit, offset=offset)
-    ]
+    """Conversations, newest first. Filters narrow the list; page with `before` (the last id
+    of the previous page: a page at any depth costs what the first does) or `offset`."""
+    filters = ConversationFilter(
+        outcome=outcome, agent=agent, escalated=escalated, since=since, until=until
+    )
+    if offset and before is None and filters == ConversationFilter():
+        found = await engine.list_conversations(limit=limit, offset=offset)
+    else:
+        cursor = None
+        if before is not None:
+            last = await engine.store.get_conversation(before)
+            if last is None:
+                raise ApiError("conversation_not_found", "There is no such conversation.")
+            cursor = (last.created_at, last.id)
+        found = await engine.store.list_conversations_page(filters, limit, cursor)
+    return [ConversationOut.from_conversation(c) for c in found]
 
 
 #: An event kind to filter a page on (repeat `kind` for several).

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from smart_support.store.listing import ConversationFilter
 from smart_support.store.records import (
     Action,
     ActionStatus,
@@ -39,6 +40,15 @@ class Store(Protocol):
     async def create_conversation(self, conversation_id: str, token_hash: str) -> Conversation: ...
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
     async def list_conversations(self, limit: int = 50, offset: int = 0) -> list[Conversation]: ...
+    async def list_conversations_page(
+        self,
+        filters: ConversationFilter,
+        limit: int = 50,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[Conversation]:
+        """Filtered, newest first, keyset-paged after `before` (`(created_at, id)` of the
+        previous page's last row)."""
+
     async def set_active_agent(self, conversation_id: str, agent: str | None) -> None: ...
     async def mark_escalated(self, conversation_id: str) -> None: ...
     async def set_identity(self, conversation_id: str, identity: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from smart_support.errors import ConversationNotFound
 from smart_support.store import retention, rollups, rows
+from smart_support.store.listing import ListingQueries
 from smart_support.store.outbox import OutboxQueries
 from smart_support.store.records import (
     Action,
@@ -125,7 +126,7 @@ USAGE = (
 )
 
 
-class SqlStore(OutboxQueries, SqlBase):
+class SqlStore(ListingQueries, OutboxQueries, SqlBase):
     """The Store port's methods over an adapter's `_fetch` and `_transaction` (`SqlBase`); a
     concept with many statements has its own query class (the webhook outbox: outbox.py)."""
 
