@@ -2,8 +2,9 @@
 
 `python -m smart_support.server.schema_export` rewrites the generated section of
 `docs/protocol.md` and `web/src/protocol.ts` (the web UI's frame types) from the pydantic models
-of `smart_support.server.protocol`; `--check` only reports drift (exit 1); `--json` prints the
-schemas. Tests fail when either file is stale.
+of `smart_support.server.protocol`, and `web/src/console/api-types.ts` (the operator console's
+REST types) from the REST models (`rest_models`); `--check` only reports drift (exit 1); `--json`
+prints the schemas. Tests fail when any of these files is stale.
 
 The TypeScript comes from a small generator of ours rather than json-schema-to-typescript: the
 schemas pydantic writes for these frames use a handful of constructs (objects, `const`, `enum`,
@@ -41,6 +42,7 @@ UNIONS: dict[str, Any] = {
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "protocol.md"
 TYPESCRIPT = ROOT / "web" / "src" / "protocol.ts"
+REST_TYPESCRIPT = ROOT / "web" / "src" / "console" / "api-types.ts"
 
 BEGIN_MARK = "<!-- generated schemas: begin (python -m smart_support.server.schema_export) -->"
 END_MARK = "<!-- generated schemas: end -->"
@@ -112,9 +114,11 @@ def updated_doc(text: str) -> str:
 
 def _ts(schema: dict[str, Any] | bool) -> str:
     """The TypeScript type of a JSON schema (the subset pydantic writes for our frames)."""
-    if schema is True or schema == {}:
+    if schema is True:
         return "unknown"
     assert isinstance(schema, dict)
+    if not set(schema) - {"description", "title", "default"}:  # `Any`
+        return "unknown"
     if "$ref" in schema:
         return str(schema["$ref"].rsplit("/", 1)[1])
     if "const" in schema:
@@ -151,6 +155,24 @@ def _doc(text: str | None, indent: str = "") -> list[str]:
     return [f"{indent}/**", *(f"{indent} * {line}".rstrip() for line in lines), f"{indent} */"]
 
 
+def _interfaces(definitions: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name, definition in sorted(definitions.items()):
+        if "properties" not in definition:  # an enum or alias: a type of its own
+            out += _doc(definition.get("description"))
+            out += [f"export type {name} = {_ts(definition)};", ""]
+            continue
+        required = set(definition.get("required", []))
+        out += _doc(definition.get("description"))
+        out.append(f"export interface {name} {{")
+        for field, spec in definition["properties"].items():
+            out += _doc(spec.get("description"), "  ")
+            optional = "" if field in required else "?"
+            out.append(f"  {field}{optional}: {_ts(spec)};")
+        out += ["}", ""]
+    return out
+
+
 def typescript() -> str:
     """web/src/protocol.ts: an interface per model, and the ClientFrame / ServerFrame unions."""
     document = schemas()
@@ -161,15 +183,7 @@ def typescript() -> str:
         "//   python -m smart_support.server.schema_export",
         "",
     ]
-    for name, definition in sorted(document["$defs"].items()):
-        required = set(definition.get("required", []))
-        out += _doc(definition.get("description"))
-        out.append(f"export interface {name} {{")
-        for field, spec in definition["properties"].items():
-            out += _doc(spec.get("description"), "  ")
-            optional = "" if field in required else "?"
-            out.append(f"  {field}{optional}: {_ts(spec)};")
-        out += ["}", ""]
+    out += _interfaces(document["$defs"])
     for union in UNIONS:
         members = [_ts(s) for s in document[union]["oneOf"]]
         out.append(f"export type {union} =")
@@ -178,11 +192,78 @@ def typescript() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+# web/src/console/api-types.ts --------------------------------------------------------------------
+
+
+def rest_models() -> list[tuple[type[BaseModel], str]]:
+    """The REST answers (serialisation schema) and bodies (validation) the console uses."""
+    from smart_support.analytics import Analytics
+    from smart_support.replay import ConversationSummary, EventPage
+    from smart_support.server.import_drafts import (
+        ChangeIn,
+        DiffOut,
+        ImportDraftHead,
+        ImportDraftOut,
+        LiveOut,
+    )
+    from smart_support.server.import_jobs import ImportJobOut
+    from smart_support.server.rest import (
+        ClosedConversation,
+        ConversationOut,
+        DecisionIn,
+        DecisionOut,
+        OperatorApproval,
+    )
+
+    answers: list[type[BaseModel]] = [
+        OperatorApproval,
+        DecisionOut,
+        ConversationOut,
+        ClosedConversation,
+        EventPage,
+        ConversationSummary,
+        Analytics,
+        ImportJobOut,
+        ImportDraftHead,
+        ImportDraftOut,
+        DiffOut,
+        LiveOut,
+    ]
+    bodies: list[type[BaseModel]] = [DecisionIn, ChangeIn]
+    return [(m, "serialization") for m in answers] + [(m, "validation") for m in bodies]
+
+
+def rest_typescript() -> str:
+    """web/src/console/api-types.ts: an interface per REST model the operator console reads."""
+    definitions: dict[str, Any] = {}
+    for model, mode in rest_models():
+        schema = model.model_json_schema(mode=mode, ref_template="#/$defs/{model}")  # type: ignore[arg-type]
+        nested = schema.pop("$defs", {})
+        for definition in (*nested.values(), schema):
+            if mode == "serialization" and "properties" in definition:
+                definition["required"] = list(definition["properties"])
+        definitions.update(nested)
+        definitions[model.__name__] = schema
+    out = [
+        "// The operator REST API's answers and bodies as the console uses them. See",
+        "// docs/protocol.md.",
+        "// GENERATED from the server's pydantic models: do not edit. Regenerate with",
+        "//   python -m smart_support.server.schema_export",
+        "",
+        *_interfaces(definitions),
+    ]
+    return "\n".join(out).rstrip() + "\n"
+
+
 def main(argv: list[str]) -> int:
     if "--json" in argv:
         print(json.dumps(schemas(), indent=2, sort_keys=True))
         return 0
-    wanted = {DOC: updated_doc(DOC.read_text(encoding="utf-8")), TYPESCRIPT: typescript()}
+    wanted = {
+        DOC: updated_doc(DOC.read_text(encoding="utf-8")),
+        TYPESCRIPT: typescript(),
+        REST_TYPESCRIPT: rest_typescript(),
+    }
     stale = [p for p, text in wanted.items() if not p.exists() or p.read_text("utf-8") != text]
     if "--check" in argv:
         for path in stale:
