@@ -1,9 +1,7 @@
 import { type FormEvent, type KeyboardEvent, type ReactNode, useEffect, useRef, useState } from "react";
 
-import { ApprovalCard } from "./ApprovalCard";
-import type { Item, Rating, Status } from "./chat";
-import { ReplyFeedback } from "./Feedback";
-import { Markdown } from "./markdown";
+import type { Status } from "./chat";
+import { Message } from "./Message";
 import type { Session } from "./session";
 import { useChat } from "./useChat";
 
@@ -14,68 +12,6 @@ const STATUS_TEXT: Record<Status, string> = {
   offline: "Reconnecting…",
   error: "Something went wrong",
 };
-
-function Message({
-  item,
-  linkDomains,
-  connected,
-  onDecide,
-  onRate,
-}: {
-  item: Item;
-  linkDomains: string[];
-  connected: boolean;
-  onDecide: (id: string, d: "approve" | "reject") => void;
-  onRate: (replyId: string, rating: Rating) => void;
-}) {
-  switch (item.kind) {
-    case "customer":
-      return (
-        <div className="row row-customer">
-          <div
-            className="bubble bubble-customer"
-            data-testid="message-customer"
-            data-delivery={item.delivery}
-            title={item.delivery === "failed" ? "Not sent: please send it again" : undefined}
-          >
-            {item.text}
-          </div>
-        </div>
-      );
-    case "agent": {
-      const replyId = item.replyId;
-      return (
-        <div className="row row-agent">
-          <div className="reply" data-testid="agent-reply" data-reply-id={replyId ?? undefined}>
-            <div
-              className={`bubble bubble-agent${item.streaming ? " streaming" : ""}`}
-              data-testid="message-agent"
-              data-streaming={item.streaming ? "true" : "false"}
-            >
-              <div className="agent-name" data-testid="agent-name">
-                {item.name}
-              </div>
-              <div className="markdown">
-                <Markdown text={item.text} linkDomains={linkDomains} />
-              </div>
-            </div>
-            {!item.streaming && replyId !== null && (
-              <ReplyFeedback rating={item.rating} disabled={!connected} onRate={(rating) => onRate(replyId, rating)} />
-            )}
-          </div>
-        </div>
-      );
-    }
-    case "notice":
-      return (
-        <div className={`notice notice-${item.tone}`} data-testid="notice" role={item.tone === "error" ? "alert" : undefined}>
-          {item.text}
-        </div>
-      );
-    case "approval":
-      return <ApprovalCard item={item} onDecide={onDecide} />;
-  }
-}
 
 
 export interface ChatProps {
@@ -157,6 +93,11 @@ export function Chat({ session, embedded, resumeAny, onNewChat, onResumeLost, on
           </button>
         </div>
       </header>
+      {state.person !== null && (
+        <p className="person-here" data-testid="person-here" role="status">
+          {`${state.person} from our team is in this conversation`}
+        </p>
+      )}
       {state.conversationId !== null && (
         <p className="whoami" data-testid="customer" data-verified={state.verified ? "true" : "false"}>
           {state.verified && state.customer ? `Signed in as ${state.customer}` : "Not signed in"}

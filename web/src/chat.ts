@@ -22,6 +22,8 @@ export type Item =
       replyId: string | null;
       rating: Rating | null;
     }
+  // A person from the support team who took the conversation over: shown with their name.
+  | { kind: "person"; id: string; name: string; text: string }
   | { kind: "notice"; id: string; text: string; tone: "info" | "error" }
   | {
       kind: "approval";
@@ -43,6 +45,8 @@ export interface ChatState {
   customer: string | null;
   // Agent id -> display name (agents.yaml display_name), from `agent_selected` frames.
   agentNames: Record<string, string>;
+  // The person holding the conversation (the agents are silent meanwhile); null otherwise.
+  person: string | null;
   items: Item[];
   activity: string | null;
   lastError: { code: string; message: string } | null;
@@ -58,6 +62,7 @@ export const initialState: ChatState = {
   verified: false,
   customer: null,
   agentNames: {},
+  person: null,
   items: [],
   activity: null,
   lastError: null,
@@ -85,6 +90,19 @@ export function verifiedNotice(customer: string): string {
   return `Thanks, ${customer}: you're verified.`;
 }
 
+/** How a person from the team is named above their messages (never an agent's label). */
+export function personLabel(name: string): string {
+  return `${name} (support team)`;
+}
+
+export function joinedNotice(name: string): string {
+  return `${name} joined the conversation`;
+}
+
+export function leftNotice(name: string): string {
+  return `${name} left the conversation`;
+}
+
 let counter = 0;
 const nextId = () => `i${++counter}`;
 
@@ -104,8 +122,9 @@ export function fromTranscript(
   events: TranscriptEntry[],
   pending: ApprovalView[],
   known: Record<string, string> = {},
-): { items: Item[]; agentNames: Record<string, string> } {
+): { items: Item[]; agentNames: Record<string, string>; person: string | null } {
   let items: Item[] = [];
+  let person: string | null = null;
   const agentNames = { ...known };
   const pendingIds = new Set(pending.map((p) => p.approval_id));
   for (const ev of events) {
@@ -149,6 +168,13 @@ export function fromTranscript(
       });
     } else if (ev.kind === "approval_resolved") {
       items = setApproval(items, String(data.approval_id), data.status as ApprovalStatus);
+    } else if (ev.kind === "person_joined" || ev.kind === "person_left") {
+      const name = String(data.name ?? "");
+      const joined = ev.kind === "person_joined";
+      person = joined ? name : null;
+      items.push({ kind: "notice", id: `t${ev.seq}`, text: joined ? joinedNotice(name) : leftNotice(name), tone: "info" });
+    } else if (ev.kind === "person_message") {
+      items.push({ kind: "person", id: `t${ev.seq}`, name: String(data.name ?? ""), text: String(data.text ?? "") });
     } else if (ev.kind === "error") {
       items.push({ kind: "notice", id: `t${ev.seq}`, text: String(data.message ?? ""), tone: "error" });
     }
@@ -159,7 +185,7 @@ export function fromTranscript(
       items.push({ kind: "approval", id: nextId(), approval: p, status: "pending" });
     }
   }
-  return { items, agentNames };
+  return { items, agentNames, person };
 }
 
 export function reduce(state: ChatState, action: Action): ChatState {
@@ -179,7 +205,8 @@ export function reduce(state: ChatState, action: Action): ChatState {
     case "sent":
       return {
         ...state,
-        status: "thinking",
+        // A person reads it in their own time: no "thinking" while one holds the conversation.
+        status: state.person === null ? "thinking" : state.status,
         activity: null,
         lastError: null,
         items: [...state.items, { kind: "customer", id: nextId(), text: action.text, delivery: "sending" }],
@@ -211,17 +238,39 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
         items: frame.resumed ? state.items : [],
       };
     case "transcript": {
-      const { items, agentNames } = fromTranscript(frame.events, frame.pending_approvals, state.agentNames);
-      return { ...state, items, agentNames };
+      const { items, agentNames, person } = fromTranscript(frame.events, frame.pending_approvals, state.agentNames);
+      return { ...state, items, agentNames, person };
     }
     case "message_accepted": {
-      // The server stored it: the oldest message still "sending" is this one.
+      // The server stored it: the oldest message still "sending" is this one. While a person
+      // holds the conversation no agent answers: the chat does not wait for one.
+      const status = state.person === null ? "thinking" : "ready";
       const index = state.items.findIndex((it) => it.kind === "customer" && it.delivery === "sending");
-      if (index < 0) return { ...state, status: "thinking" };
+      if (index < 0) return { ...state, status };
       const items = [...state.items];
       items[index] = { ...(items[index] as Item & { kind: "customer" }), delivery: "sent" };
-      return { ...state, status: "thinking", items };
+      return { ...state, status, items };
     }
+    case "person_joined":
+      return {
+        ...state,
+        person: frame.name,
+        items: [...state.items, { kind: "notice", id: nextId(), text: joinedNotice(frame.name), tone: "info" }],
+      };
+    case "person_message":
+      return {
+        ...state,
+        items: [
+          ...endStreaming(state.items),
+          { kind: "person", id: nextId(), name: frame.name, text: frame.text },
+        ],
+      };
+    case "person_left":
+      return {
+        ...state,
+        person: null,
+        items: [...state.items, { kind: "notice", id: nextId(), text: leftNotice(frame.name), tone: "info" }],
+      };
     case "agent_selected": {
       const agentNames = frame.display_name
         ? { ...state.agentNames, [frame.agent]: frame.display_name }

@@ -77,6 +77,18 @@ export interface ConversationFrame {
 }
 
 /**
+ * The customer wrote in a conversation this operator socket holds (taken over): the
+ * agents do not answer it, the person does.
+ */
+export interface CustomerMessageFrame {
+  type: "customer_message";
+  conversation_id: string;
+  text: string;
+  /** Its place in the conversation's event log. */
+  seq: number;
+}
+
+/**
  * The conversation's customer is now verified (signed identity at start, or the
  * verification tool). `customer` is how the UI names them.
  */
@@ -102,7 +114,8 @@ export interface DecisionFrame {
  * Stable codes: bad_frame, frame_too_large, message_too_long, unsupported_version,
  * no_conversation, unauthorized, conversation_not_found, busy, approval_error,
  * approval_pending, unknown_reply, feedback_limit, store_unavailable, model_unavailable,
- * tool_error, internal_error (see docs/protocol.md). `conversation_id` is set for errors of
+ * tool_error, internal_error; on the operator socket also conversation_held, not_held,
+ * bad_request (see docs/protocol.md). `conversation_id` is set for errors of
  * a conversation's turn.
  */
 export interface ErrorFrame {
@@ -142,6 +155,14 @@ export interface FeedbackRecordedFrame {
   conversation_id: string;
   reply_id: string;
   rating: "up" | "down";
+}
+
+/** Give the conversation back to the agents; answered with `person_left`. */
+export interface HandBackFrame {
+  /** Protocol version; optional, 1 when absent. */
+  v?: 1;
+  type: "hand_back";
+  conversation_id: string;
 }
 
 /**
@@ -204,6 +225,31 @@ export interface OperatorReadyFrame {
   jobs: ImportProgressFrame[];
 }
 
+/**
+ * A person from the support team took the conversation over; the agents are silent
+ * until they leave. `name` is how the customer sees them.
+ */
+export interface PersonJoined {
+  type: "person_joined";
+  conversation_id: string;
+  name: string;
+}
+
+/** The person handed the conversation back: the agents answer the next message. */
+export interface PersonLeft {
+  type: "person_left";
+  conversation_id: string;
+  name: string;
+}
+
+/** A person's message to the customer, shown with their name (never an agent's label). */
+export interface PersonMessage {
+  type: "person_message";
+  conversation_id: string;
+  name: string;
+  text: string;
+}
+
 /** Keep-alive; answered with `pong`. */
 export interface PingFrame {
   /** Protocol version; optional, 1 when absent. */
@@ -239,6 +285,15 @@ export interface ResumeFrame {
   token: string;
 }
 
+/** A message to the customer of a conversation this socket took over, as its person. */
+export interface SayFrame {
+  /** Protocol version; optional, 1 when absent. */
+  v?: 1;
+  type: "say";
+  conversation_id: string;
+  text: string;
+}
+
 /**
  * Start a new conversation; the server answers with a `conversation` frame.
  *
@@ -254,6 +309,21 @@ export interface StartFrame {
   type: "start";
   /** A signed identity token (JWT). */
   identity?: string | null;
+}
+
+/**
+ * Take a conversation over as `name` (the customer sees it): the agents stay silent and
+ * this socket gets the customer's messages (`customer_message`) until it is handed back.
+ * Answered with `person_joined`; `error` `conversation_held` when someone else holds it,
+ * `conversation_not_found` when there is no such conversation. Taking over again as the same
+ * name (after a reconnect) follows the conversation again and changes nothing else.
+ */
+export interface TakeOverFrame {
+  /** Protocol version; optional, 1 when absent. */
+  v?: 1;
+  type: "take_over";
+  conversation_id: string;
+  name: string;
 }
 
 export interface Token {
@@ -324,16 +394,26 @@ export type ServerFrame =
   | ApprovalResolved
   | ReplyEnd
   | CustomerVerified
+  | PersonJoined
+  | PersonMessage
+  | PersonLeft
   | FeedbackRecordedFrame
   | PongFrame
   | ErrorFrame;
 
 export type OperatorClientFrame =
   | OperatorAuthFrame
-  | PingFrame;
+  | PingFrame
+  | TakeOverFrame
+  | SayFrame
+  | HandBackFrame;
 
 export type OperatorServerFrame =
   | OperatorReadyFrame
   | ImportProgressFrame
+  | CustomerMessageFrame
+  | PersonJoined
+  | PersonMessage
+  | PersonLeft
   | PongFrame
   | ErrorFrame;

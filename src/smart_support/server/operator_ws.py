@@ -1,4 +1,5 @@
-"""The operator socket (`/ws/v1/operator`): live progress of import jobs for the console.
+"""The operator socket (`/ws/v1/operator`): live progress of import jobs for the console, and
+the people who take conversations over (`escalation.people`).
 
 The operator token comes in the upgrade request (`Authorization: Bearer ...`) or, because
 browsers cannot set headers on a WebSocket, as the first frame `{"type": "auth", "token": ...}`
@@ -6,6 +7,11 @@ within AUTH_SECONDS. Anything else gets an `unauthorized` error frame and the so
 with CLOSE_UNAUTHORIZED; with no OPERATOR_TOKEN configured every socket is refused
 (`operator_disabled`). Once in, the socket gets `operator_ready` (the jobs not yet ended) and
 then an `import_progress` frame for every change of every job; `ping` is answered with `pong`.
+
+`take_over` makes the socket's person hold a conversation and follow it: the customer's messages
+come as `customer_message` frames and the person's own as `person_message` (as the customer
+sees them) until `hand_back` (or another operator's hand-back: `person_left`). Closing the
+socket does not hand back: the conversation stays held until someone hands it back.
 """
 
 from __future__ import annotations
@@ -20,14 +26,23 @@ from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from smart_support.server.errors import error_frame
+from smart_support.errors import SmartSupportError
+from smart_support.escalation import people
+from smart_support.runtime.engine import Engine
+from smart_support.runtime.events import MessageAccepted
+from smart_support.server.errors import error_frame, frame_for
 from smart_support.server.import_jobs import ImportJobs, progress_frame
 from smart_support.server.protocol import (
     MAX_FRAME_CHARS,
+    CustomerMessageFrame,
+    ErrorFrame,
+    HandBackFrame,
     OperatorAuthFrame,
     OperatorReadyFrame,
     PingFrame,
     PongFrame,
+    SayFrame,
+    TakeOverFrame,
     operator_frame_adapter,
 )
 from smart_support.server.ws import origin_allowed
@@ -99,7 +114,103 @@ async def _forward(websocket: WebSocket, send: _Sender, jobs: ImportJobs) -> Non
         await websocket.close(code=1013, reason="reconnect")
 
 
-async def _read(websocket: WebSocket, send: _Sender) -> None:
+def _person_error(exc: Exception, conversation_id: str) -> ErrorFrame:
+    """The operator reads who holds a conversation; anything unexpected stays generic."""
+    if isinstance(exc, people.ConversationHeld):
+        return ErrorFrame(code=exc.code, message=str(exc), conversation_id=conversation_id)
+    if isinstance(exc, SmartSupportError):
+        return ErrorFrame(
+            code=exc.code, message=exc.public_message, conversation_id=conversation_id
+        )
+    return frame_for(exc, conversation_id)
+
+
+class _Held:
+    """The conversations this socket's people took over, each followed by a task that sends
+    the customer's messages and the person events to the socket."""
+
+    def __init__(self, engine: Engine, send: _Sender) -> None:
+        self.engine, self.send = engine, send
+        self.names: dict[str, str] = {}
+        self._follow: dict[str, asyncio.Task[None]] = {}
+
+    async def _forward(self, conversation_id: str, ready: asyncio.Event) -> None:
+        async with self.engine.subscribe(conversation_id) as events:
+            ready.set()
+            async for event in events:
+                if isinstance(event, MessageAccepted):
+                    await self.send(
+                        CustomerMessageFrame(
+                            conversation_id=conversation_id, text=event.text, seq=event.seq
+                        )
+                    )
+                elif isinstance(event, people.PersonMessage | people.PersonLeft):
+                    await self.send(event)
+                    if isinstance(event, people.PersonLeft):
+                        break
+        # handed back (here or elsewhere): this socket's person holds it no more
+        if self._follow.get(conversation_id) is asyncio.current_task():
+            self.names.pop(conversation_id, None)
+            self._follow.pop(conversation_id, None)
+
+    async def _stop(self, conversation_id: str) -> None:
+        self.names.pop(conversation_id, None)
+        task = self._follow.pop(conversation_id, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def take_over(self, frame: TakeOverFrame) -> None:
+        conversation_id = frame.conversation_id
+        if conversation_id not in self._follow:  # subscribed first: no message falls between
+            ready = asyncio.Event()
+            self._follow[conversation_id] = asyncio.create_task(
+                self._forward(conversation_id, ready), name="operator-follow"
+            )
+            await ready.wait()
+        try:
+            joined = await people.take_over(self.engine, conversation_id, frame.name)
+        except Exception as exc:
+            if conversation_id not in self.names:
+                await self._stop(conversation_id)
+            await self.send(_person_error(exc, conversation_id))
+            return
+        self.names[conversation_id] = joined.name
+        await self.send(joined)
+
+    async def say(self, frame: SayFrame) -> None:
+        name = self.names.get(frame.conversation_id)
+        if name is None:
+            await self.send(
+                ErrorFrame(
+                    code="not_held",
+                    message="Take this conversation over on this socket first.",
+                    conversation_id=frame.conversation_id,
+                )
+            )
+            return
+        try:  # the message comes back to this socket by subscription, as the customer's does
+            await people.say(self.engine, frame.conversation_id, frame.text, name)
+        except Exception as exc:
+            await self.send(_person_error(exc, frame.conversation_id))
+
+    async def hand_back(self, frame: HandBackFrame) -> None:
+        following = frame.conversation_id in self._follow
+        try:
+            left = await people.hand_back(self.engine, frame.conversation_id)
+        except Exception as exc:
+            await self.send(_person_error(exc, frame.conversation_id))
+            return
+        if not following:  # a followed one gets `person_left` by subscription
+            await self.send(left)
+
+    async def close(self) -> None:
+        for conversation_id in list(self._follow):
+            await self._stop(conversation_id)
+
+
+async def _read(websocket: WebSocket, send: _Sender, held: _Held) -> None:
     while True:
         text = await websocket.receive_text()
         if len(text) > MAX_FRAME_CHARS:
@@ -112,11 +223,17 @@ async def _read(websocket: WebSocket, send: _Sender) -> None:
             continue
         if isinstance(frame, PingFrame):
             await send(PongFrame())
+        elif isinstance(frame, TakeOverFrame):
+            await held.take_over(frame)
+        elif isinstance(frame, SayFrame):
+            await held.say(frame)
+        elif isinstance(frame, HandBackFrame):
+            await held.hand_back(frame)
 
 
 @router.websocket("/ws/v1/operator")
 async def operator_socket(websocket: WebSocket) -> None:
-    """Import progress for operators: see docs/protocol.md."""
+    """Import progress and taken-over conversations for operators: see docs/protocol.md."""
     if not origin_allowed(websocket):
         log.warning("refused an operator socket from origin %r", websocket.headers.get("origin"))
         await websocket.close(code=CLOSE_UNAUTHORIZED, reason="origin not allowed")
@@ -132,8 +249,9 @@ async def operator_socket(websocket: WebSocket) -> None:
         return
     jobs: ImportJobs = websocket.app.state.import_jobs
     send = _Sender(websocket)
+    held = _Held(websocket.app.state.engine, send)
     forward = asyncio.create_task(_forward(websocket, send, jobs), name="operator-forward")
-    read = asyncio.create_task(_read(websocket, send), name="operator-read")
+    read = asyncio.create_task(_read(websocket, send, held), name="operator-read")
     try:
         await asyncio.wait({forward, read}, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -142,6 +260,7 @@ async def operator_socket(websocket: WebSocket) -> None:
         for task in (forward, read):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await held.close()
 
 
 __all__ = ["AUTH_SECONDS", "CLOSE_UNAUTHORIZED", "router"]

@@ -16,6 +16,14 @@ from typing import Annotated, Any, Literal, assert_never
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from smart_support.escalation.people import (
+    MAX_NAME_CHARS,
+    PERSON_KINDS,
+    PersonJoined,
+    PersonLeft,
+    PersonMessage,
+    person_event_adapter,
+)
 from smart_support.runtime.events import (
     AgentSelected,
     ApprovalRequested,
@@ -189,7 +197,8 @@ class ErrorFrame(BaseModel):
     Stable codes: bad_frame, frame_too_large, message_too_long, unsupported_version,
     no_conversation, unauthorized, conversation_not_found, busy, approval_error,
     approval_pending, unknown_reply, feedback_limit, store_unavailable, model_unavailable,
-    tool_error, internal_error (see docs/protocol.md). `conversation_id` is set for errors of
+    tool_error, internal_error; on the operator socket also conversation_held, not_held,
+    bad_request (see docs/protocol.md). `conversation_id` is set for errors of
     a conversation's turn.
     """
 
@@ -248,10 +257,15 @@ EventFrame = (
     | ReplyEnd
     | CustomerVerified
     | ErrorFrame
+    | PersonJoined
+    | PersonMessage
+    | PersonLeft
 )
+#: A person's joining, message and leaving (`escalation.people`): sent as they are.
+PersonFrame = PersonJoined | PersonMessage | PersonLeft
 
 
-def to_frame(event: Event) -> EventFrame:
+def to_frame(event: Event | PersonFrame) -> EventFrame:
     """The customer's view of a runtime event: the one place that decides what of a turn
     reaches the browser (live frames and transcripts). Tool calls lose their name, arguments
     and result (customer data, a payment method: they stay in the event log for operators);
@@ -270,7 +284,15 @@ def to_frame(event: Event) -> EventFrame:
         )
     if isinstance(
         event,
-        MessageAccepted | AgentSelected | Token | ApprovalResolved | ReplyEnd | CustomerVerified,
+        MessageAccepted
+        | AgentSelected
+        | Token
+        | ApprovalResolved
+        | ReplyEnd
+        | CustomerVerified
+        | PersonJoined
+        | PersonMessage
+        | PersonLeft,
     ):
         return event  # nothing in these that the customer may not see
     # A new kind of event reaches a browser only once someone decided what of it may (mypy
@@ -303,7 +325,14 @@ class TranscriptEntry(BaseModel):
     def from_record(cls, record: EventRecord) -> TranscriptEntry:
         kind = _LEGACY_KINDS.get(record.kind, record.kind)
         data = record.data
-        if kind != "customer_message":
+        if kind in PERSON_KINDS:  # a person's words: shown with their name after a reload
+            try:
+                person = person_event_adapter.validate_python({**record.data, "type": kind})
+            except ValidationError:
+                data = {}
+            else:
+                data = person.model_dump(mode="json", exclude={"type", "conversation_id"})
+        elif kind != "customer_message":
             try:
                 event = _event_adapter.validate_python({**record.data, "type": kind})
             except ValidationError:
@@ -377,6 +406,9 @@ ServerFrame = Annotated[
     | ApprovalResolved
     | ReplyEnd
     | CustomerVerified
+    | PersonJoined
+    | PersonMessage
+    | PersonLeft
     | FeedbackRecordedFrame
     | PongFrame
     | ErrorFrame,
@@ -403,6 +435,9 @@ SERVER_FRAMES: tuple[type[BaseModel], ...] = (
     ApprovalResolved,
     ReplyEnd,
     CustomerVerified,
+    PersonJoined,
+    PersonMessage,
+    PersonLeft,
     FeedbackRecordedFrame,
     PongFrame,
     ErrorFrame,
@@ -420,7 +455,39 @@ class OperatorAuthFrame(_ClientFrame):
     token: str = Field(min_length=1, max_length=1024)
 
 
-OperatorClientFrame = Annotated[OperatorAuthFrame | PingFrame, Field(discriminator="type")]
+class TakeOverFrame(_ClientFrame):
+    """Take a conversation over as `name` (the customer sees it): the agents stay silent and
+    this socket gets the customer's messages (`customer_message`) until it is handed back.
+    Answered with `person_joined`; `error` `conversation_held` when someone else holds it,
+    `conversation_not_found` when there is no such conversation. Taking over again as the same
+    name (after a reconnect) follows the conversation again and changes nothing else."""
+
+    type: Literal["take_over"]
+    conversation_id: Id
+    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS), AfterValidator(storable)]
+
+
+class SayFrame(_ClientFrame):
+    """A message to the customer of a conversation this socket took over, as its person."""
+
+    type: Literal["say"]
+    conversation_id: Id
+    text: Annotated[
+        str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS), AfterValidator(storable)
+    ]
+
+
+class HandBackFrame(_ClientFrame):
+    """Give the conversation back to the agents; answered with `person_left`."""
+
+    type: Literal["hand_back"]
+    conversation_id: Id
+
+
+OperatorClientFrame = Annotated[
+    OperatorAuthFrame | PingFrame | TakeOverFrame | SayFrame | HandBackFrame,
+    Field(discriminator="type"),
+]
 operator_frame_adapter: TypeAdapter[OperatorClientFrame] = TypeAdapter(OperatorClientFrame)
 
 
@@ -450,16 +517,43 @@ class OperatorReadyFrame(BaseModel):
     jobs: list[ImportProgressFrame]
 
 
+class CustomerMessageFrame(BaseModel):
+    """The customer wrote in a conversation this operator socket holds (taken over): the
+    agents do not answer it, the person does."""
+
+    type: Literal["customer_message"] = "customer_message"
+    conversation_id: str
+    text: str
+    seq: int = Field(description="Its place in the conversation's event log.")
+
+
 OperatorServerFrame = Annotated[
-    OperatorReadyFrame | ImportProgressFrame | PongFrame | ErrorFrame,
+    OperatorReadyFrame
+    | ImportProgressFrame
+    | CustomerMessageFrame
+    | PersonJoined
+    | PersonMessage
+    | PersonLeft
+    | PongFrame
+    | ErrorFrame,
     Field(discriminator="type"),
 ]
 """Everything the server sends on the operator socket."""
 
-OPERATOR_CLIENT_FRAMES: tuple[type[BaseModel], ...] = (OperatorAuthFrame, PingFrame)
+OPERATOR_CLIENT_FRAMES: tuple[type[BaseModel], ...] = (
+    OperatorAuthFrame,
+    PingFrame,
+    TakeOverFrame,
+    SayFrame,
+    HandBackFrame,
+)
 OPERATOR_SERVER_FRAMES: tuple[type[BaseModel], ...] = (
     OperatorReadyFrame,
     ImportProgressFrame,
+    CustomerMessageFrame,
+    PersonJoined,
+    PersonMessage,
+    PersonLeft,
     PongFrame,
     ErrorFrame,
 )
