@@ -1,7 +1,8 @@
 """The hand-off to a human: a tool the runtime gives the escalation agent.
 
-Calling it records the hand-off on the conversation (flag and event log), where operators and
-the escalation webhook pick it up. It changes no business data, so it needs no approval.
+Calling it records the hand-off on the conversation (flag, event log and the escalation webhooks
+of WEBHOOK_URLS, in one transaction: a crash after it loses no webhook), where operators and the
+helpdesk pick it up. It changes no business data, so it needs no approval.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 
+from smart_support.escalation.outbox import escalation_messages
 from smart_support.store.base import Store
 from smart_support.tools.context import current_tool_context
 
@@ -28,11 +30,13 @@ def handoff_tool(store: Store, agent: str) -> BaseTool:
         Args:
             reason: why the customer wants or needs a person, in a few words.
         """
-        conversation_id = current_tool_context().conversation_id
+        context = current_tool_context()
+        conversation_id = context.conversation_id
         if conversation_id is None:
             return {"ok": False, "error": "no conversation to hand off"}
-        await store.mark_escalated(conversation_id)
-        await store.append_event(conversation_id, "handoff", agent, {"reason": reason[:500]})
+        why = reason[:500]
+        webhooks = await escalation_messages(store, context.settings, conversation_id, why, agent)
+        await store.escalate(conversation_id, webhooks, agent=agent, handoff={"reason": why})
         return {"ok": True, "handed_off": True, "message": HANDED_OFF}
 
     tool = StructuredTool.from_function(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,13 +14,17 @@ from smart_support.store.records import (
     Approval,
     ApprovalStatus,
     Conversation,
+    DeliveryStatus,
+    DisabledEndpoint,
     EventRecord,
     ImportChange,
     ImportDraft,
     ImportJob,
     ImportJobStatus,
     ImportStatus,
+    OutboxMessage,
     Usage,
+    WebhookDelivery,
 )
 from smart_support.store.retention import RetentionBatch
 from smart_support.store.rollups import AnalyticsRows, EventVocabulary
@@ -64,10 +68,16 @@ class Store(Protocol):
         """Count one more failed verification attempt; returns the new count."""
 
     async def close_conversation(
-        self, conversation_id: str, outcome: str, version: int, now: datetime
+        self,
+        conversation_id: str,
+        outcome: str,
+        version: int,
+        now: datetime,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> bool:
-        """Close an open conversation with its outcome and the outcome definition's version.
-        Returns False (and changes nothing) when it was already closed or does not exist."""
+        """Close an open conversation with its outcome and the outcome definition's version,
+        and write the `outbox` webhooks in the same transaction. Returns False (and changes
+        nothing) when it was already closed or does not exist."""
 
     async def reopen_conversation(self, conversation_id: str) -> bool:
         """Clear a closed conversation's closed_at and outcome; False when it was open."""
@@ -131,9 +141,15 @@ class Store(Protocol):
         self, conversation_id: str | None = None, status: ApprovalStatus | None = "pending"
     ) -> list[Approval]: ...
     async def decide_approval(
-        self, approval_id: str, status: ApprovalStatus, decided_by: str, now: datetime
+        self,
+        approval_id: str,
+        status: ApprovalStatus,
+        decided_by: str,
+        now: datetime,
+        outbox: Callable[[Approval], Sequence[OutboxMessage]] | None = None,
     ) -> Approval:
-        """Move a pending approval to approved/rejected/expired/cancelled atomically.
+        """Move a pending approval to approved/rejected/expired/cancelled atomically (with the
+        webhooks `outbox` makes of the decided approval, in the same transaction).
 
         Raises ApprovalError if it is unknown or no longer pending. Deciding approved or
         rejected after expires_at stores `expired` instead and raises ApprovalError.
@@ -256,6 +272,79 @@ class Store(Protocol):
         (`queued`), unless they already had `max_attempts`: those fail with `error`. Returns
         the jobs changed. Only for a store that one server uses at a time (a second live
         server's running jobs would be taken as interrupted)."""
+
+    # the webhook outbox (store/outbox.py)
+    async def enqueue_webhooks(self, messages: Sequence[OutboxMessage]) -> None:
+        """Write outbox rows in one transaction (an id already there is left as it is); a row
+        for an endpoint that answered 410 is written `disabled`."""
+
+    async def escalate(
+        self,
+        conversation_id: str,
+        messages: Sequence[OutboxMessage],
+        *,
+        agent: str | None = None,
+        handoff: dict[str, Any] | None = None,
+    ) -> bool:
+        """The hand-off, in one transaction: mark escalated, append the `handoff` event (when
+        `handoff` is given) and write the webhooks. Without `handoff` (the router), they are
+        written only by the call that escalates first; with it, they complete a not yet
+        attempted escalation webhook of the conversation, or are written anew. Returns whether
+        this call escalated first. Raises ConversationNotFound (nothing written)."""
+
+    async def claim_webhooks(
+        self, worker: str, lease_until: datetime, now: datetime, limit: int = 10
+    ) -> list[WebhookDelivery]:
+        """Take due pending deliveries nobody holds (compare-and-set, with a lease until
+        `lease_until`), at most the oldest pending one per conversation and endpoint."""
+
+    async def webhook_delivered(self, delivery_id: str, status_code: int, now: datetime) -> bool:
+        """Record a 2xx; False when it was no longer pending."""
+
+    async def webhook_failed(
+        self,
+        delivery_id: str,
+        worker: str,
+        *,
+        status_code: int | None,
+        error: str,
+        retry_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """Record a failed attempt (due again at `retry_at`; `dead` when None); False when
+        `worker` no longer holds the row."""
+
+    async def disable_webhook_endpoint(
+        self,
+        endpoint: str,
+        reason: str,
+        now: datetime,
+        *,
+        delivery_id: str | None = None,
+        worker: str | None = None,
+    ) -> int:
+        """Disable an endpoint (410) and its pending deliveries; returns how many."""
+
+    async def enable_webhook_endpoint(self, endpoint: str, now: datetime) -> int:
+        """Enable it again; its disabled deliveries are pending again. Returns how many."""
+
+    async def disabled_webhook_endpoints(self) -> list[DisabledEndpoint]: ...
+    async def get_webhook_delivery(self, delivery_id: str) -> WebhookDelivery | None: ...
+    async def list_webhook_deliveries(
+        self,
+        status: DeliveryStatus | None = None,
+        *,
+        conversation_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[WebhookDelivery]:
+        """Newest first."""
+
+    async def replay_webhook_delivery(
+        self, delivery_id: str, now: datetime
+    ) -> WebhookDelivery | None:
+        """A dead or disabled delivery back to pending with its attempts reset; None when it
+        is unknown or neither dead nor disabled."""
 
     # concurrency
     def conversation_lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:

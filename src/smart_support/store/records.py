@@ -211,3 +211,56 @@ class ImportClosed(ImportDraftError):
     """The draft was accepted or discarded: it takes no more changes, nor the other decision."""
 
     code = "import_closed"
+
+
+#: A webhook delivery: `pending` until a 2xx (`delivered`), the end of the retry schedule
+#: (`dead`, the dead-letter list) or a 410 from its endpoint (`disabled`).
+DeliveryStatus = Literal["pending", "delivered", "dead", "disabled"]
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A webhook to send, as the outbox stores it (one per endpoint); written in the
+    transaction of what it reports."""
+
+    #: The `webhook-id` header: unique per delivery, stable across its retries.
+    id: str
+    endpoint: str
+    event_type: str
+    conversation_id: str | None
+    #: The JSON body (`{type, timestamp, data}`).
+    payload: dict[str, Any]
+    #: When it may be sent first (now, or a little later to let the same turn add to it).
+    not_before: datetime
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One row of the webhook outbox: a message to one endpoint and how its attempts went."""
+
+    id: str
+    endpoint: str
+    event_type: str
+    conversation_id: str | None
+    payload: dict[str, Any]
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    #: The worker holding it and until when (a lease): another may take it once that passed.
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    #: The HTTP status of the last attempt (None: no answer: a timeout, a refused connection).
+    last_status: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DisabledEndpoint:
+    """An endpoint that answered 410 Gone: nothing is sent to it until an operator enables it."""
+
+    endpoint: str
+    disabled_at: datetime
+    reason: str | None

@@ -12,7 +12,7 @@ rather than 1, no `%`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from smart_support.store.records import (
     ImportJob,
     ImportJobStatus,
     ImportStatus,
+    OutboxMessage,
     Usage,
 )
 from smart_support.store.sql_base import SqlBase
@@ -204,9 +205,15 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
         return int(found[0]["verify_failures"])
 
     async def close_conversation(
-        self, conversation_id: str, outcome: str, version: int, now: datetime
+        self,
+        conversation_id: str,
+        outcome: str,
+        version: int,
+        now: datetime,
+        outbox: Sequence[OutboxMessage] = (),
     ) -> bool:
-        """Close with its outcome and roll its analytics facts up, in one transaction."""
+        """Close with its outcome and roll its analytics facts up, in one transaction (with the
+        `outbox` webhooks, written only when this call closed it)."""
         async with self._transaction("close_conversation") as fetch:
             closed = await fetch(
                 self._sql.sql(rows.CLOSE_CONVERSATION),
@@ -219,6 +226,7 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
             )
             if closed:
                 await rollups.roll_up(fetch, self._sql, conversation_id, now)
+                await self._insert_outbox(fetch, outbox)
         return bool(closed)
 
     async def reopen_conversation(self, conversation_id: str) -> bool:
@@ -353,19 +361,27 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
         return [rows.approval(r, json_text=self._sql.json_text) for r in found]
 
     async def decide_approval(
-        self, approval_id: str, status: ApprovalStatus, decided_by: str, now: datetime
+        self,
+        approval_id: str,
+        status: ApprovalStatus,
+        decided_by: str,
+        now: datetime,
+        outbox: Callable[[Approval], Sequence[OutboxMessage]] | None = None,
     ) -> Approval:
-        """Compare-and-set from pending; approved/rejected at or after expires_at become expired."""
+        """Compare-and-set from pending; approved/rejected at or after expires_at become expired.
+        `outbox` makes the webhooks of the decision, written in its transaction."""
         rows.check_decision(status)
-        found = await self._run(
-            "decide_approval",
-            DECIDE_APPROVAL,
-            status=status,
-            now=self._sql.moment(now),
-            by=decided_by,
-            id=approval_id,
-        )
-        updated = rows.approval(found[0], json_text=self._sql.json_text) if found else None
+        params = {
+            "status": status,
+            "now": self._sql.moment(now),
+            "by": decided_by,
+            "id": approval_id,
+        }
+        async with self._transaction("decide_approval") as fetch:
+            found = await fetch(self._sql.sql(DECIDE_APPROVAL), params)
+            updated = rows.approval(found[0], json_text=self._sql.json_text) if found else None
+            if updated is not None and outbox is not None:
+                await self._insert_outbox(fetch, outbox(updated))
         current = None if updated else await self.get_approval(approval_id)
         return rows.decision_result(approval_id, status, updated, current)
 
