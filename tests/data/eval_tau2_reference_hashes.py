@@ -1,4 +1,4 @@
-"""Recompute reference_hashes.json with tau2-bench's own retail code.
+"""Recompute the retail-tau2 template's data/reference_hashes.json with tau2-bench's own retail code.
 
 Usage: `python reference_hashes.py /path/to/tau2-bench [out.json]`. Imports tau2's unmodified
 `src/tau2/domains/retail/{data_model,tools}.py` from that checkout, with stand-ins only for what
@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[2] / "src/smart_support/templates/retail_tau2/data"
 
 
 def _get_dict_hash(obj: dict[str, Any]) -> str:  # tau2.utils.utils.get_dict_hash, verbatim
