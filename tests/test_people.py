@@ -17,10 +17,11 @@ import httpx
 import pytest
 import websockets
 
-from chat_client import WAIT, Chat, ServerFactory, connect, of_type
+from chat_client import WAIT, Chat, ServerFactory, connect, of_type, server_settings
 from smart_support.errors import ConfigError
 from smart_support.escalation.hours import handoff_promise, in_support_hours, parse_hours
 from smart_support.server.app import create_app
+from smart_support.server.background import serve_in_thread
 from smart_support.settings import Settings, load_settings
 
 pytest_plugins = ["server_fixture"]
@@ -131,6 +132,15 @@ async def test_an_operator_takes_over_by_rest_and_the_agents_stay_silent_until_h
         assert [f["type"] for f in frames] == ["message_accepted", "message_accepted"]
         assert usage_rows(sqlite_url) == before
 
+        logged = await api.get(
+            f"{OPERATOR_API}/conversations/{conversation_id}/events",
+            params={"kind": ["person_joined", "person_message"]},
+        )
+        assert [(e["kind"], e["agent"], e["data"]["name"]) for e in logged.json()["events"]] == [
+            ("person_joined", None, "Sam"),
+            ("person_message", None, "Sam"),
+        ]
+
         back = await api.post(f"{OPERATOR_API}/conversations/{conversation_id}/handback")
         assert back.status_code == 200, back.text
         left = await chat.recv()
@@ -176,10 +186,8 @@ async def test_the_operator_api_says_who_is_at_fault_and_never_shows_a_traceback
         empty = await api.post(f"{path}/messages", json={"text": "   "})
         assert (empty.status_code, empty.json()["code"]) == (400, "bad_request")
         assert empty.json()["message"] == "The message is empty."
-        bad_name = await api.post(
-            f"{OPERATOR_API}/conversations/nope/takeover", json={"name": "<b>"}
-        )
-        assert bad_name.status_code in (400, 404)
+        bad_name = await api.post(f"{path}/takeover", json={"name": "<b>Sam</b>"})
+        assert (bad_name.status_code, bad_name.json()["code"]) == (400, "bad_request")
         for answer in (unknown, nobody, empty, bad_name):
             assert "Traceback" not in answer.text
 
@@ -220,6 +228,26 @@ async def test_after_a_reload_the_transcript_shows_the_persons_messages_with_the
         )
     rest = [e["data"] for e in answer.json()["events"]]
     assert {"name": "Sam", "text": "Your refund is on its way."} in rest
+
+
+async def test_take_over_and_hand_back_work_on_postgresql_too(
+    pg_url: str, running_shop: str
+) -> None:
+    settings = server_settings(pg_url, running_shop, operator_token=OPERATOR)
+    with serve_in_thread(settings) as url:
+        async with connect(url) as ws, operator(url) as api:
+            chat = Chat(ws)
+            conversation_id = await escalated(chat)
+            path = f"{OPERATOR_API}/conversations/{conversation_id}"
+            assert (await api.post(f"{path}/takeover", json={"name": "Sam"})).status_code == 200
+            assert (await chat.recv())["type"] == "person_joined"
+            other = await api.post(f"{path}/takeover", json={"name": "Alex"})
+            assert other.status_code == 409
+            frames = await silent_after(chat, "hello?")
+            assert [f["type"] for f in frames] == ["message_accepted", "message_accepted"]
+            assert (await api.post(f"{path}/handback")).status_code == 200
+            assert (await chat.recv())["type"] == "person_left"
+            assert (await chat.say("What's the status of order 1042?"))[-1]["type"] == "reply_end"
 
 
 # the operator socket ---------------------------------------------------------------------------
