@@ -14,107 +14,32 @@ is shipped beside it as `openapi.json`, the source the template's agents.yaml im
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from smart_support.templates.saas.schemas import (
+    ERRORS,
+    WRITE,
+    AccountId,
+    CancelRequest,
+    CustomerId,
+    IdempotencyKey,
+    InvoiceId,
+    MemberEmail,
+    PlanChange,
+    RefundRequest,
+    RequiredCustomerId,
+    SeatChange,
+    State,
+)
 from smart_support.templates.saas.state import PLANS, BillingState, Refusal
 
 TITLE = "Pulseboard API"
 MAX_BODY_BYTES = 16 * 1024
-
-
-class ErrorBody(BaseModel):
-    """Every error the API answers: a stable code and a sentence a person can read."""
-
-    error: str
-    reason: str
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PlanChange(_Body):
-    plan: Literal["free", "starter", "team", "business"] = Field(
-        description="The plan to move to: free, starter, team or business."
-    )
-
-
-class SeatChange(_Body):
-    seats: int = Field(ge=1, le=500, description="The number of seats to pay for, e.g. 12.")
-
-
-class CancelRequest(_Body):
-    reason: str | None = Field(None, max_length=500, description="Why the customer cancels.")
-
-
-class RefundRequest(_Body):
-    reason: str = Field(min_length=1, max_length=500, description="Why the invoice is refunded.")
-
-
-def _state(request: Request) -> BillingState:
-    state: BillingState = request.app.state.billing
-    return state
-
-
-State = Annotated[BillingState, Depends(_state)]
-_FOR_CUSTOMER = (
-    "The verified customer the request is made for: other customers' accounts and invoices then"
-    " answer 404, as if they did not exist. Without it the request is the back office's."
-)
-CustomerId = Annotated[
-    str | None,
-    Header(alias="X-Customer-Id", min_length=1, max_length=40, description=_FOR_CUSTOMER),
-]
-RequiredCustomerId = Annotated[
-    str,
-    Header(
-        alias="X-Customer-Id",
-        min_length=1,
-        max_length=40,
-        description="The verified customer whose accounts are listed.",
-    ),
-]
-AccountId = Annotated[
-    str, Path(max_length=20, description="The account id, e.g. ACC-1001.", examples=["ACC-1001"])
-]
-InvoiceId = Annotated[
-    str,
-    Path(max_length=20, description="The invoice number, e.g. INV-5001.", examples=["INV-5001"]),
-]
-MemberEmail = Annotated[
-    str,
-    Path(
-        min_length=3,
-        max_length=254,
-        pattern=r"^[^@\s/]+@[^@\s/]+$",
-        description="The email address the member signs in with.",
-    ),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Repeat a write safely: a repeated key replays the first answer.",
-    ),
-]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "The account, invoice or member does not exist."},
-    422: {"model": ErrorBody, "description": "The request is malformed."},
-}
-_WRITE: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Done (or replayed for a repeated key)."},
-    **_ERRORS,
-    409: {"model": ErrorBody, "description": "A business rule refuses the change."},
-}
 
 
 def create_app(*, today: date | None = None) -> FastAPI:
@@ -163,7 +88,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         tags=["Accounts"],
         summary="Verify who the customer is: the email address of the account owner and the "
         "account id.",
-        responses=_ERRORS,
+        responses=ERRORS,
     )
     async def verify_customer(
         state: State,
@@ -200,7 +125,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         operation_id="get_account",
         tags=["Accounts"],
         summary="Get an account: name, owner, plan, subscription status, seats and members.",
-        responses=_ERRORS,
+        responses=ERRORS,
     )
     async def get_account(
         state: State,
@@ -230,7 +155,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         tags=["Billing"],
         summary="Get the subscription: plan, status, billing cycle, seats paid and used, "
         "monthly price and renewal date.",
-        responses=_ERRORS,
+        responses=ERRORS,
     )
     async def get_subscription(
         state: State,
@@ -250,7 +175,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         operation_id="list_invoices",
         tags=["Billing"],
         summary="List an account's invoices, newest first: amount, status and payment date.",
-        responses=_ERRORS,
+        responses=ERRORS,
     )
     async def list_invoices(
         state: State,
@@ -269,7 +194,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         operation_id="get_invoice",
         tags=["Billing"],
         summary="Get an invoice: amount, status, payment date, refund deadline and any refund.",
-        responses=_ERRORS,
+        responses=ERRORS,
     )
     async def get_invoice(
         state: State,
@@ -285,7 +210,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         tags=["Usage"],
         summary="Get this month's usage against the plan's limits: API calls, storage and "
         "dashboards, and when the limits reset.",
-        responses=_ERRORS,
+        responses=ERRORS,
     )
     async def get_usage(
         state: State,
@@ -309,7 +234,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         tags=["Sign-in"],
         summary="Get a member's sign-in status: locked out or active, failed sign-in attempts, "
         "last sign-in, single sign-on, password reset sent.",
-        responses=_ERRORS,
+        responses=ERRORS,
     )
     async def get_member(
         state: State,
@@ -330,7 +255,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         operation_id="change_plan",
         tags=["Billing"],
         summary="Change the subscription's plan (upgrade or downgrade).",
-        responses=_WRITE,
+        responses=WRITE,
     )
     async def change_plan(
         state: State,
@@ -354,7 +279,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         operation_id="change_seats",
         tags=["Billing"],
         summary="Change the number of seats the subscription pays for (add or remove seats).",
-        responses=_WRITE,
+        responses=WRITE,
     )
     async def change_seats(
         state: State,
@@ -378,7 +303,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         operation_id="cancel_subscription",
         tags=["Billing"],
         summary="Cancel the subscription at the end of the billing period.",
-        responses=_WRITE,
+        responses=WRITE,
     )
     async def cancel_subscription(
         state: State,
@@ -403,7 +328,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         operation_id="refund_invoice",
         tags=["Billing"],
         summary="Refund a paid invoice, within 30 days of payment.",
-        responses=_WRITE,
+        responses=WRITE,
     )
     async def refund_invoice(
         state: State,
@@ -427,7 +352,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         operation_id="unlock_member",
         tags=["Sign-in"],
         summary="Unlock a member locked out after too many failed sign-in attempts.",
-        responses=_WRITE,
+        responses=WRITE,
     )
     async def unlock_member(
         state: State,
@@ -452,7 +377,7 @@ def create_app(*, today: date | None = None) -> FastAPI:
         operation_id="send_password_reset",
         tags=["Sign-in"],
         summary="Send a member a password reset link by email (forgotten password).",
-        responses=_WRITE,
+        responses=WRITE,
     )
     async def send_password_reset(
         state: State,
