@@ -465,3 +465,49 @@ async def test_the_cli_lists_dead_letters_and_replays_one(
     await deliver_until(worker, lambda: receiver.ids() == [delivery_id])
     await worker.aclose()
     await store.close()
+
+
+async def test_approvals_and_a_close_are_sent_only_to_a_helpdesk_that_opted_in(
+    sqlite_url: str, running_shop: str, receiver: Receiver
+) -> None:
+    default = server_settings(sqlite_url, running_shop, receiver)
+    assert messages(default, "approval.requested", "c-1", {}) == [], "not opted in by default"
+    settings = server_settings(
+        sqlite_url,
+        running_shop,
+        receiver,
+        webhook_events=["approval.requested", "approval.decided", "conversation.closed"],
+    )
+    auth = {"authorization": f"Bearer {OPERATOR}"}
+    with serve_in_thread(settings) as url:
+        async with connect(url) as ws:
+            chat = Chat(ws)
+            started = await chat.start()
+            request = await chat.say("Cancel order 1042", "approval_requested", "error")
+            assert request[-1]["type"] == "approval_requested", request
+            await chat.send(
+                type="decision", approval_id=request[-1]["approval_id"], decision="reject"
+            )
+            await chat.until("reply_end", "error")
+        cid = started["conversation_id"]
+        async with httpx.AsyncClient(base_url=url, headers=auth, timeout=10) as client:
+            closed = await client.post(f"/api/v1/operator/conversations/{cid}/close")
+            assert closed.status_code == 200, closed.text
+
+        async def three() -> bool:
+            return len(receiver.delivered()) >= 3
+
+        await until(three)
+    bodies = []
+    for r in receiver.delivered():
+        verify(r["body"], r["headers"], SECRET)
+        bodies.append(json.loads(r["body"]))
+    assert [b["type"] for b in bodies] == [
+        "approval.requested",
+        "approval.decided",
+        "conversation.closed",
+    ]
+    assert bodies[0]["data"]["approval_id"] == request[-1]["approval_id"]
+    assert bodies[1]["data"]["status"] == "rejected"
+    assert bodies[2]["data"]["conversation_id"] == cid
+    assert "args" not in bodies[0]["data"], "the arguments may hold personal data"
