@@ -40,6 +40,7 @@ class Receiver:
         self.requests: list[dict[str, Any]] = []
         self.answer = 200
         self.delay = 0.0
+        self.extra_headers: dict[str, str] = {}
         self.lock = threading.Lock()
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -66,6 +67,8 @@ class Receiver:
                         {"headers": dict(self.headers.items()), "body": body, "status": status}
                     )
                 self.send_response(status)
+                for name, value in receiver.extra_headers.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -104,12 +107,12 @@ def hook_settings(database_url: str, receiver: Receiver, **extra: Any) -> Settin
     extra.setdefault("webhook_retry_schedule", FAST)
     extra.setdefault("egress_allowlist", [receiver.hostport])
     extra.setdefault("webhook_secrets", [SECRET])
+    extra.setdefault("webhook_timeout_seconds", 2)
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
         llm_provider="offline",
         webhook_urls=[receiver.url],
-        webhook_timeout_seconds=2,
         public_url="https://support.example.com",
         **extra,
     )
@@ -511,3 +514,46 @@ async def test_approvals_and_a_close_are_sent_only_to_a_helpdesk_that_opted_in(
     assert bodies[1]["data"]["status"] == "rejected"
     assert bodies[2]["data"]["conversation_id"] == cid
     assert "args" not in bodies[0]["data"], "the arguments may hold personal data"
+
+
+async def test_a_slow_receiver_is_retried_and_a_retry_after_is_honoured(
+    store: Store, database_url: str, receiver: Receiver
+) -> None:
+    settings = hook_settings(
+        database_url, receiver, webhook_timeout_seconds=0.2, webhook_retry_schedule=[0.05, 5]
+    )
+    await a_conversation(store, "c-1", "a person")
+    await hand_off(store, settings, "c-1", "slow")
+    worker = DeliveryWorker(store, settings)
+    receiver.delay = 0.5  # answers after the timeout
+    assert await worker.run_once() == 1
+    [row] = await store.list_webhook_deliveries("pending")
+    assert row.attempts == 1 and row.last_status is None
+    assert row.last_error is not None and "no answer within" in row.last_error
+    receiver.delay = 0.0
+    receiver.answer = 429
+    receiver.extra_headers = {"retry-after": "3"}
+    await asyncio.sleep(0.1)
+    assert await worker.run_once() == 1
+    [row] = await store.list_webhook_deliveries("pending")
+    wait = (row.next_attempt_at - row.updated_at).total_seconds()
+    assert 2.9 <= wait <= 5 * 1.2, "the receiver's Retry-After, not the 50 ms of the schedule"
+    await worker.aclose()
+
+
+def test_the_cli_verifies_a_received_webhook_and_refuses_a_tampered_one(tmp_path: Any) -> None:
+    from smart_support.cli import main
+
+    body = b'{"type":"conversation.escalated","data":{}}'
+    headers = sign("msg_cli", body, [SECRET])
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_bytes(body)
+    bad.write_bytes(body.replace(b"{}", b'{"x":1}'))
+    args = [f"-H{name}: {value}" for name, value in headers.items()] + ["--secret", SECRET]
+    runner = CliRunner()
+    ok = runner.invoke(main, ["webhooks", "verify", str(good), *args])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output) == {"valid": True, "webhook-id": "msg_cli"}
+    refused = runner.invoke(main, ["webhooks", "verify", str(bad), *args])
+    assert refused.exit_code == 1
+    assert "no signature matches" in refused.output

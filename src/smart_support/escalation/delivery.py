@@ -2,8 +2,9 @@
 
 A 2xx delivers; 410 Gone disables the endpoint (its pending rows too) until an operator enables
 it; anything else (429, 5xx, another 4xx, a timeout, a refused connection, an egress refusal) is
-tried again after WEBHOOK_RETRY_SCHEDULE[attempt] seconds, +-20% jitter, and after the schedule's
-last entry the delivery is dead (the dead-letter list: `smart-support webhooks list-dead`,
+tried again after WEBHOOK_RETRY_SCHEDULE[attempt] seconds, +-20% jitter (or a 429's or 503's
+longer Retry-After, up to the schedule's longest wait), and after the schedule's last entry the
+delivery is dead (the dead-letter list: `smart-support webhooks list-dead`,
 `GET /api/v1/operator/webhooks/deliveries?status=dead`, replayable).
 
 Each process runs one worker; a row is claimed with a lease (the request timeout plus a margin)
@@ -58,6 +59,17 @@ def retry_delay(schedule: list[float], attempts: int, jitter: float = JITTER) ->
         return None
     base = schedule[attempts - 1]
     return base * random.uniform(1 - jitter, 1 + jitter)
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """A 429's or 503's `Retry-After` in seconds (the delta form only), None without one."""
+    if response.status_code not in (429, 503):
+        return None
+    try:
+        seconds = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
 
 
 def body_of(delivery: WebhookDelivery) -> bytes:
@@ -139,10 +151,12 @@ class DeliveryWorker:
         }
         attempt = delivery.attempts + 1
         status: int | None = None
+        asked_wait: float | None = None
         started = time.monotonic()
         try:
             response = await self._http().post(delivery.endpoint, content=body, headers=headers)
             status = response.status_code
+            asked_wait = retry_after(response)
             error = f"HTTP {status}"
         except EgressRefused as exc:
             error = f"refused by the egress guard: {exc.reason}"
@@ -174,7 +188,10 @@ class DeliveryWorker:
                 where, disabled,
             )  # fmt: skip
             return
-        delay = retry_delay(self.settings.webhook_retry_schedule, attempt)
+        schedule = self.settings.webhook_retry_schedule
+        delay = retry_delay(schedule, attempt)
+        if delay is not None and asked_wait is not None:  # honoured, up to the longest wait
+            delay = max(delay, min(asked_wait, max(schedule)))
         retry_at = None if delay is None else now + timedelta(seconds=delay)
         await self.store.webhook_failed(
             delivery.id,
@@ -243,4 +260,4 @@ async def running(
         await worker.aclose()
 
 
-__all__ = ["DeliveryWorker", "body_of", "retry_delay", "running", "shown"]
+__all__ = ["DeliveryWorker", "body_of", "retry_after", "retry_delay", "running", "shown"]
