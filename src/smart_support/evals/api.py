@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,6 +15,21 @@ import uvicorn
 
 from smart_support.egress import async_client
 from smart_support.settings import Settings
+
+
+class FreshApp:
+    """An ASGI app that can be swapped for a fresh one between runs: a template API whose app is
+    built by a factory starts each run from its seed data, even without `POST /_state/reset`."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self.build = build
+        self.app = build()
+
+    def renew(self) -> None:
+        self.app = self.build()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
 
 
 class _Server(uvicorn.Server):

@@ -89,7 +89,7 @@ class LlmCustomer:
     async def reply(self, agent_message: str) -> str | None:
         self.messages.append(HumanMessage(agent_message))
         answer = await self.model.ainvoke(self.messages, config={"tags": ["eval_customer"]})
-        text = answer.text if isinstance(answer, AIMessage) else str(answer.content)
+        text = str(answer.text) if isinstance(answer, AIMessage) else str(answer.content)
         self.messages.append(AIMessage(text))
         for token in STOP_TOKENS:
             if token in text:

@@ -49,7 +49,7 @@ def template_target(name: str) -> Target:
         name=template.name,
         eval_set=template.directory / (template.eval or "eval.yaml"),
         agents=template.directory / "agents.yaml",
-        app=template.load_app(),
+        app=api_calls.FreshApp(template.load_app),
         port=template.api.port,
     )
 
@@ -118,7 +118,10 @@ async def evaluate(
                 echo(f"  task {r.task_id}: hash {r.db_hash[:12]} != {str(r.expected)[:12]}")
     if only in (None, "tasks") and api_url is not None:
         async with Engine.open(settings, model=model, registry=registry) as engine:
-            report["tasks"] = await _tasks(engine, eval_set, api_url, runs, customer_model, echo)
+            fresh = target.app if isinstance(target.app, api_calls.FreshApp) else None
+            report["tasks"] = await _tasks(
+                engine, eval_set, api_url, runs, customer_model, echo, fresh
+            )
     return report
 
 
@@ -129,6 +132,7 @@ async def _tasks(
     runs: int,
     customer_model: Any,
     echo: Any,
+    fresh: api_calls.FreshApp | None = None,
 ) -> dict[str, Any] | None:
     results: dict[str, list[RunResult]] = {}
     described: dict[str, str] = {}
@@ -137,10 +141,14 @@ async def _tasks(
     expected_offline = {t.id for t in eval_set.tasks if t.offline or not engine.is_offline}
 
     async def reset() -> bool:
-        done = await api_calls.reset_state(engine.settings, api_url)
-        if not done and not any(n.startswith("no reset") for n in notes):
+        if await api_calls.reset_state(engine.settings, api_url):
+            return True
+        if fresh is not None:  # a new app from the template's factory: its seed data
+            fresh.renew()
+            return True
+        if not any(n.startswith("no reset") for n in notes):
             notes.append("no reset: the API has no POST /_state/reset, state carries over runs")
-        return done
+        return False
 
     tau2_tasks = tasks_of(eval_set.tau2, eval_set.base_dir) if eval_set.tau2 else []
     for _ in range(runs):

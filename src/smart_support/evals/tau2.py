@@ -65,7 +65,7 @@ class Grade:
 
 def instructions_text(scenario: dict[str, Any]) -> str:
     """The user simulator's instructions as tau2 renders them (`StructuredUserInstructions`)."""
-    raw = scenario.get("instructions")
+    raw: Any = scenario.get("instructions")
     if isinstance(raw, str):
         return raw
     tab = "\t"

@@ -1,7 +1,8 @@
 """The tau2-bench retail tools, as tau2 runs them.
 
 tau2-bench's `src/tau2/domains/retail/tools.py` (commit a2c0247, MIT licence, Copyright (c)
-Sierra Research; see data/LICENSE) with only the imports and the toolkit base changed: the
+Sierra Research; see data/LICENSE) with only the imports, the toolkit base and `calculate`'s `eval` (now an arithmetic evaluator
+with the same results) changed: the
 behaviour, the checks and the error strings are tau2's, so the database an agent leaves through
 our HTTP API hashes as the one tau2's evaluator would compute for the same calls. `api.py` serves
 each tool as one endpoint.
@@ -9,7 +10,10 @@ each tool as one endpoint.
 
 # tau2's code kept verbatim (easier to diff with upstream) over our lint rules:
 # ruff: noqa: E501, B905, UP006, UP035, UP042
+# mypy: disable-error-code="assignment"
+import ast
 import json
+import operator
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, List, TypeVar
@@ -27,6 +31,37 @@ from smart_support.templates.retail_tau2.db import (
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_OPERATORS: dict[type, Callable[..., Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Pow: operator.pow,
+    ast.UAdd: operator.pos,
+    ast.USub: operator.neg,
+}
+
+
+def _arithmetic(expression: str) -> Any:
+    """What tau2's `eval` computes for an expression of digits, `+-*/().` and spaces (the only
+    characters `calculate` lets through), with Python's own number semantics; a malformed
+    one raises ValueError (tau2's eval raised SyntaxError: both are tool errors)."""
+
+    def value(node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](value(node.left), value(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](value(node.operand))
+        raise ValueError("Invalid expression")
+
+    try:
+        return value(ast.parse(expression.strip(), mode="eval").body)
+    except (SyntaxError, ZeroDivisionError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 class ToolType(str, Enum):
@@ -199,7 +234,8 @@ class RetailTools:
         """
         if not all(char in "0123456789+-*/(). " for char in expression):
             raise ValueError("Invalid characters in expression")
-        return str(round(float(eval(expression, {"__builtins__": None}, {})), 2))
+        # tau2: eval(expression, {"__builtins__": None}, {}); the same arithmetic without eval
+        return str(round(float(_arithmetic(expression)), 2))
 
     @is_tool(ToolType.WRITE)
     def cancel_pending_order(self, order_id: str, reason: str) -> Order:
