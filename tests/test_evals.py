@@ -21,19 +21,21 @@ from smart_support.evals.gold import check_gold, replay, tools_by_name
 from smart_support.evals.report import pass_hat_k, pass_k_table
 from smart_support.evals.routing import evaluate_routing
 from smart_support.evals.sets import RoutingCase, load_eval_set
-from smart_support.evals.tasks import run_task, with_api_url
+from smart_support.evals.tasks import run_task, run_tau2_task, with_api_url
 from smart_support.evals.tau2 import Action, grade, initial_hash, load_tasks
 from smart_support.models.offline import OfflineChatModel
 from smart_support.registry import load_registry
 from smart_support.runtime.engine import Engine
 from smart_support.settings import Settings
 from smart_support.templates.retail_tau2.api import create_app
+from smart_support.templates.retail_tau2.tools import RetailTools, ToolType
 from smart_support.testing import ScriptedChatModel, call
 from smart_support.tools import open_toolkit
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "src" / "smart_support" / "templates"
 RETAIL = TEMPLATES / "retail_tau2"
 TASKS = RETAIL / "data" / "tasks.json"
+WRITES = {name for name, kind in RetailTools.tool_types().items() if kind is ToolType.WRITE}
 #: tau2's hash of its untouched retail db.json (tau2's own code, commit a2c0247).
 TAU2_INITIAL_HASH = "b25c9cb211f5efcaee5dd646054a73c4a9f43f4f5acc32c10713cd9f9ac20e9c"
 
@@ -96,12 +98,14 @@ async def _replayed(retail, actions: list[Action]) -> str:
 
 
 def _cancel_task():
+    """A task whose one write is a cancellation (and that looks the user up)."""
     return next(
         t
         for t in load_tasks(TASKS)
-        if [a.name for a in t.actions if a.name == "cancel_pending_order"]
-        and t.reward_basis == ["DB", "NL_ASSERTION"]
+        if [a.name for a in t.actions if a.name in WRITES] == ["cancel_pending_order"]
+        and any(a.name == "get_user_details" for a in t.actions)
         and not t.nl_assertions
+        and not t.communicate_info
     )
 
 
@@ -266,3 +270,30 @@ def test_the_cli_routes_the_retail_tau2_set_with_the_offline_model(tmp_path, mon
     result = CliRunner().invoke(main, ["eval", "--template", "retail-tau2", "--only", "routing"])
     assert result.exit_code == 0, result.output
     assert "routing: 7/7 correct" in result.output
+
+
+async def test_a_tau2_task_run_through_the_engine_with_an_llm_customer_passes_on_the_gold_write(
+    retail, tmp_path
+):
+    settings, registry, url = retail
+    task = _cancel_task()
+    cancel = next(a for a in task.actions if a.name == "cancel_pending_order")
+    agent = ScriptedChatModel(
+        script=[call("cancel_pending_order", cancel.arguments), "Your order is cancelled."]
+    )
+    router = ScriptedChatModel(default=call("transfer_to_retail"))
+    customer = ScriptedChatModel(
+        script=[
+            f"Please cancel order {cancel.arguments['order_id']}.",
+            "yes",
+            "Thanks! ###STOP###",
+        ]
+    )
+    async with Engine.open(settings, model=agent, router_model=router, registry=registry) as engine:
+        run = await run_tau2_task(engine, url, task, customer_model=customer)
+    assert run is not None
+    assert run.conversation.stopped and run.conversation.turns == 2
+    assert run.grade.verdict == "pass", run.grade.components
+    assert run.conversation.agent_messages[-1] == "Your order is cancelled."
+    prompt = customer.seen[1][-1].content  # what the customer saw: the approval to decide
+    assert "Do you approve?" in prompt and cancel.arguments["reason"] in prompt
