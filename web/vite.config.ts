@@ -1,7 +1,8 @@
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vitest/config";
 
-// The built UI is served by the Python app at `/` (src/smart_support/server/static, gitignored).
+// The built UI is served by the Python app (src/smart_support/server/static, gitignored): the
+// customer chat (index.html) at `/`, the operator console (console.html) at `/console`.
 export default defineConfig({
   plugins: [react()],
   base: "./",
@@ -9,6 +10,7 @@ export default defineConfig({
     outDir: "../src/smart_support/server/static",
     emptyOutDir: true,
     sourcemap: false,
+    rollupOptions: { input: { chat: "index.html", console: "console.html" } },
   },
   server: {
     proxy: {

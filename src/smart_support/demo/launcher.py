@@ -68,6 +68,8 @@ def demo_settings(settings: Settings, site_port: int | None = None) -> Settings:
         update["welcome_message"] = DEMO_WELCOME
     if settings.identity_secret is None:  # the picker signs demo identities with it
         update["identity_secret"] = SecretStr(secrets.token_hex(32))
+    if not settings.operator_token:  # the operator console (/console) needs one
+        update["operator_token"] = secrets.token_urlsafe(24)
     return settings.model_copy(update=update)
 
 
@@ -103,6 +105,7 @@ def run_demo(settings: Settings, site_port: int | None = SITE_PORT) -> int:
     from smart_support.server import bind, serve
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    made_token = not settings.operator_token
     settings = demo_settings(settings, site_port)
     parts = urlsplit(settings.shop_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -152,6 +155,11 @@ def run_demo(settings: Settings, site_port: int | None = SITE_PORT) -> int:
             print(f"example shop site embedding the chat on {site_url}")
         print(f"model: {settings.resolved_provider()}; database: {settings.database_url}")
         print(f"chat on http://{settings.host}:{settings.port}")
+        console = f"http://{_browser_host(settings.host)}:{settings.port}/console"
+        if made_token:  # the person running the demo signs in with it; it lives for this run
+            print(f"operator console on {console} (token for this run: {settings.operator_token})")
+        else:
+            print(f"operator console on {console} (sign in with your OPERATOR_TOKEN)")
         serve(settings, chat_socket)
         return 0
     except KeyboardInterrupt:
