@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+from uvicorn.importer import ImportFromStringError, import_from_string
 
+from smart_support.errors import ConfigError
 from smart_support.evals import api as api_calls
 from smart_support.evals.gold import check_gold
 from smart_support.evals.report import pass_k_table
@@ -39,17 +42,25 @@ class Target:
 
 
 def template_target(name: str) -> Target:
-    """A template's eval set, agents and API app (`smart_support.templates`).
+    """A template's eval set, agents and API app (`smart_support.templates`); an app built by a
+    factory (`api.factory: true`) is rebuilt for each run, from its seed data.
 
     Raises:
         ConfigError: No such template, or its app does not import.
     """
     template = get_template(name)
+    try:  # uvicorn's own importer, as `smart-support api` has uvicorn import the app
+        found = import_from_string(template.api.app)
+    except ImportFromStringError as exc:
+        raise ConfigError(f"template {name!r}: api.app {template.api.app!r}: {exc}") from None
+    factory = getattr(template.api, "factory", None)
+    if factory is None:  # a template.yaml without `factory:`: a plain function builds the app
+        factory = inspect.isfunction(found) and not inspect.iscoroutinefunction(found)
     return Target(
         name=template.name,
         eval_set=template.directory / (template.eval or "eval.yaml"),
         agents=template.directory / "agents.yaml",
-        app=api_calls.FreshApp(template.load_app),
+        app=api_calls.FreshApp(found) if factory else found,
         port=template.api.port,
     )
 
