@@ -90,8 +90,9 @@ def api_thread(name: str) -> Iterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = int(sock.getsockname()[1])
+    api = get_template(name).api
     config = uvicorn.Config(
-        get_template(name).load_app(), log_level="warning", lifespan="off", loop="asyncio"
+        api.app, factory=api.factory, log_level="warning", lifespan="off", loop="asyncio"
     )
     server = _QuietServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -51,15 +51,18 @@ def init_command(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), help="Default: the template's port.")
 def api_command(name: str, host: str, port: int | None) -> None:
-    """Run the demo API of the template NAME (state in memory) until interrupted."""
+    """Run the demo API of the template NAME (state in memory) until interrupted.
+
+    uvicorn imports the app (`api.app` of its template.yaml) and says so if it cannot."""
     import uvicorn
 
     try:
         template = get_template(name)
-        app = template.load_app()
     except TemplateError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     port = port or template.api.port
     click.echo(f"{template.title} API on http://{host}:{port} (spec: /openapi.json)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(
+        template.api.app, factory=template.api.factory, host=host, port=port, log_level="info"
+    )

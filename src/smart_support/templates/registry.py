@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -33,8 +30,11 @@ class ApiSpec(_Strict):
     """The template's demo API: an ASGI app its project's agents call."""
 
     app: str
-    """`python.module:attr`: a FastAPI (or any ASGI) app, or a function that returns one when
-    called without arguments (a fresh dataset on every start)."""
+    """`python.module:attr`: a FastAPI (or any ASGI) app, or with `factory: true` a function
+    that returns one when called without arguments (fresh data on every start)."""
+
+    factory: bool = False
+    """`app` is a function that builds the app (uvicorn's `--factory`)."""
 
     port: int = Field(ge=1, le=65535)
     """The loopback port the project's files expect the API on."""
@@ -74,28 +74,6 @@ class Template(_Strict):
         if not _NAME.fullmatch(value):
             raise ValueError(f"{value!r}: use lowercase letters, digits and '-'")
         return value
-
-    @property
-    def api_url(self) -> str:
-        """The demo API's address on this machine."""
-        return f"http://127.0.0.1:{self.api.port}"
-
-    def load_app(self) -> Any:
-        """The demo API's ASGI app (a factory is called).
-
-        Raises:
-            TemplateError: The module or attribute cannot be imported.
-        """
-        module_name, attr = self.api.app.split(":")
-        try:
-            found = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise TemplateError(
-                f"template {self.name!r}: api.app {self.api.app!r} cannot be imported: {exc}"
-            ) from exc
-        if inspect.isfunction(found) and not inspect.iscoroutinefunction(found):
-            return found()
-        return found
 
 
 def templates_root() -> Path:
