@@ -9,7 +9,6 @@ at start-up) does not pay for the HTTP client.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,22 +16,21 @@ if TYPE_CHECKING:
     from smart_support.escalation.outbox import EVENT_TYPES, WebhookRequestError, replay
     from smart_support.escalation.signing import WebhookVerificationError, sign, verify
 
-_WHERE = {
-    "DeliveryWorker": "delivery",
-    "running": "delivery",
-    "EVENT_TYPES": "outbox",
-    "WebhookRequestError": "outbox",
-    "replay": "outbox",
-    "WebhookVerificationError": "signing",
-    "sign": "signing",
-    "verify": "signing",
-}
-
 
 def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    if name in ("DeliveryWorker", "running"):
+        from smart_support.escalation import delivery
+
+        return getattr(delivery, name)
+    if name in ("EVENT_TYPES", "WebhookRequestError", "replay"):
+        from smart_support.escalation import outbox
+
+        return getattr(outbox, name)
+    if name in ("WebhookVerificationError", "sign", "verify"):
+        from smart_support.escalation import signing
+
+        return getattr(signing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -19,18 +19,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import platform
 import random
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
-from smart_support.egress.client import async_client
+from smart_support.egress import HTTPError, TimeoutException, async_client
 from smart_support.errors import EgressRefused, SmartSupportError
 from smart_support.escalation.signing import sign
 from smart_support.settings import Settings
@@ -61,7 +60,7 @@ def retry_delay(schedule: list[float], attempts: int, jitter: float = JITTER) ->
     return base * random.uniform(1 - jitter, 1 + jitter)
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: Any) -> float | None:
     """A 429's or 503's `Retry-After` in seconds (the delta form only), None without one."""
     if response.status_code not in (429, 503):
         return None
@@ -109,15 +108,15 @@ class DeliveryWorker:
         self.lease_seconds = (
             timeout + LEASE_MARGIN_SECONDS if lease_seconds is None else lease_seconds
         )
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.worker_id = worker_id or f"{platform.node()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._wake = asyncio.Event()
-        self._client: httpx.AsyncClient | None = None
+        self._client: Any = None
 
     def wake(self) -> None:
         """Look for due rows now rather than at the next poll."""
         self._wake.set()
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> Any:
         if self._client is None:
             self._client = async_client(
                 self.settings,
@@ -160,9 +159,9 @@ class DeliveryWorker:
             error = f"HTTP {status}"
         except EgressRefused as exc:
             error = f"refused by the egress guard: {exc.reason}"
-        except httpx.TimeoutException:
+        except TimeoutException:
             error = f"no answer within {self.settings.webhook_timeout_seconds:g}s"
-        except httpx.HTTPError as exc:
+        except HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
         ms = int((time.monotonic() - started) * 1000)
         now = datetime.now(UTC)
