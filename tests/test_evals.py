@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -297,3 +298,30 @@ async def test_a_tau2_task_run_through_the_engine_with_an_llm_customer_passes_on
     assert run.conversation.agent_messages[-1] == "Your order is cancelled."
     prompt = customer.seen[1][-1].content  # what the customer saw: the approval to decide
     assert "Do you approve?" in prompt and cancel.arguments["reason"] in prompt
+
+
+async def test_the_retail_api_answers_tau2s_errors_and_honours_a_repeated_idempotency_key():
+    app = create_app()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://retail"
+    ) as client:
+        order = (await client.get("/orders/%23W2378156")).json()
+        assert order["order_id"] == "#W2378156" and order["status"] == "delivered"
+        refused = await client.post(
+            "/orders/%23W2378156/cancel", json={"reason": "ordered by mistake"}
+        )
+        assert refused.status_code == 400
+        assert refused.json() == {"detail": "Non-pending order cannot be cancelled"}
+        missing = await client.get("/orders/%23W0000000")
+        assert (missing.status_code, missing.json()) == (404, {"detail": "Order not found"})
+        pending = next(o for o in app.state.world.tools.db.orders.values() if o.status == "pending")
+        path = f"/orders/{pending.order_id.replace('#', '%23')}/cancel"
+        key = {"Idempotency-Key": "k-1"}
+        first = await client.post(path, json={"reason": "no longer needed"}, headers=key)
+        after_first = (await client.get("/_state/hash")).json()["hash"]
+        again = await client.post(path, json={"reason": "no longer needed"}, headers=key)
+        assert first.status_code == again.status_code == 200
+        assert again.json() == first.json() and first.json()["status"] == "cancelled"
+        assert (await client.get("/_state/hash")).json()["hash"] == after_first != TAU2_INITIAL_HASH
+        reset = (await client.post("/_state/reset")).json()["hash"]
+        assert reset == TAU2_INITIAL_HASH
