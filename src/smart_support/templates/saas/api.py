@@ -4,8 +4,10 @@ Reads: plans, verifying a customer, their accounts, an account, its subscription
 usage, and a member's sign-in status. Writes: change the plan, change the seats, cancel the
 subscription, refund an invoice, unlock a locked-out member, send a password reset; each honours
 an `Idempotency-Key` header. Every account route takes `X-Customer-Id`, the verified customer
-the request is made for: another customer's account or invoice answers 404, as if it did not
-exist. Errors are `{error, reason}`. State is in memory (`state.py`): a restart resets it.
+the request is made for: another customer's account or invoice then answers 404, as if it did
+not exist; without it the request is the back office's (listing accounts needs it). Errors
+are `{error, reason}`. State is in memory (`state.py`, seeded from `data.py`): a restart resets
+it.
 
 Run it with `smart-support api saas` (port 8003); its document is at /openapi.json, and a copy
 is shipped beside it as `openapi.json`, the source the template's agents.yaml imports.
