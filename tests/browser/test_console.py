@@ -8,6 +8,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -254,6 +255,14 @@ def test_the_dashboard_has_a_zero_state_then_figures_and_charts_once_customers_c
         expect(console.get_by_test_id("card-turns")).to_contain_text("3")
         for chart in ("chart-series", "chart-agents", "chart-models"):
             expect(console.get_by_test_id(chart).get_by_role("application")).to_be_visible()
+        today = datetime.now().date()
+        console.get_by_label("From day").fill((today - timedelta(days=1)).isoformat())
+        console.get_by_label("To day").fill(today.isoformat())
+        console.get_by_role("button", name="Apply range").click()
+        expect(console.get_by_role("button", name="Apply range")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        expect(console.get_by_test_id("card-conversations")).to_contain_text("2")
         console.get_by_role("button", name="7 days").click()
         expect(console.get_by_role("button", name="7 days")).to_have_attribute(
             "aria-pressed", "true"

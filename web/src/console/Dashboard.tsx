@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { type FormEvent, useState } from "react";
 import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 
 import type { Api } from "./api";
@@ -117,14 +117,39 @@ export function Figures({ analytics }: { analytics: Analytics }) {
   );
 }
 
+/** The window of a custom range: whole days in the browser's time zone, `to` inclusive. */
+export function customRange(from: string, to: string): { since: string; until: string } | null {
+  if (!from || !to) return null;
+  const since = new Date(`${from}T00:00:00`);
+  const until = new Date(`${to}T00:00:00`);
+  until.setDate(until.getDate() + 1);
+  if (Number.isNaN(since.getTime()) || Number.isNaN(until.getTime()) || since >= until) return null;
+  return { since: since.toISOString(), until: until.toISOString() };
+}
+
 export function Dashboard({ api }: { api: Api }) {
-  const [days, setDays] = useState(30);
+  const [days, setDays] = useState<number | null>(30);
+  const [from, setFrom] = useState("");
+  const [to, setTo] = useState("");
+  const [custom, setCustom] = useState<{ since: string; until: string } | null>(null);
   const [csvError, setCsvError] = useState<string | null>(null);
-  const range = () => lastDays(days);
+  const range = () => (days === null && custom ? custom : lastDays(days ?? 30));
   const { data, error, loading, reload } = usePolling(() => {
     const { since, until } = range();
     return api.analytics(since, until);
-  }, 0, [api, days]);
+  }, 0, [api, days, custom]);
+
+  function applyCustom(event: FormEvent) {
+    event.preventDefault();
+    const chosen = customRange(from, to);
+    if (!chosen) {
+      setCsvError("Choose a start day on or before the end day.");
+      return;
+    }
+    setCsvError(null);
+    setCustom(chosen);
+    setDays(null);
+  }
 
   async function download() {
     setCsvError(null);
@@ -133,7 +158,7 @@ export function Dashboard({ api }: { api: Api }) {
       const blob = await api.analyticsCsv(since, until);
       const link = document.createElement("a");
       link.href = URL.createObjectURL(blob);
-      link.download = `analytics-${days}d.csv`;
+      link.download = days === null ? `analytics-${from}-${to}.csv` : `analytics-${days}d.csv`;
       link.click();
       setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
     } catch (failure) {
@@ -158,6 +183,19 @@ export function Dashboard({ api }: { api: Api }) {
             </button>
           ))}
         </div>
+        <form className="filters range" onSubmit={applyCustom} aria-label="Custom range">
+          <label>
+            From
+            <input aria-label="From day" type="date" value={from} onChange={(e) => setFrom(e.target.value)} />
+          </label>
+          <label>
+            To
+            <input aria-label="To day" type="date" value={to} onChange={(e) => setTo(e.target.value)} />
+          </label>
+          <button type="submit" className="btn" aria-pressed={days === null}>
+            Apply range
+          </button>
+        </form>
         <button type="button" className="btn" onClick={reload}>
           Refresh
         </button>

@@ -3,10 +3,12 @@ import { type DragEvent, type FormEvent, useEffect, useState } from "react";
 import type { Api } from "./api";
 import { ApiFailure, describe } from "./api";
 import type { ChangeIn, ImportDraftHead, ImportDraftOut, ImportJobOut } from "./api-types";
+import { followImports } from "./operatorSocket";
 import { agentNames, agents, type OperationRow, rows } from "./review";
 import { Empty, Failure, Loading } from "./states";
 
-const JOB_POLL_MS = 600;
+/** The job is also read over REST this often, should the operator socket be unavailable. */
+const JOB_POLL_MS = 1500;
 
 function Progress({ job }: { job: ImportJobOut }) {
   const share = job.total > 0 ? Math.round((job.done / job.total) * 100) : null;
@@ -309,14 +311,33 @@ export function ImportWizard({ api }: { api: Api }) {
     api.drafts().then(setDrafts, (f) => setError(describe(f)));
   }, [api, closed]);
 
-  // Follow the job until it is ready (then open its draft) or failed.
+  // Live progress over the operator socket while the wizard is open.
+  useEffect(
+    () =>
+      followImports(api.token, (frame) =>
+        setJob((current) =>
+          current && current.id === frame.job_id && current.status !== "ready" && current.status !== "failed"
+            ? { ...current, status: frame.status, stage: frame.stage, done: frame.done, total: frame.total, error: frame.error, error_code: frame.error_code, draft_id: frame.draft_id }
+            : current,
+        ),
+      ),
+    [api],
+  );
+
+  // A job the socket says is ready: open its draft.
+  const readyDraft = job?.status === "ready" ? job.draft_id : null;
+  useEffect(() => {
+    if (!readyDraft) return;
+    api.draft(readyDraft).then(setDraft, (f) => setError(describe(f)));
+  }, [api, readyDraft]);
+
+  // Follow the job over REST too until it is ready or failed.
   useEffect(() => {
     if (!job || job.status === "failed" || job.status === "ready") return;
     const timer = setTimeout(async () => {
       try {
         const next = await api.job(job.id);
-        setJob(next);
-        if (next.status === "ready" && next.draft_id) setDraft(await api.draft(next.draft_id));
+        setJob((current) => (current && current.id === next.id && current.status !== "ready" ? next : current));
       } catch (failure) {
         setError(describe(failure));
       }

@@ -5,7 +5,8 @@ import { queryString } from "./api";
 import type { Analytics, ImportDraftOut, OperatorApproval } from "./api-types";
 import { ApprovalItem } from "./Approvals";
 import { ConversationTable, filterQuery, NO_FILTERS } from "./Conversations";
-import { cards, Figures } from "./Dashboard";
+import { cards, customRange, Figures } from "./Dashboard";
+import { operatorSocketUrl } from "./operatorSocket";
 import { money, percent, step, timeLeft } from "./format";
 import { StepRow } from "./Replay";
 import { agents, rows } from "./review";
@@ -203,5 +204,22 @@ describe("the import review", () => {
     const table = rows(draft);
     expect(table.map((r) => r.writeMarkedRead)).toEqual([false, true]);
     expect(agents(draft, table)).toEqual([{ agent: "order", display: "Order", tools: ["get_order", "cancel_order"] }]);
+  });
+});
+
+describe("the dashboard's custom range", () => {
+  it("is whole days, the last one inclusive, and refuses an end before the start", () => {
+    const range = customRange("2026-11-01", "2026-11-30");
+    expect(range).not.toBeNull();
+    expect(new Date(range!.until).getTime() - new Date(range!.since).getTime()).toBeGreaterThanOrEqual(29 * 86_400_000);
+    expect(customRange("2026-11-30", "2026-11-01")).toBeNull();
+    expect(customRange("", "2026-11-01")).toBeNull();
+  });
+});
+
+describe("the operator socket", () => {
+  it("is on the page's own host, wss under https", () => {
+    expect(operatorSocketUrl({ protocol: "https:", host: "support.example" })).toBe("wss://support.example/ws/v1/operator");
+    expect(operatorSocketUrl({ protocol: "http:", host: "127.0.0.1:8000" })).toBe("ws://127.0.0.1:8000/ws/v1/operator");
   });
 });
