@@ -55,7 +55,8 @@ class ApprovalFigures(BaseModel):
     pending: int = 0
     median_seconds_to_decide: float | None = Field(
         default=None,
-        description="From request to a person's approve or reject; null when none was decided.",
+        description="From request to a person's approve or reject, over the approvals asked in"
+        " the window; null when none was decided.",
     )
 
 

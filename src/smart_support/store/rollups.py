@@ -7,15 +7,15 @@ statement and stored in `conversation_facts`, and added to `analytics_rollup`, k
 conversation's creation hour: all in the transaction that closes it. Reopening subtracts them
 again. Analytics over a window then reads:
 
-- the rollup rows of the window's whole hours, summed by day in the database (a few dozen rows
-  per hour, however many conversations);
+- the day rollup for the window's whole days and the hour rollup for its other whole hours
+  (a few dozen rows per day or hour, however many conversations);
 - the same facts statement, run live over the conversations the rollup does not hold: open ones
   (an index over them only) and those of the partial first and last hour of the window.
 
 Both halves are the *same* SELECT (`facts_sql`), once over one conversation and once over the
 live set, so the rollup can never count differently from a live computation. The median time to
-decide an approval is the one figure that does not add up: it is read from the approvals of the
-window (an index on their creation time), never from the conversations.
+decide an approval is the one figure that does not add up: it is read from the approvals asked in
+the window, by an index of the decided ones in order of their stored `decision_seconds`.
 """
 
 from __future__ import annotations
@@ -168,6 +168,17 @@ UNMARK_ROLLED_UP = (
     "UPDATE conversations SET rolled_up_at = NULL WHERE id = :id AND rolled_up_at IS NOT NULL"
     " RETURNING id"
 )
+#: The same, into the day rollup.
+APPLY_FACTS_DAILY = (
+    "INSERT INTO analytics_rollup_daily (day, metric, k1, k2, k3, n, input_tokens,"
+    " output_tokens, cost_usd) SELECT substr(hour, 1, 10), metric, k1, k2, k3, :sign * n,"
+    " :sign * input_tokens, :sign * output_tokens, :sign * cost_usd FROM conversation_facts"
+    " WHERE conversation_id = :id ON CONFLICT (day, metric, k1, k2, k3) DO UPDATE SET"
+    " n = analytics_rollup_daily.n + excluded.n,"
+    " input_tokens = analytics_rollup_daily.input_tokens + excluded.input_tokens,"
+    " output_tokens = analytics_rollup_daily.output_tokens + excluded.output_tokens,"
+    " cost_usd = analytics_rollup_daily.cost_usd + excluded.cost_usd"
+)
 DELETE_FACTS = "DELETE FROM conversation_facts WHERE conversation_id = :id"
 #: Compare-and-set: of two processes rolling one conversation up, one does.
 MARK_ROLLED_UP = (
@@ -180,8 +191,15 @@ NOT_ROLLED_UP = (
     " ORDER BY created_at, id LIMIT :limit"
 )
 
+#: Whole hours of a window, in at most two ranges (around its whole days).
 READ_ROLLUP = (
-    f"SELECT {_SUMS} FROM analytics_rollup WHERE hour >= :first_hour AND hour < :end_hour {_BY_DAY}"
+    f"SELECT {_SUMS} FROM analytics_rollup WHERE (hour >= :first_a AND hour < :end_a)"
+    f" OR (hour >= :first_b AND hour < :end_b) {_BY_DAY}"
+)
+#: Whole days of a window.
+READ_ROLLUP_DAILY = (
+    "SELECT day, metric, k1, k2, k3, n, input_tokens, output_tokens, cost_usd"
+    " FROM analytics_rollup_daily WHERE day >= :first_day AND day < :end_day"
 )
 
 #: The conversations a window's rollup does not hold: open ones of its whole days (their own
@@ -206,12 +224,14 @@ async def roll_up(fetch: Fetch, dialect: Dialect, conversation_id: str, now: dat
         return  # rolled up already (by another process at setup)
     await fetch(dialect.sql(INSERT_FACTS.format(facts=facts)), params)
     await fetch(dialect.sql(APPLY_FACTS), {**params, "sign": 1})
+    await fetch(dialect.sql(APPLY_FACTS_DAILY), {**params, "sign": 1})
 
 
 async def take_back(fetch: Fetch, dialect: Dialect, conversation_id: str) -> None:
     """Subtract a reopened conversation's facts from the rollup and forget them."""
     params = {"id": conversation_id}
     await fetch(dialect.sql(APPLY_FACTS), {**params, "sign": -1})
+    await fetch(dialect.sql(APPLY_FACTS_DAILY), {**params, "sign": -1})
     await fetch(dialect.sql(DELETE_FACTS), params)
 
 
@@ -222,6 +242,17 @@ def _hour(moment: datetime) -> datetime:
 def hour_key(moment: datetime) -> str:
     """The rollup's key of the UTC hour starting at `moment`: `YYYY-MM-DDTHH`."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
+
+
+def whole_days(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """The whole UTC days [day_since, day_until) inside [since, until); equal when none."""
+    start = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if start < since:
+        start += timedelta(days=1)
+    end = until.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if end <= start:
+        return until, until
+    return start, end
 
 
 def whole_hours(since: datetime, until: datetime) -> tuple[datetime, datetime]:
@@ -269,35 +300,67 @@ async def analytics_rows(
             "reason": vocabulary.escalation_reason,
         },
     )
-    rolled: Sequence[Row] = []
+    rolled: list[Row] = []
     if full_since < full_until:
-        rolled = await fetch(
-            dialect.sql(READ_ROLLUP),
-            {"first_hour": hour_key(full_since), "end_hour": hour_key(full_until)},
+        day_since, day_until = whole_days(full_since, full_until)
+        hours = (
+            [(full_since, day_since), (day_until, full_until)]
+            if day_since < day_until
+            else [(full_since, full_until), (full_until, full_until)]
         )
-    median = await _median(fetch, dialect, window)
+        (first_a, end_a), (first_b, end_b) = hours
+        rolled += await fetch(
+            dialect.sql(READ_ROLLUP),
+            {
+                "first_a": hour_key(first_a),
+                "end_a": hour_key(end_a),
+                "first_b": hour_key(first_b),
+                "end_b": hour_key(end_b),
+            },
+        )
+        if day_since < day_until:
+            rolled += await fetch(
+                dialect.sql(READ_ROLLUP_DAILY),
+                {
+                    "first_day": day_since.date().isoformat(),
+                    "end_day": day_until.date().isoformat(),
+                },
+            )
+    median = await _median(fetch, dialect, window, await _decided(fetch, dialect, window))
     return _fold([*rolled, *live], median)
 
 
-async def _median(fetch: Fetch, dialect: Dialect, window: dict[str, Any]) -> float | None:
-    # An approval is never older than its conversation: `a.created_at >= :since` lets the
-    # approvals' own index bound the scan to the window's approvals.
-    decided = (
-        "FROM approvals a JOIN conversations c ON c.id = a.conversation_id"
-        " WHERE a.created_at >= :since AND c.created_at >= :since AND c.created_at < :until"
-        " AND a.status IN ('approved', 'rejected') AND a.decided_at IS NOT NULL"
-    )
-    count = int((await fetch(dialect.sql(f"SELECT COUNT(*) AS n {decided}"), window))[0]["n"])
+async def _median(
+    fetch: Fetch, dialect: Dialect, window: dict[str, Any], count: int
+) -> float | None:
+    """The median seconds to decide of the approvals asked in the window that a person approved
+    or rejected (`count` of them): their stored `decision_seconds`, read in order from an index
+    of decided approvals, so the database reads half of them at most and sorts nothing."""
     if not count:
         return None
-    # The middle one or two: the database sorts, Python averages at most two numbers.
     middle = await fetch(
         dialect.sql(
-            f"SELECT {dialect.seconds} AS seconds {decided} ORDER BY 1 LIMIT :take OFFSET :skip"
+            "SELECT decision_seconds AS seconds FROM approvals WHERE status IN"
+            " ('approved', 'rejected') AND created_at >= :since AND created_at < :until"
+            " AND decision_seconds IS NOT NULL ORDER BY decision_seconds, created_at"
+            " LIMIT :take OFFSET :skip"
         ),
         {**window, "take": 2 - count % 2, "skip": (count - 1) // 2},
     )
+    if not middle:
+        return None
     return sum(float(r["seconds"]) for r in middle) / len(middle)
+
+
+async def _decided(fetch: Fetch, dialect: Dialect, window: dict[str, Any]) -> int:
+    found = await fetch(
+        dialect.sql(
+            "SELECT COUNT(*) AS n FROM approvals WHERE status IN ('approved', 'rejected')"
+            " AND created_at >= :since AND created_at < :until AND decision_seconds IS NOT NULL"
+        ),
+        window,
+    )
+    return int(found[0]["n"])
 
 
 def _fold(found: Sequence[Row], median: float | None) -> AnalyticsRows:
@@ -372,5 +435,6 @@ __all__ = [
     "hour_key",
     "roll_up",
     "take_back",
+    "whole_days",
     "whole_hours",
 ]

@@ -363,6 +363,8 @@ class Dialect:
     """`{column}` JSON's member `{name}` as text (format with column= and name=)."""
     seconds: str
     """`a.decided_at - a.created_at` in seconds."""
+    elapsed: str
+    """Seconds from the row's `created_at` to the instant `:now`."""
     escalated: str
     """`c.escalated` is true."""
     sql: Callable[[str], str]
@@ -408,6 +410,7 @@ SQLITE = Dialect(
     hour="substr(c.created_at, 1, 13)",
     field="json_extract({column}, '$.{name}')",
     seconds="(julianday(a.decided_at) - julianday(a.created_at)) * 86400.0",
+    elapsed="(julianday(:now) - julianday(created_at)) * 86400.0",
     escalated="c.escalated = 1",
     sql=lambda sql: sql,
     moment=lambda moment: iso(moment),
@@ -421,6 +424,7 @@ POSTGRES = Dialect(
     hour="to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')",
     field="{column}->>'{name}'",
     seconds="EXTRACT(EPOCH FROM (a.decided_at - a.created_at))",
+    elapsed="EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - created_at))",
     escalated="c.escalated",
     sql=pg,
     moment=lambda moment: utc(moment),

@@ -88,10 +88,12 @@ LIST_APPROVALS = (
     " AND (CAST(:status AS TEXT) IS NULL OR status = :status) ORDER BY created_at, id"
 )
 #: Compare-and-set from pending; approved/rejected at or after expires_at become expired.
+#: `{elapsed}`: the dialect's seconds from created_at to :now (`Dialect.elapsed`).
 DECIDE_APPROVAL = (
     "UPDATE approvals SET status = CASE WHEN CAST(:status AS TEXT) IN ('approved', 'rejected')"
     " AND expires_at <= :now THEN 'expired' ELSE CAST(:status AS TEXT) END,"
-    " decided_at = :now, decided_by = :by WHERE id = :id AND status = 'pending' RETURNING *"
+    " decided_at = :now, decided_by = :by, decision_seconds = {elapsed}"
+    " WHERE id = :id AND status = 'pending' RETURNING *"
 )
 DUE_APPROVALS = (
     "SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= :now"
@@ -378,7 +380,8 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
             "id": approval_id,
         }
         async with self._transaction("decide_approval") as fetch:
-            found = await fetch(self._sql.sql(DECIDE_APPROVAL), params)
+            statement = DECIDE_APPROVAL.format(elapsed=self._sql.elapsed)
+            found = await fetch(self._sql.sql(statement), params)
             updated = rows.approval(found[0], json_text=self._sql.json_text) if found else None
             if updated is not None and outbox is not None:
                 await self._insert_outbox(fetch, outbox(updated))
