@@ -8,7 +8,10 @@ from pathlib import Path
 import click
 
 from smart_support.errors import ConfigError
+from smart_support.escalation.cli import webhooks
+from smart_support.evals.cli import eval_command
 from smart_support.settings import Settings, load_settings
+from smart_support.templates.cli import api_command, init_command
 
 
 def _settings() -> Settings:
@@ -251,6 +254,12 @@ def mcp_serve(
 
     sys.exit(cli_mcp_serve(target, _settings(), transport, host, port, writes, server=server))
 
+
+main.add_command(init_command)
+main.add_command(api_command)
+
+main.add_command(webhooks)
+main.add_command(eval_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

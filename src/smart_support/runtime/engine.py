@@ -34,6 +34,13 @@ from smart_support.errors import (
     SmartSupportError,
     StoreUnavailable,
 )
+from smart_support.escalation.outbox import (
+    APPROVAL_REQUESTED,
+    approval_messages,
+    closed_messages,
+    decided_webhooks,
+    routed_escalation,
+)
 from smart_support.identity import Identity
 from smart_support.models.offline import OfflineChatModel
 from smart_support.models.provider import build_chat_model, model_label
@@ -298,8 +305,10 @@ class Engine:
             if idle_before is not None and events and events[-1].created_at >= idle_before:
                 return conversation, False  # a message came in since it was found idle
             result = outcome(events, escalated=conversation.escalated)
+            now = datetime.now(UTC)
+            webhooks = closed_messages(self.settings, conversation, result, now)
             closed = await self.store.close_conversation(
-                conversation_id, result, OUTCOME_VERSION, datetime.now(UTC)
+                conversation_id, result, OUTCOME_VERSION, now, webhooks
             )
             if closed:
                 log.info("conversation %s closed: %s", conversation_id, result)
@@ -350,6 +359,18 @@ class Engine:
             agent = getattr(event, "agent", None)
             await self.store.append_event(event.conversation_id, event.type, agent, log_data(event))
         return event
+
+    async def publish(self, event: Any) -> None:
+        """Store an event that no turn made (a person's join, message or leave:
+        `escalation.people`) in the event log, then send it to the conversation's subscribers.
+
+        `event` is a pydantic model with `conversation_id` and a `type` tag (the log's kind);
+        subscribers get it as it is, so they must know its type (the sockets do).
+        """
+        data = event.model_dump(mode="json")
+        await self.store.append_event(event.conversation_id, event.type, None, data)
+        for queue in self._subscribers.get(event.conversation_id, ()):
+            queue.put_nowait(event)
 
     # turns ---------------------------------------------------------------------------------
 
@@ -489,7 +510,8 @@ class Engine:
         if conversation.closed_at is not None:
             # A message reopens a closed conversation; its outcome waits for the next close.
             await self.store.reopen_conversation(conversation_id)
-        approvals = await self.store.list_approvals(conversation_id, None)
+        held = conversation.held_by is not None  # a person answers (escalation.people)
+        approvals = [] if held else await self.store.list_approvals(conversation_id, None)
         pending = [a for a in approvals if a.status == "pending"]
         if approvals and not pending:  # one decided elsewhere (another process) may not be
             async for event in self._resume(conversation_id, graph=graph):  # resumed yet
@@ -498,6 +520,8 @@ class Engine:
             conversation_id, "customer_message", None, {"text": text}
         )
         yield MessageAccepted(conversation_id=conversation_id, text=text, seq=record.seq)
+        if held:  # the agents stay silent: the message reaches the person by subscription
+            return
         if pending:
             events = self._while_pending(conversation_id, text, record.seq, pending, graph)
             async for event in events:
@@ -550,7 +574,11 @@ class Engine:
         if asked_again:
             for approval in pending:
                 cancelled = await self.store.decide_approval(
-                    approval.id, "cancelled", "customer", datetime.now(UTC)
+                    approval.id,
+                    "cancelled",
+                    "customer",
+                    datetime.now(UTC),
+                    decided_webhooks(self.settings),
                 )
                 yield ApprovalResolved.of(cancelled)
 
@@ -567,8 +595,13 @@ class Engine:
                 break
             if record.kind == "customer_message":
                 waiting.append((record.seq, str(record.data.get("text", ""))))
-            elif record.kind in ("reply_end", "approval_requested"):
-                waiting.clear()  # everything before an answer was answered
+            elif record.kind in (
+                "reply_end",
+                "approval_requested",
+                "person_message",
+                "person_left",
+            ):
+                waiting.clear()  # everything before an answer was answered (a person's too)
         return waiting
 
     async def _decision(
@@ -582,6 +615,7 @@ class Engine:
                 status,
                 decided_by,
                 datetime.now(UTC),
+                decided_webhooks(self.settings),
             )
         except ApprovalError:
             current = await self.store.get_approval(approval.id)
@@ -713,6 +747,8 @@ class Engine:
         for approval_id in approval_ids:
             approval = await self.store.get_approval(approval_id)
             if approval is not None and approval.status == "pending":
+                asked = approval_messages(self.settings, APPROVAL_REQUESTED, approval)
+                await self.store.enqueue_webhooks(asked)  # once: the ids derive from its id
                 yield ApprovalRequested.from_record(approval, model_calls=recorder.take())
         if not interrupted:
             final = agent or self.registry.fallback.name
@@ -736,7 +772,7 @@ class Engine:
             shown = agent.replace("_", " ").capitalize()
         escalation = registry.escalation
         if escalation is not None and agent == escalation.name:
-            await self.store.mark_escalated(conversation_id)
+            await routed_escalation(self.store, self.settings, conversation_id, agent)
             reason = "escalation"
         return AgentSelected(
             conversation_id=conversation_id,

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 
+from smart_support import escalation
 from smart_support.errors import SmartSupportError
 from smart_support.redaction import Redactor
 from smart_support.runtime.activation import activate_accepted
@@ -26,6 +27,8 @@ from smart_support.runtime.retention import apply_retention
 from smart_support.server import demo, import_drafts, import_jobs, imports, operator_ws, rest, ws
 from smart_support.server.analytics import router as analytics_router
 from smart_support.server.errors import install_handlers
+from smart_support.server.people import people_router
+from smart_support.server.webhooks import router as webhooks_router
 from smart_support.settings import Settings
 
 log = logging.getLogger("smart_support.server")
@@ -200,6 +203,8 @@ def create_app(
             app.state.tasks = ws.TaskGroup()
             jobs = import_jobs.running(opened.store, imports.runner(opened, settings))
             app.state.import_jobs = await stack.enter_async_context(jobs)
+            deliveries = escalation.running(opened.store, settings)  # WEBHOOK_URLS' worker
+            app.state.webhooks = await stack.enter_async_context(deliveries)
             sweeper = asyncio.create_task(_sweep(opened, sweep_interval_seconds), name="sweeper")
             log.info("chat server ready (%s)", opened.model_label)
             if tune_gc:
@@ -225,6 +230,8 @@ def create_app(
     app.add_middleware(_SecurityHeaders, allowed_origins=settings.allowed_origins)
     app.include_router(rest.router)
     app.include_router(analytics_router)
+    app.include_router(webhooks_router)
+    app.include_router(people_router(settings))  # checks SUPPORT_HOURS at start
     app.include_router(imports.router)
     app.include_router(import_drafts.router)
     app.include_router(import_jobs.router)
@@ -233,6 +240,12 @@ def create_app(
     app.include_router(operator_ws.router)
 
     ui = static_dir or STATIC_DIR
+    if (ui / "console.html").is_file():  # the operator console (web/console.html)
+
+        @app.get("/console", include_in_schema=False)
+        async def console() -> FileResponse:
+            return FileResponse(ui / "console.html")
+
     if (ui / "index.html").is_file():
         app.mount("/", StaticFiles(directory=ui, html=True), name="web")
     else:
