@@ -8,12 +8,16 @@ each turn a customer message, the routing, a tool call (about 10% fail), a reply
 calls (router and agent, two models); about 20% of conversations ask for an approval (mostly
 approved, some rejected, expired or still pending); about 5% escalate to a person.
 
-Sizes grow in one database (1k, then 9k more, then 90k more) and `compute` is timed over the
-whole window after each (median of --repeat runs, after one warm run). A size whose writing
+Conversations begun more than two hours before the window's end are closed (outcome computed from
+their events, as the idle sweeper does), so their facts are in the rollup; about one reply in ten
+is rated. Sizes grow in one database (1k, then 9k more, then 90k more) and `compute` is timed
+after each (median of --repeat runs, after one warm run) over two windows: the 30 days to
+midnight (whole hours: the rollup, plus the open conversations live) and the last 30 days to
+23:47 (its partial first and last hour read live too). A size whose writing
 would take the database past --budget seconds (at the rate so far) is skipped, with the sizes
 after it, and reported as not reached.
 
-    python bench/analytics_figures.py [--sizes 1000,10000,100000] [--repeat 5] [--budget 300]
+    python bench/analytics_figures.py [--sizes 1000,10000,100000] [--repeat 5] [--budget 1800]
         [--concurrency 8] [--pg postgresql://...] [--only sqlite|postgres]
 
 Target: analytics at 100k conversations at most 300 ms on both databases.
@@ -34,7 +38,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from smart_support.analytics import compute
+from smart_support.analytics.outcomes import OUTCOME_VERSION, outcome
 from smart_support.settings import Settings
 from smart_support.store import Store, open_persistence, rows
 from smart_support.store.base import hash_args
@@ -48,6 +55,12 @@ TARGET_MS = 300.0
 DAYS = 30
 UNTIL = datetime(2026, 12, 1, tzinfo=UTC)
 SINCE = UNTIL - timedelta(days=DAYS)
+#: Conversations begun in the window's last two hours are still open (about 0.3%); the others
+#: closed 30 minutes after their last message, as the idle sweeper closes them.
+OPEN_AFTER = UNTIL - timedelta(hours=2)
+#: The API's default window (the last 30 days from a moment that is not a round hour): its first
+#: and last hour are partial, so they are read live.
+OFFSET = (SINCE + timedelta(minutes=17, seconds=33), UNTIL - timedelta(minutes=13))
 AGENTS: dict[str, list[str]] = {
     "orders": ["order_status", "cancel_order", "change_address"],
     "returns": ["start_return", "return_status"],
@@ -104,7 +117,21 @@ async def _conversation(store: Store, n: int, rng: random.Random) -> None:
             {**call, "status": status, "duration_ms": rng.randint(20, 900), "result": "ok"},
         )
         await _usage(store, cid, agent, rng.choice(MODELS), clock, rng)
-        await store.append_event(cid, "reply_end", agent, {"text": f"answer {turn}"})
+        reply = f"r-{n}-{turn}"
+        await store.append_event(
+            cid, "reply_end", agent, {"text": f"answer {turn}", "reply_id": reply}
+        )
+        if rng.random() < 0.10:  # a customer rates about one reply in ten
+            rating = rng.choices(("up", "down"), (80, 20))[0]
+            data = {"reply_id": reply, "rating": rating, "comment": None}
+            await store.append_event(cid, "feedback", agent, data)
+    if start < OPEN_AFTER:  # the rest is still going on at the end of the window: open
+        conversation = await store.get_conversation(cid)
+        assert conversation is not None
+        result = outcome(await store.events(cid), escalated=conversation.escalated)
+        closed_at = clock + timedelta(minutes=30)
+        _moment.set(closed_at)
+        await store.close_conversation(cid, result, OUTCOME_VERSION, closed_at)
 
 
 async def _usage(
@@ -159,22 +186,28 @@ async def _generate(store: Store, first: int, last: int, concurrency: int) -> No
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def _median_ms(store: Store, repeat: int) -> tuple[float, int]:
-    figures = await compute(store, SINCE, UNTIL)  # warm
+async def _median_ms(
+    store: Store, repeat: int, window: tuple[datetime, datetime] = (SINCE, UNTIL)
+) -> tuple[float, int]:
+    figures = await compute(store, *window)  # warm
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
-        await compute(store, SINCE, UNTIL)
+        await compute(store, *window)
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000, figures.conversations
 
 
+Result = tuple[float, float, float]
+"""(median ms over the whole-hours window, over the offset window, seconds spent writing)."""
+
+
 async def run(
     name: str, database_url: str, sizes: list[int], repeat: int, budget: float, concurrency: int
-) -> dict[int, tuple[float, float] | None]:
-    """{size: (compute median ms, seconds spent writing so far) or None when not reached}."""
+) -> dict[int, Result | None]:
+    """{size: Result, or None when not reached}."""
     settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
-    result: dict[int, tuple[float, float] | None] = dict.fromkeys(sizes)
+    result: dict[int, Result | None] = dict.fromkeys(sizes)
     stamp = rows.now
     rows.now = _stamp
     try:
@@ -192,10 +225,19 @@ async def run(
                 await _generate(store, written, size, concurrency)
                 spent += time.perf_counter() - started
                 written = size
-                ms, counted = await _median_ms(store, repeat)
+                if opened.dialect == "postgres":
+                    # What autovacuum does by itself within a minute of this much writing: the
+                    # planner needs table statistics to use the indexes over open conversations.
+                    with psycopg.connect(database_url, autocommit=True) as conn:
+                        conn.execute("ANALYZE")
+                whole, counted = await _median_ms(store, repeat)
                 assert counted == size, (counted, size)
-                result[size] = (ms, spent)
-                print(f"{name}: {size} conversations (written in {spent:.0f} s): {ms:.1f} ms")
+                offset, _ = await _median_ms(store, repeat, OFFSET)
+                result[size] = (whole, offset, spent)
+                print(
+                    f"{name}: {size} conversations (written in {spent:.0f} s): {whole:.1f} ms,"
+                    f" offset window {offset:.1f} ms"
+                )
     finally:
         rows.now = stamp  # type: ignore[assignment]
     return result
@@ -205,7 +247,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=300.0, help="seconds of writing per db")
+    parser.add_argument("--budget", type=float, default=1800.0, help="seconds of writing per db")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     parser.add_argument(
@@ -213,7 +255,7 @@ async def main() -> None:
     )
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    results: dict[str, dict[int, tuple[float, float] | None]] = {}
+    results: dict[str, dict[int, Result | None]] = {}
     if args.only != "postgres":
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{tmp}/analytics.db"
@@ -229,21 +271,32 @@ async def main() -> None:
         finally:
             _drop_pg_database(args.pg, name)
     print(
-        f"\n`compute` over the whole window, median of {args.repeat} (writing time in brackets)\n"
+        f"\n`compute` median of {args.repeat}: the 30 days to midnight | the last 30 days to"
+        " 23:47 (partial first and last hour); x = ratio to the smallest size, same run;"
+        " writing time in brackets\n"
     )
     print("| database | " + " | ".join(f"{s:,} conversations" for s in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
     for db, row in results.items():
-        cells = [f"{r[0]:.1f} ms ({r[1]:.0f} s)" if r else "not reached" for r in row.values()]
+        base = row.get(sizes[0])
+        cells = []
+        for r in row.values():
+            if r is None or base is None:
+                cells.append("not reached")
+                continue
+            cells.append(
+                f"{r[0]:.1f} ms ({r[0] / base[0]:.2f}x) / {r[1]:.1f} ms ({r[1] / base[1]:.2f}x)"
+                f" [{r[2]:.0f} s]"
+            )
         print(f"| {db} | " + " | ".join(cells) + " |")
     top = max(sizes)
     for db, row in results.items():
         got = row.get(top)
-        verdict = (
-            "not measured"
-            if got is None
-            else ("met" if got[0] <= TARGET_MS else "NOT met") + f" ({got[0]:.1f} ms)"
-        )
+        if got is None:
+            verdict = "not measured"
+        else:
+            worst = max(got[0], got[1])
+            verdict = ("met" if worst <= TARGET_MS else "NOT met") + f" ({worst:.1f} ms)"
         print(f"{db}: target <= {TARGET_MS:.0f} ms at {top:,}: {verdict}")
 
 
