@@ -23,8 +23,8 @@ UiServer = Callable[..., AbstractContextManager[str]]
 Shot = Callable[[str], Path]
 
 TOKEN = "console-operator-token-for-browser-tests"
-#: The long conversation's turns: ~6 events each, several pages of the replay.
-LONG_TURNS = 120
+#: The long conversation's turns: ~5 events each, 25 pages of the replay.
+LONG_TURNS = 1000
 HELP_ONLY = """\
 version: 1
 agents:
@@ -183,12 +183,20 @@ def test_a_long_conversation_replays_page_by_page_and_jumps_to_its_approval(
         # Scrolling to the end reads the next pages.
         console.get_by_test_id("replay-end").scroll_into_view_if_needed()
         expect(steps).not_to_have_count(first_page)
-        # Jump to the approval at the very end: every page up to it is read.
+        # Jump to the approval at the very end: a window opened on it, not every page before.
         console.get_by_test_id("replay-jumps").get_by_role("button").first.click()
         approval = console.locator('[data-kind="approval_requested"]')
         expect(approval).to_be_focused()
         expect(approval).to_contain_text("cancel_order")
         expect(approval).to_contain_text('{"order_id":1042}')
+        expect(console.get_by_test_id("replay-end")).to_have_attribute("data-complete", "true")
+        earlier = console.get_by_role("button", name="Show earlier steps")
+        expect(earlier).to_be_visible()
+        assert steps.count() <= 600  # the page holds a window, never the whole log
+        shown = steps.count()
+        earlier.click()
+        expect(steps).not_to_have_count(shown)
+        expect(approval).to_have_count(1)
         tool = console.locator('[data-kind="tool_activity"]').filter(has_text="succeeded").first
         expect(tool).to_contain_text("duration")  # and its result
         expect(tool).to_contain_text("result")

@@ -1,10 +1,19 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { memo, useCallback, useEffect, useRef, useState } from "react";
 
 import type { Api } from "./api";
 import { describe } from "./api";
 import type { ConversationSummary, LoggedEvent } from "./api-types";
 import { money, step, type Step, tokens, when } from "./format";
 import { Empty, Failure, Loading } from "./states";
+import {
+  aroundSeq,
+  appendPage,
+  EMPTY,
+  earlierQuery,
+  hasEarlier,
+  prependPage,
+  type TimelineWindow,
+} from "./timeline";
 
 /** Events per page: a 1,000-turn conversation is read a few pages at a time as one scrolls. */
 export const PAGE = 200;
@@ -40,6 +49,11 @@ export function StepRow({ item }: { item: Step }) {
   );
 }
 
+/** A logged event never changes: its row renders once, however many pages follow. */
+const EventRow = memo(function EventRow({ event }: { event: LoggedEvent }) {
+  return <StepRow item={step(event)} />;
+});
+
 function SummaryCard({ summary }: { summary: ConversationSummary }) {
   const figures: [string, string][] = [
     ["Turns", String(summary.turns)],
@@ -65,25 +79,23 @@ function SummaryCard({ summary }: { summary: ConversationSummary }) {
 
 export function Replay({ api, conversationId }: { api: Api; conversationId: string }) {
   const [summary, setSummary] = useState<ConversationSummary | null>(null);
-  const [events, setEvents] = useState<LoggedEvent[]>([]);
-  const [after, setAfter] = useState<number | null>(0);
+  const [view, setView] = useState<TimelineWindow>(EMPTY);
   const [marks, setMarks] = useState<LoggedEvent[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const sentinel = useRef<HTMLDivElement>(null);
-  const state = useRef({ after: 0 as number | null, busy: false, events: [] as LoggedEvent[] });
+  const top = useRef<HTMLDivElement>(null);
+  const bottom = useRef<HTMLDivElement>(null);
+  const state = useRef({ view: EMPTY, busy: false });
 
-  const loadNext = useCallback(async (): Promise<LoggedEvent[]> => {
+  /** One read at a time; `change` makes the next window from the current one. */
+  const read = useCallback(async (change: (w: TimelineWindow) => Promise<TimelineWindow>) => {
     const s = state.current;
-    if (s.busy || s.after === null) return s.events;
+    if (s.busy) return;
     s.busy = true;
     setBusy(true);
     try {
-      const page = await api.events(conversationId, s.after, PAGE);
-      s.events = [...s.events, ...page.events];
-      s.after = page.next_after;
-      setEvents(s.events);
-      setAfter(s.after);
+      s.view = await change(s.view);
+      setView(s.view);
       setError(null);
     } catch (failure) {
       setError(describe(failure));
@@ -91,13 +103,29 @@ export function Replay({ api, conversationId }: { api: Api; conversationId: stri
       s.busy = false;
       setBusy(false);
     }
-    return s.events;
-  }, [api, conversationId]);
+  }, []);
+
+  const loadNext = useCallback(
+    () =>
+      read(async (w) =>
+        w.next === null ? w : appendPage(w, await api.events(conversationId, w.next, PAGE)),
+      ),
+    [api, conversationId, read],
+  );
+
+  const loadEarlier = useCallback(
+    () =>
+      read(async (w) => {
+        const query = earlierQuery(w, PAGE);
+        if (!query) return w;
+        return prependPage(w, (await api.events(conversationId, query.after, query.limit)).events);
+      }),
+    [api, conversationId, read],
+  );
 
   const start = useCallback(() => {
-    state.current = { after: 0, busy: false, events: [] };
-    setEvents([]);
-    setAfter(0);
+    state.current = { view: EMPTY, busy: false };
+    setView(EMPTY);
     setSummary(null);
     setError(null);
     api.summary(conversationId).then(setSummary, (f) => setError(describe(f)));
@@ -110,23 +138,29 @@ export function Replay({ api, conversationId }: { api: Api; conversationId: stri
 
   useEffect(start, [start]);
 
-  // Page as you scroll: the next page is read when the end of the timeline comes into view.
+  // Page as you scroll, both ways: a page is read when either end of the window comes into view.
+  const earlier = hasEarlier(view);
   useEffect(() => {
-    const end = sentinel.current;
-    if (!end || typeof IntersectionObserver === "undefined") return;
-    const observer = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) void loadNext();
-    }, { rootMargin: "600px" });
-    observer.observe(end);
+    if (typeof IntersectionObserver === "undefined") return;
+    const observer = new IntersectionObserver(
+      (entries) => {
+        for (const entry of entries) {
+          if (!entry.isIntersecting) continue;
+          if (entry.target === bottom.current) void loadNext();
+          else if (entry.target === top.current) void loadEarlier();
+        }
+      },
+      { rootMargin: "600px" },
+    );
+    if (bottom.current) observer.observe(bottom.current);
+    if (top.current) observer.observe(top.current);
     return () => observer.disconnect();
-  }, [loadNext, events.length]);
+  }, [loadNext, loadEarlier, view, earlier]);
 
   async function jump(seq: number) {
-    let loaded = state.current.events;
-    while (!loaded.some((e) => e.seq >= seq) && state.current.after !== null) {
-      const before = loaded.length;
-      loaded = await loadNext();
-      if (loaded.length === before) break;
+    if (!state.current.view.events.some((e) => e.seq === seq)) {
+      // A window opened on the step: the pages before it are read only if one scrolls up.
+      await read(async () => appendPage(EMPTY, await api.events(conversationId, aroundSeq(seq), PAGE)));
     }
     requestAnimationFrame(() => {
       const target = document.getElementById(`step-${seq}`);
@@ -135,6 +169,7 @@ export function Replay({ api, conversationId }: { api: Api; conversationId: stri
     });
   }
 
+  const { events, next } = view;
   return (
     <section aria-labelledby="replay-title">
       <p>
@@ -155,23 +190,32 @@ export function Replay({ api, conversationId }: { api: Api; conversationId: stri
           ))}
         </nav>
       )}
-      {events.length === 0 && after === null ? (
+      {earlier && (
+        <div ref={top} className="sentinel" data-testid="replay-start">
+          <button type="button" className="btn" onClick={() => void loadEarlier()} disabled={busy}>
+            Show earlier steps (before #{events[0].seq})
+          </button>
+        </div>
+      )}
+      {events.length === 0 && next === null ? (
         <Empty>This conversation has no events yet.</Empty>
       ) : (
         <ol className="timeline" data-testid="replay-timeline" aria-label="Steps, in order">
           {events.map((e) => (
-            <StepRow key={e.seq} item={step(e)} />
+            <EventRow key={e.seq} event={e} />
           ))}
         </ol>
       )}
-      <div ref={sentinel} className="sentinel" data-testid="replay-end" data-complete={after === null}>
+      <div ref={bottom} className="sentinel" data-testid="replay-end" data-complete={next === null}>
         {busy && <Loading what="more steps" />}
-        {!busy && after !== null && events.length > 0 && (
+        {!busy && next !== null && events.length > 0 && (
           <button type="button" className="btn" onClick={() => void loadNext()} data-testid="more-steps">
             Load more steps
           </button>
         )}
-        {after === null && events.length > 0 && <p className="muted">End of the conversation ({events.length} events).</p>}
+        {next === null && events.length > 0 && (
+          <p className="muted">End of the conversation (#{events[events.length - 1].seq}).</p>
+        )}
       </div>
     </section>
   );

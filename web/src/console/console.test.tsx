@@ -10,6 +10,7 @@ import { operatorSocketUrl } from "./operatorSocket";
 import { money, percent, step, timeLeft } from "./format";
 import { StepRow } from "./Replay";
 import { agents, rows } from "./review";
+import { appendPage, aroundSeq, EMPTY, earlierQuery, hasEarlier, prependPage } from "./timeline";
 import { parseRoute } from "./route";
 import { ConsoleOff } from "./SignIn";
 import { Failure } from "./states";
@@ -221,5 +222,33 @@ describe("the operator socket", () => {
   it("is on the page's own host, wss under https", () => {
     expect(operatorSocketUrl({ protocol: "https:", host: "support.example" })).toBe("wss://support.example/ws/v1/operator");
     expect(operatorSocketUrl({ protocol: "http:", host: "127.0.0.1:8000" })).toBe("ws://127.0.0.1:8000/ws/v1/operator");
+  });
+});
+
+describe("the replay's window", () => {
+  const ev = (seq: number) => ({ seq, kind: "customer_message", agent: null, data: {}, created_at: "" });
+  const page = (from: number, to: number, last: boolean) => ({
+    events: Array.from({ length: to - from + 1 }, (_, i) => ev(from + i)),
+    next_after: last ? null : to,
+    has_more: !last,
+  });
+
+  it("appends pages and lets the oldest go past its size", () => {
+    let w = appendPage(EMPTY, page(1, 4, false), 6);
+    expect(hasEarlier(w)).toBe(false);
+    w = appendPage(w, page(5, 8, true), 6);
+    expect(w.events.map((e) => e.seq)).toEqual([3, 4, 5, 6, 7, 8]);
+    expect(w.next).toBeNull();
+    expect(hasEarlier(w)).toBe(true);
+    expect(earlierQuery(w, 4)).toEqual({ after: 0, limit: 2 });
+  });
+
+  it("prepends an earlier page and lets the newest go, to be read again", () => {
+    const w = appendPage(EMPTY, page(11, 16, true), 6);
+    const back = prependPage(w, page(7, 10, false).events, 6);
+    expect(back.events.map((e) => e.seq)).toEqual([7, 8, 9, 10, 11, 12]);
+    expect(back.next).toBe(12);
+    expect(aroundSeq(500)).toBe(479);
+    expect(aroundSeq(3)).toBe(0);
   });
 });

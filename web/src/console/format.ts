@@ -94,7 +94,9 @@ export function step(event: LoggedEvent): Step {
     case "tool_activity": {
       const status = text(d.status);
       const facts: [string, string][] = [];
-      if (d.args !== undefined) facts.push(["arguments", text(d.args)]);
+      const args = d.args as Record<string, unknown> | undefined;
+      if (args !== undefined && (status === "started" || Object.keys(args ?? {}).length > 0))
+        facts.push(["arguments", text(args)]);
       if (d.detail !== undefined && d.detail !== null) facts.push(["result", text(d.detail)]);
       if (typeof d.duration_ms === "number") facts.push(["duration", `${d.duration_ms} ms`]);
       if (d.guard) facts.push(["guard", text(d.guard)]);
