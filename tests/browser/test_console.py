@@ -139,7 +139,8 @@ def test_an_approval_decided_in_the_inbox_updates_the_customers_page(
         expect(item.get_by_test_id("inbox-summary")).to_contain_text("1042")
         expect(item.get_by_test_id("inbox-args")).to_contain_text('"order_id": 1042')
         expect(item.get_by_test_id("inbox-time-left")).to_contain_text("left")
-        expect(item).to_contain_text("Cancel order 1042")  # the customer's last message
+        messages = item.get_by_test_id("inbox-messages")
+        expect(messages).to_contain_text("Customer: Cancel order 1042")  # the last messages
         expect(item).to_contain_text("orders")  # the agent
         shot(console, "approvals")
         item.get_by_role("button", name="Approve").click()

@@ -80,7 +80,7 @@ export function ApprovalItem({
       ) : messages.length === 0 ? (
         <p className="muted">No messages.</p>
       ) : (
-        <ul className="last-messages">
+        <ul className="last-messages" data-testid="inbox-messages">
           {messages.map((m) => (
             <li key={m.seq} className={m.kind === "customer_message" ? "from-customer" : "from-agent"}>
               <span>{m.kind === "customer_message" ? "Customer" : (m.agent ?? "Agent")}:</span>{" "}
