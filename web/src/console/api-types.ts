@@ -67,7 +67,7 @@ export interface ApprovalFigures {
   expired: number;
   cancelled: number;
   pending: number;
-  /** From request to a person's approve or reject; null when none was decided. */
+  /** From request to a person's approve or reject, over the approvals asked in the window; null when none was decided. */
   median_seconds_to_decide: number | null;
 }
 
