@@ -375,3 +375,19 @@ def test_the_server_refuses_to_start_with_bad_support_hours(sqlite_url: str) -> 
         create_app(
             Settings(database_url=sqlite_url, llm_provider="offline", support_hours="always")
         )
+
+
+async def test_outside_support_hours_the_customer_is_told_when_a_person_will_answer(
+    start_server: ServerFactory,
+) -> None:
+    today = datetime.now(UTC).strftime("%a").lower()
+    other = "sun" if today != "sun" else "mon"  # a day that is not today: out of hours now
+    hours = {"support_hours": f"{other} 09:00-17:00", "offline_promise": "by email within a day"}
+    with start_server(operator_token=OPERATOR, **hours) as url:
+        async with connect(url) as ws:
+            chat = Chat(ws)
+            await chat.start()
+            frames = await chat.say("I want to talk to a person")
+    replies = " ".join(f["text"] for f in of_type(frames, "reply_end"))
+    assert "Our team is away right now; a person will reply by email within a day." in replies
+    assert "A person from our team will reply here." not in replies

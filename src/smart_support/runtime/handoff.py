@@ -11,14 +11,16 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 
+from smart_support.escalation.hours import handoff_promise
 from smart_support.escalation.outbox import escalation_messages
 from smart_support.store.base import Store
 from smart_support.tools.context import current_tool_context
 
 HANDED_OFF = (
-    "I've passed this conversation to our support team. A person will reply here as soon as "
-    "possible; you don't need to repeat anything."
+    "I've passed this conversation to our support team. {promise} You don't need to repeat"
+    " anything."
 )
+"""What the customer is told; `{promise}` says when and where a person answers (SUPPORT_HOURS)."""
 
 
 def handoff_tool(store: Store, agent: str) -> BaseTool:
@@ -37,7 +39,8 @@ def handoff_tool(store: Store, agent: str) -> BaseTool:
         why = reason[:500]
         webhooks = await escalation_messages(store, context.settings, conversation_id, why, agent)
         await store.escalate(conversation_id, webhooks, agent=agent, handoff={"reason": why})
-        return {"ok": True, "handed_off": True, "message": HANDED_OFF}
+        promise = handoff_promise(context.settings)
+        return {"ok": True, "handed_off": True, "message": HANDED_OFF.format(promise=promise)}
 
     tool = StructuredTool.from_function(
         coroutine=hand_off_to_human, parse_docstring=True, name="hand_off_to_human"
