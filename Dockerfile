@@ -13,7 +13,7 @@ RUN npm run build
 
 # 2. The wheel, with the built UI inside it (pyproject.toml ships server/static as artifacts).
 FROM python:3.11-slim-bookworm AS wheel
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY src/ src/
@@ -22,7 +22,7 @@ RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # 3. The runtime: the installed package and its dependencies, no build tools, no dev extras.
 FROM python:3.11-slim-bookworm
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY --from=wheel /wheels/ /wheels/
 RUN pip install /wheels/smart_support-*.whl \
