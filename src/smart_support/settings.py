@@ -6,7 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
@@ -165,6 +165,27 @@ class Settings(BaseSettings):
         False,
         description="Let the chat issue signed identities of demo customers (the demo's picker)."
         " Never in production.",
+    )
+    # -- observability and abuse limits (docs/operations.md) --------------------------------
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`json`: one JSON object per log line, with the conversation id and"
+        " REDACT_PERSONAL_DATA applied to the message and its fields.",
+    )
+    log_level: str = Field(
+        "INFO", description="Level of Smart Support's own loggers (DEBUG, INFO, WARNING...)."
+    )
+    rate_limit_messages_per_minute: int = Field(
+        20, ge=0, description="Customer messages one conversation may send a minute; 0: no limit."
+    )
+    rate_limit_conversations_per_minute: int = Field(
+        10, ge=0, description="New conversations one client IP may start a minute; 0: no limit."
+    )
+    max_sockets_per_ip: int = Field(
+        20, ge=0, description="Chat sockets one client IP may hold open; 0: no cap."
+    )
+    max_conversation_turns: int = Field(
+        200, ge=0, description="Customer messages one conversation may have; 0: no cap."
     )
 
     @field_validator(

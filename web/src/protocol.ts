@@ -113,10 +113,10 @@ export interface DecisionFrame {
  *
  * Stable codes: bad_frame, frame_too_large, message_too_long, unsupported_version,
  * no_conversation, unauthorized, conversation_not_found, busy, approval_error,
- * approval_pending, unknown_reply, feedback_limit, store_unavailable, model_unavailable,
- * tool_error, internal_error; on the operator socket also conversation_held, not_held,
- * bad_request (see docs/protocol.md). `conversation_id` is set for errors of
- * a conversation's turn.
+ * approval_pending, unknown_reply, feedback_limit, rate_limited, conversation_too_long,
+ * store_unavailable, model_unavailable, tool_error, internal_error; on the operator socket
+ * also conversation_held, not_held, bad_request (see docs/protocol.md). `conversation_id` is
+ * set for errors of a conversation's turn.
  */
 export interface ErrorFrame {
   type: "error";

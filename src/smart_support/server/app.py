@@ -20,6 +20,7 @@ from starlette.datastructures import MutableHeaders
 
 from smart_support import escalation
 from smart_support.errors import SmartSupportError
+from smart_support.observability import Limits, configure_logging, metrics
 from smart_support.redaction import Redactor
 from smart_support.runtime.activation import activate_accepted
 from smart_support.runtime.engine import Engine
@@ -143,6 +144,7 @@ async def _sweep(engine: Engine, interval: float) -> None:
             )
             failing_since, failures = None, 0
         if expired:
+            metrics.APPROVALS.labels("expired").inc(expired)
             log.info("expired %d approval(s)", expired)
         if closed:
             log.info("closed %d idle conversation(s)", closed)
@@ -223,8 +225,10 @@ def create_app(
         version="1",
         lifespan=lifespan,
     )
+    configure_logging(settings)  # LOG_LEVEL, LOG_FORMAT
     app.state.settings = settings
     app.state.redactor = Redactor.from_settings(settings)
+    app.state.limits = Limits.from_settings(settings)  # in memory, this process's only
     install_handlers(app, larger_bodies={imports.PATH: imports.MAX_IMPORT_BODY_BYTES})
     # Outermost: also on the answers of the edge layer.
     app.add_middleware(_SecurityHeaders, allowed_origins=settings.allowed_origins)

@@ -15,10 +15,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 
 from smart_support.errors import ConversationNotFound, StoreUnavailable
+from smart_support.observability import metrics
+from smart_support.observability.health import readiness
+from smart_support.observability.logs import bind_conversation
 from smart_support.redaction import Redactor
 from smart_support.replay import (
     DEFAULT_LIMIT,
@@ -162,6 +165,39 @@ async def healthz(engine: EngineDep) -> JSONResponse:
     return JSONResponse({"status": "ok", "store": "ok"})
 
 
+def _mcp_servers(engine: Engine) -> dict[str, Any]:
+    """The MCP servers of the engine's open toolkits (none until the engine lists them)."""
+    servers: dict[str, Any] = {}
+    for toolkit in getattr(engine, "toolkits", ()):
+        servers.update(toolkit.servers)
+    return servers
+
+
+@router.get("/readyz", tags=["health"])
+async def readyz(engine: EngineDep, request: Request) -> JSONResponse:
+    """200 when the database answers, its schema is at the newest migration and the MCP
+    sessions are up; 503 naming what is not (`not_ready`). See docs/operations.md."""
+    answer = await readiness(request.app.state.settings, _mcp_servers(engine))
+    return JSONResponse(answer, status_code=200 if answer["status"] == "ready" else 503)
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@router.get("/metrics", tags=["health"], response_class=Response)
+async def prometheus_metrics(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Response:
+    """Prometheus metrics (text format). With OPERATOR_TOKEN set a scraper presents it as a
+    bearer token; without one only clients on this machine are answered."""
+    if request.app.state.settings.operator_token:
+        require_operator(request, authorization)
+    elif (request.client.host if request.client else "") not in _LOOPBACK:
+        raise ApiError("operator_disabled")
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)
+
+
 @router.get("/api/v1/info", tags=["chat"])
 async def info(engine: EngineDep, request: Request) -> Info:
     """Which model answers (the web UI shows an "offline model" badge) and which sites may
@@ -181,6 +217,7 @@ async def transcript(
     x_conversation_token: Annotated[str | None, Header()] = None,
 ) -> TranscriptFrame:
     """The stored events of one conversation and its pending approvals (customer token)."""
+    bind_conversation(conversation_id)
     if not x_conversation_token or not await engine.authorize(
         conversation_id, x_conversation_token
     ):
@@ -209,9 +246,8 @@ async def operator_decide(
 ) -> DecisionOut:
     """Approve or reject any pending approval; the customer sees the result live."""
     decided_by = f"operator:{body.operator}" if body.operator else operator
-    events = [
-        event async for event in engine.decide(approval_id, body.decision == "approve", decided_by)
-    ]
+    decided = engine.decide(approval_id, body.decision == "approve", decided_by)
+    events = [event async for event in metrics.observed(decided, turn=False)]
     if not any(isinstance(e, ApprovalResolved) for e in events):
         # Nothing was decided (unknown, already decided, expired, store down): say why.
         error = next((e for e in events if isinstance(e, TurnError)), None)
@@ -289,6 +325,7 @@ async def operator_events(
     seq > `after`, oldest first, of the `kind`s given; `next_after` is the next page's `after`.
     Keyset pagination: a page at any depth costs the same as the first. With
     REDACT_PERSONAL_DATA on, personal data in the events is masked."""
+    bind_conversation(conversation_id)
     page = await read_page(
         engine.store, conversation_id, after=after, limit=limit, kinds=kind, redactor=redactor
     )
@@ -312,6 +349,7 @@ async def operator_summary(
     conversation_id: ConversationId, engine: EngineDep, redactor: RedactorDep, _: OperatorDep
 ) -> ConversationSummary:
     """Agents involved, tools called, approvals, errors, escalation, turns, tokens and cost."""
+    bind_conversation(conversation_id)
     return await _summary(engine, conversation_id, redactor)
 
 
@@ -330,6 +368,7 @@ async def operator_close(
 ) -> ClosedConversation:
     """Close a conversation now and compute its outcome; closing it again answers the same.
     A later customer message reopens it (the outcome is computed again at the next close)."""
+    bind_conversation(conversation_id)
     try:
         closed = await engine.close_conversation(conversation_id)
     except ConversationNotFound:
@@ -355,6 +394,7 @@ async def operator_export(
 ) -> StreamingResponse:
     """The whole conversation as JSON Lines for audits: the summary on the first line, then
     every event in order (streamed page by page), masked as the events page is."""
+    bind_conversation(conversation_id)
     summary = await _summary(engine, conversation_id, redactor)
     return StreamingResponse(
         export_lines(engine.store, summary, redactor),

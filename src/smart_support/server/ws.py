@@ -22,6 +22,9 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from smart_support.errors import IdentityError
 from smart_support.identity import Identity, verify_identity_token
+from smart_support.observability import metrics
+from smart_support.observability.limits import RATE_LIMITED_MESSAGES, TOO_LONG_MESSAGE, Limits
+from smart_support.observability.logs import bind_conversation
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import Event
 from smart_support.runtime.feedback import MAX_COMMENT_CHARS, record_feedback
@@ -52,6 +55,8 @@ SEND_QUEUE_FRAMES = 1024
 MAX_QUEUED_TURNS = 3
 #: Close code sent to a client whose queue overflowed ("try again later").
 CLOSE_SLOW_CONSUMER = 1013
+#: Close code of a socket refused because its IP has MAX_SOCKETS_PER_IP open (cf. HTTP 429).
+CLOSE_TOO_MANY_SOCKETS = 4029
 
 router = APIRouter()
 
@@ -99,13 +104,24 @@ class ChatConnection:
     """One customer's socket: reads frames, writes frames, follows one conversation."""
 
     def __init__(
-        self, websocket: WebSocket, engine: Engine, tasks: TaskGroup, settings: Settings
+        self,
+        websocket: WebSocket,
+        engine: Engine,
+        tasks: TaskGroup,
+        settings: Settings,
+        limits: Limits | None = None,
+        client: str = "",
     ) -> None:
         self.ws = websocket
         self.engine = engine
         self.tasks = tasks
         self.settings = settings
+        self.limits = limits or Limits.from_settings(settings)
+        #: The client's IP (`request.client.host`: the proxy's, unless uvicorn trusts it).
+        self.client = client
         self.conversation_id: str | None = None
+        #: Customer messages of the followed conversation (MAX_CONVERSATION_TURNS).
+        self._turn_count = 0
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(SEND_QUEUE_FRAMES)
         self._closed = False
         self._follow: asyncio.Task[None] | None = None
@@ -248,6 +264,11 @@ class ChatConnection:
         )
 
     async def _start(self, frame: StartFrame) -> None:
+        if not self.limits.conversations.hit(self.client):
+            metrics.RATE_LIMITED.labels("conversations").inc()
+            log.warning("refused a new conversation from %s (rate limit)", self.client)
+            self.send(error_frame("rate_limited", RATE_LIMITED_MESSAGES["conversations"]))
+            return
         identity = None
         try:
             if frame.identity is not None:
@@ -260,6 +281,7 @@ class ChatConnection:
         except Exception as exc:
             self.send(frame_for(exc))
             return
+        bind_conversation(conversation_id)
         log.info(
             "conversation %s started (%s)", conversation_id, "verified" if identity else "anonymous"
         )
@@ -290,6 +312,8 @@ class ChatConnection:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._follow
         self.conversation_id = conversation_id
+        self._turn_count = 0  # counted from the transcript, for a resumed one (`_forward`)
+        bind_conversation(conversation_id)
         ready = asyncio.Event()
         self._follow = asyncio.create_task(
             self._forward(conversation_id, with_transcript, ready), name="ws-follow"
@@ -307,6 +331,7 @@ class ChatConnection:
                 # Subscribe before reading the transcript: nothing falls between the two.
                 if with_transcript:
                     records = await self.engine.transcript(conversation_id)
+                    self._turn_count += sum(r.kind == "customer_message" for r in records)
                     pending = await self.engine.pending_approvals(conversation_id)
                     self.send(TranscriptFrame.build(conversation_id, records, pending))
                 ready.set()
@@ -325,12 +350,15 @@ class ChatConnection:
         async for event in events:
             self.send(to_frame(event))
 
-    async def _drive(self, conversation_id: str, events: AsyncIterator[Event]) -> None:
+    async def _drive(
+        self, conversation_id: str, events: AsyncIterator[Event], *, turn: bool = False
+    ) -> None:
         """Run a turn or a decision to its end. The engine publishes every event it yields,
         errors included, so they reach this socket (and every other one following the
         conversation) by subscription, once; what is yielded here is only drained."""
+        bind_conversation(conversation_id)
         try:
-            async for _ in events:
+            async for _ in metrics.observed(events, turn=turn):
                 pass
         except Exception as exc:  # the engine turns failures into events; this is a bug
             self.send(frame_for(exc, conversation_id))
@@ -348,6 +376,18 @@ class ChatConnection:
         if len(self._turns) >= MAX_QUEUED_TURNS:
             self.send(error_frame("busy", conversation_id=conversation_id))
             return
+        limits = self.limits
+        if limits.max_turns and self._turn_count >= limits.max_turns:
+            metrics.RATE_LIMITED.labels("turns").inc()
+            self.send(error_frame("conversation_too_long", TOO_LONG_MESSAGE, conversation_id))
+            return
+        if not limits.messages.hit(conversation_id):
+            metrics.RATE_LIMITED.labels("messages").inc()
+            log.warning("refused a message of conversation %s (rate limit)", conversation_id)
+            words = RATE_LIMITED_MESSAGES["messages"]
+            self.send(error_frame("rate_limited", words, conversation_id))
+            return
+        self._turn_count += 1
         self._turns.add(
             self.tasks.spawn(
                 self._run_turn(conversation_id, frame.text), name=f"turn-{conversation_id}"
@@ -386,7 +426,7 @@ class ChatConnection:
         )
 
     async def _run_turn(self, conversation_id: str, text: str) -> None:
-        await self._drive(conversation_id, self.engine.send(conversation_id, text))
+        await self._drive(conversation_id, self.engine.send(conversation_id, text), turn=True)
 
     async def _run_decision(self, conversation_id: str, approval_id: str, approve: bool) -> None:
         events = self.engine.decide(
@@ -421,10 +461,24 @@ async def chat_socket(websocket: WebSocket) -> None:
         log.warning("refused a chat socket from origin %r", websocket.headers.get("origin"))
         await websocket.close(code=1008, reason="origin not allowed")
         return
-    await websocket.accept()
     app = websocket.app
-    connection = ChatConnection(websocket, app.state.engine, app.state.tasks, app.state.settings)
-    await connection.run()
+    limits: Limits = app.state.limits
+    client = websocket.client.host if websocket.client else ""
+    await websocket.accept()
+    if not limits.sockets.acquire(client):
+        metrics.RATE_LIMITED.labels("sockets").inc()
+        log.warning("refused a chat socket from %s (MAX_SOCKETS_PER_IP open)", client)
+        await websocket.close(code=CLOSE_TOO_MANY_SOCKETS, reason="too many sockets from you")
+        return
+    metrics.OPEN_SOCKETS.inc()
+    try:
+        connection = ChatConnection(
+            websocket, app.state.engine, app.state.tasks, app.state.settings, limits, client
+        )
+        await connection.run()
+    finally:
+        metrics.OPEN_SOCKETS.dec()
+        limits.sockets.release(client)
 
 
 __all__ = ["ChatConnection", "ErrorFrame", "TaskGroup", "router"]
