@@ -1,4 +1,4 @@
-"""Recompute the retail-tau2 template's data/reference_hashes.json with tau2-bench's own retail code.
+"""Recompute the retail-tau2 template's data/reference_hashes.json with tau2-bench's retail code.
 
 Usage: `python reference_hashes.py /path/to/tau2-bench [out.json]`. Imports tau2's unmodified
 `src/tau2/domains/retail/{data_model,tools}.py` from that checkout, with stand-ins only for what
