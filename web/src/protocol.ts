@@ -206,6 +206,39 @@ export interface MessageFrame {
 }
 
 /**
+ * An approval of any conversation waits for a decision (as `GET /api/v1/operator/approvals`
+ * lists it): sent to every operator socket when an approval is created in this process.
+ */
+export interface OperatorApprovalRequestedFrame {
+  approval_id: string;
+  agent: string;
+  /** The action in plain words. */
+  summary: string;
+  /** The exact arguments that will be executed. */
+  args: Record<string, unknown>;
+  expires_at: string;
+  type: "approval_requested";
+  tool: string;
+  conversation_id: string;
+  status: string;
+  created_at: string;
+  decided_at: string | null;
+  decided_by: string | null;
+}
+
+/**
+ * An approval of any conversation ended (decided, expired, cancelled): drop it from the
+ * inbox. `decided_by`: `customer`, `operator:<name>` or `system`.
+ */
+export interface OperatorApprovalResolvedFrame {
+  type: "approval_resolved";
+  approval_id: string;
+  conversation_id: string;
+  status: "approved" | "rejected" | "expired" | "cancelled";
+  decided_by: string | null;
+}
+
+/**
  * The operator token, as the first frame of an operator socket (browsers cannot set an
  * `Authorization` header on a WebSocket). Not needed when the upgrade request had one.
  */
@@ -412,6 +445,8 @@ export type OperatorServerFrame =
   | OperatorReadyFrame
   | ImportProgressFrame
   | CustomerMessageFrame
+  | OperatorApprovalRequestedFrame
+  | OperatorApprovalResolvedFrame
   | PersonJoined
   | PersonMessage
   | PersonLeft

@@ -144,6 +144,7 @@ class Engine:
         self.model_label = label
         self.is_offline = offline
         self._subscribers: dict[str, set[asyncio.Queue[Event]]] = {}
+        self._all_subscribers: set[asyncio.Queue[Any]] = set()
         #: Tools that act on one customer's data: approving one needs the verified owner.
         self.customer_tools: set[str] = set()
         #: The verification tool, if agents.yaml names one.
@@ -352,8 +353,19 @@ class Engine:
             if not queues:
                 self._subscribers.pop(conversation_id, None)
 
+    @asynccontextmanager
+    async def subscribe_all(self) -> AsyncIterator[asyncio.Queue[Any]]:
+        """Live events of every conversation in this process (the operator socket's approvals),
+        as a queue, for as long as the context is open."""
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._all_subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._all_subscribers.discard(queue)
+
     async def _emit(self, event: Event) -> Event:
-        for queue in self._subscribers.get(event.conversation_id, ()):
+        for queue in (*self._subscribers.get(event.conversation_id, ()), *self._all_subscribers):
             queue.put_nowait(event)
         if not isinstance(event, Token | MessageAccepted):
             agent = getattr(event, "agent", None)
@@ -369,7 +381,7 @@ class Engine:
         """
         data = event.model_dump(mode="json")
         await self.store.append_event(event.conversation_id, event.type, None, data)
-        for queue in self._subscribers.get(event.conversation_id, ()):
+        for queue in (*self._subscribers.get(event.conversation_id, ()), *self._all_subscribers):
             queue.put_nowait(event)
 
     # turns ---------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ browsers cannot set headers on a WebSocket, as the first frame `{"type": "auth",
 within AUTH_SECONDS. Anything else gets an `unauthorized` error frame and the socket is closed
 with CLOSE_UNAUTHORIZED; with no OPERATOR_TOKEN configured every socket is refused
 (`operator_disabled`). Once in, the socket gets `operator_ready` (the jobs not yet ended) and
-then an `import_progress` frame for every change of every job; `ping` is answered with `pong`.
+then an `import_progress` frame for every change of every job, and `approval_requested` /
+`approval_resolved` for every approval of any conversation created or ended in this process;
+`ping` is answered with `pong`.
 
 `take_over` makes the socket's person hold a conversation and follow it: the customer's messages
 come as `customer_message` frames and the person's own as `person_message` (as the customer
@@ -21,6 +23,7 @@ import contextlib
 import json
 import logging
 import secrets
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ValidationError
@@ -29,7 +32,12 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from smart_support.errors import SmartSupportError
 from smart_support.escalation import people
 from smart_support.runtime.engine import Engine
-from smart_support.runtime.events import MessageAccepted
+from smart_support.runtime.events import (
+    ApprovalRequest,
+    ApprovalRequested,
+    ApprovalResolved,
+    MessageAccepted,
+)
 from smart_support.server.errors import error_frame, frame_for
 from smart_support.server.import_jobs import ImportJobs, progress_frame
 from smart_support.server.protocol import (
@@ -37,6 +45,8 @@ from smart_support.server.protocol import (
     CustomerMessageFrame,
     ErrorFrame,
     HandBackFrame,
+    OperatorApprovalRequestedFrame,
+    OperatorApprovalResolvedFrame,
     OperatorAuthFrame,
     OperatorReadyFrame,
     PingFrame,
@@ -112,6 +122,36 @@ async def _forward(websocket: WebSocket, send: _Sender, jobs: ImportJobs) -> Non
     # The server stops, or this socket fell behind: the console reconnects and lists again.
     with contextlib.suppress(Exception):
         await websocket.close(code=1013, reason="reconnect")
+
+
+async def _approvals(engine: Engine, send: _Sender) -> None:
+    """Every approval created or ended in this process, of any conversation, to this socket."""
+    async with engine.subscribe_all() as events:
+        while True:
+            event = await events.get()
+            if isinstance(event, ApprovalRequested):
+                record = await engine.store.get_approval(event.approval_id)
+                if record is not None and record.status != "pending":
+                    continue  # already decided: its `approval_resolved` follows
+                await send(
+                    OperatorApprovalRequestedFrame.from_record(record)
+                    if record is not None
+                    else OperatorApprovalRequestedFrame(
+                        **event.model_dump(include=set(ApprovalRequest.model_fields)),
+                        conversation_id=event.conversation_id,
+                        status="pending",
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            elif isinstance(event, ApprovalResolved):
+                await send(
+                    OperatorApprovalResolvedFrame(
+                        approval_id=event.approval_id,
+                        conversation_id=event.conversation_id,
+                        status=event.status,
+                        decided_by=event.decided_by,
+                    )
+                )
 
 
 def _person_error(exc: Exception, conversation_id: str) -> ErrorFrame:
@@ -252,12 +292,16 @@ async def operator_socket(websocket: WebSocket) -> None:
     held = _Held(websocket.app.state.engine, send)
     forward = asyncio.create_task(_forward(websocket, send, jobs), name="operator-forward")
     read = asyncio.create_task(_read(websocket, send, held), name="operator-read")
+    approvals = asyncio.create_task(
+        _approvals(websocket.app.state.engine, send), name="operator-approvals"
+    )
+    tasks = (forward, read, approvals)
     try:
-        await asyncio.wait({forward, read}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (forward, read):
+        for task in tasks:
             task.cancel()
-        for task in (forward, read):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await held.close()

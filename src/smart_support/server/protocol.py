@@ -527,10 +527,36 @@ class CustomerMessageFrame(BaseModel):
     seq: int = Field(description="Its place in the conversation's event log.")
 
 
+class OperatorApprovalRequestedFrame(ApprovalView):
+    """An approval of any conversation waits for a decision (as `GET /api/v1/operator/approvals`
+    lists it): sent to every operator socket when an approval is created in this process."""
+
+    type: Literal["approval_requested"] = "approval_requested"
+    tool: str
+    conversation_id: str
+    status: str
+    created_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+
+
+class OperatorApprovalResolvedFrame(BaseModel):
+    """An approval of any conversation ended (decided, expired, cancelled): drop it from the
+    inbox. `decided_by`: `customer`, `operator:<name>` or `system`."""
+
+    type: Literal["approval_resolved"] = "approval_resolved"
+    approval_id: str
+    conversation_id: str
+    status: Literal["approved", "rejected", "expired", "cancelled"]
+    decided_by: str | None = None
+
+
 OperatorServerFrame = Annotated[
     OperatorReadyFrame
     | ImportProgressFrame
     | CustomerMessageFrame
+    | OperatorApprovalRequestedFrame
+    | OperatorApprovalResolvedFrame
     | PersonJoined
     | PersonMessage
     | PersonLeft
@@ -551,6 +577,8 @@ OPERATOR_SERVER_FRAMES: tuple[type[BaseModel], ...] = (
     OperatorReadyFrame,
     ImportProgressFrame,
     CustomerMessageFrame,
+    OperatorApprovalRequestedFrame,
+    OperatorApprovalResolvedFrame,
     PersonJoined,
     PersonMessage,
     PersonLeft,

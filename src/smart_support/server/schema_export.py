@@ -207,6 +207,7 @@ def rest_models() -> list[tuple[type[BaseModel], str]]:
         LiveOut,
     )
     from smart_support.server.import_jobs import ImportJobOut
+    from smart_support.server.people import Escalations, HandedBack, Held, Sent
     from smart_support.server.rest import (
         ClosedConversation,
         ConversationOut,
@@ -214,6 +215,7 @@ def rest_models() -> list[tuple[type[BaseModel], str]]:
         DecisionOut,
         OperatorApproval,
     )
+    from smart_support.server.webhooks import DeliveriesPage, EndpointEnabled
 
     answers: list[type[BaseModel]] = [
         OperatorApproval,
@@ -228,6 +230,12 @@ def rest_models() -> list[tuple[type[BaseModel], str]]:
         ImportDraftOut,
         DiffOut,
         LiveOut,
+        Escalations,
+        Held,
+        Sent,
+        HandedBack,
+        DeliveriesPage,
+        EndpointEnabled,
     ]
     bodies: list[type[BaseModel]] = [DecisionIn, ChangeIn]
     return [(m, "serialization") for m in answers] + [(m, "validation") for m in bodies]

@@ -1,18 +1,21 @@
-import { useEffect, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 
 import type { Api } from "./api";
 import { describe } from "./api";
+import type { OperatorServerFrame } from "../protocol";
 import type { LoggedEvent, OperatorApproval } from "./api-types";
 import { timeLeft } from "./format";
 import { replayHref } from "./route";
 import { Empty, Failure, Loading } from "./states";
+import { useOperatorSocket } from "./useOperatorSocket";
 import { usePolling } from "./usePolling";
 
 /**
- * How often the inbox reads the pending approvals. The operator socket has no approval frames
- * yet (docs/console.md): the inbox polls the REST list while it is open.
+ * How often the inbox reads the pending approvals over REST anyway. The operator socket's
+ * `approval_requested` / `approval_resolved` frames keep it live; this refresh (and the one on
+ * every reconnect) only catches up on what a dropped socket missed.
  */
-export const POLL_MS = 2500;
+export const POLL_MS = 30_000;
 const RECENT_EVENTS = 40;
 
 /** The conversation's last few messages, read once per approval. */
@@ -102,8 +105,30 @@ export function ApprovalItem({
   );
 }
 
+/** The REST list with the socket's frames applied: new ones added, resolved ones dropped. */
+export function applyApprovalFrame(
+  list: OperatorApproval[],
+  frame: OperatorServerFrame,
+): OperatorApproval[] {
+  if (frame.type === "approval_requested") {
+    if (list.some((a) => a.approval_id === frame.approval_id)) return list;
+    const { type: _type, ...approval } = frame;
+    return [...list, approval].sort((a, b) => a.created_at.localeCompare(b.created_at));
+  }
+  if (frame.type === "approval_resolved") return list.filter((a) => a.approval_id !== frame.approval_id);
+  return list;
+}
+
 export function Approvals({ api }: { api: Api }) {
   const { data, error, loading, reload } = usePolling(() => api.approvals(), POLL_MS, [api]);
+  const [live, setLive] = useState<OperatorApproval[] | undefined>(undefined);
+  useEffect(() => setLive(data), [data]);
+  const onFrame = useCallback((frame: OperatorServerFrame) => {
+    if (frame.type === "approval_requested" || frame.type === "approval_resolved")
+      setLive((list) => (list ? applyApprovalFrame(list, frame) : list));
+  }, []);
+  const { connected } = useOperatorSocket(api.token, onFrame, reload);
+  const shown = live ?? data;
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), 1000);
@@ -113,15 +138,20 @@ export function Approvals({ api }: { api: Api }) {
   return (
     <section aria-labelledby="approvals-title">
       <h1 id="approvals-title">Approvals</h1>
-      <p className="muted">Pending approvals of every conversation, oldest first. Refreshed every few seconds.</p>
+      <p className="muted">
+        Pending approvals of every conversation, oldest first.{" "}
+        <span data-testid="inbox-live" data-connected={connected ? "true" : "false"}>
+          {connected ? "Live: new approvals appear as they are asked." : "Connecting… (refreshed every 30 s meanwhile)"}
+        </span>
+      </p>
       {error && <Failure message={error} onRetry={reload} />}
-      {loading && !data ? (
+      {loading && !shown ? (
         <Loading what="approvals" />
-      ) : data && data.length === 0 ? (
+      ) : shown && shown.length === 0 ? (
         <Empty>Nothing waits for a decision.</Empty>
       ) : (
         <ul className="inbox" data-testid="inbox">
-          {data?.map((a) => (
+          {shown?.map((a) => (
             <ApprovalItem key={a.approval_id} approval={a} now={now} api={api} onDecided={reload} />
           ))}
         </ul>

@@ -154,6 +154,30 @@ export interface DecisionOut {
   events: Record<string, unknown>[];
 }
 
+export interface DeliveriesPage {
+  deliveries: DeliveryOut[];
+  /** Pass as `offset` for the next page; null: last. */
+  next_offset: number | null;
+}
+
+/** One webhook delivery: what is sent to which endpoint, and how its attempts went. */
+export interface DeliveryOut {
+  /** The `webhook-id` header (stable across retries). */
+  id: string;
+  endpoint: string;
+  event_type: string;
+  conversation_id: string | null;
+  status: "pending" | "delivered" | "dead" | "disabled";
+  attempts: number;
+  next_attempt_at: string;
+  /** HTTP status of the last attempt; null: no answer (timeout, refused). */
+  last_status: number | null;
+  last_error: string | null;
+  created_at: string;
+  delivered_at: string | null;
+  payload: Record<string, unknown>;
+}
+
 /** A draft's operations against the live (accepted) version of the same name. */
 export interface DiffOut {
   import_id: string;
@@ -167,6 +191,31 @@ export interface DiffOut {
   unchanged: number;
   /** The accepted version's decisions that apply to this draft (carried over when it was imported): `operation`, `field`, `value`, `changed_by`. */
   carried: Record<string, unknown>[];
+}
+
+export interface EndpointEnabled {
+  endpoint: string;
+  /** Its disabled deliveries, pending again. */
+  requeued: number;
+}
+
+/** An escalated conversation waiting for a person, or one a person holds. */
+export interface Escalation {
+  conversation_id: string;
+  created_at: string;
+  active_agent: string | null;
+  escalated: boolean;
+  /** Who holds it; null while it waits. */
+  held_by: string | null;
+  held_since: string | null;
+  /** Closed (idle); a held one stays listed until handed back. */
+  closed: boolean;
+}
+
+export interface Escalations {
+  escalations: Escalation[];
+  /** What a customer handed off now is told (SUPPORT_HOURS, OFFLINE_PROMISE). */
+  promise: string;
 }
 
 /** Events after a cursor, oldest first. */
@@ -184,6 +233,19 @@ export interface FeedbackFigures {
   down: number;
   /** up / (up + down); null when no reply was rated. */
   satisfaction: number | null;
+}
+
+export interface HandedBack {
+  conversation_id: string;
+  /** The person who held it. */
+  name: string;
+}
+
+/** A conversation a person holds. */
+export interface Held {
+  conversation_id: string;
+  held_by: string;
+  held_since: string | null;
 }
 
 /** One operator change of a draft, as stored. */
@@ -312,6 +374,12 @@ export interface OperatorApproval {
   created_at: string;
   decided_at: string | null;
   decided_by: string | null;
+}
+
+export interface Sent {
+  conversation_id: string;
+  name: string;
+  text: string;
 }
 
 /** One bucket: the conversations created in it and what their model calls cost. */

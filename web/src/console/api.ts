@@ -7,11 +7,18 @@ import type {
   ConversationOut,
   ConversationSummary,
   DecisionOut,
+  DeliveriesPage,
+  DeliveryOut,
+  EndpointEnabled,
+  Escalations,
   EventPage,
+  HandedBack,
+  Held,
   ImportDraftHead,
   ImportDraftOut,
   ImportJobOut,
   OperatorApproval,
+  Sent,
 } from "./api-types";
 
 const TOKEN_KEY = "smart-support.operator-token";
@@ -163,5 +170,33 @@ export class Api {
 
   discard(importId: string): Promise<ImportDraftOut> {
     return this.post(`/api/v1/operator/imports/${encodeURIComponent(importId)}/discard`);
+  }
+
+  escalations(): Promise<Escalations> {
+    return this.get("/api/v1/operator/escalations");
+  }
+
+  takeOver(conversationId: string, name: string): Promise<Held> {
+    return this.post(`/api/v1/operator/conversations/${encodeURIComponent(conversationId)}/takeover`, { name });
+  }
+
+  sayAsPerson(conversationId: string, text: string): Promise<Sent> {
+    return this.post(`/api/v1/operator/conversations/${encodeURIComponent(conversationId)}/messages`, { text });
+  }
+
+  handBack(conversationId: string): Promise<HandedBack> {
+    return this.post(`/api/v1/operator/conversations/${encodeURIComponent(conversationId)}/handback`);
+  }
+
+  deliveries(query: Query): Promise<DeliveriesPage> {
+    return this.get("/api/v1/operator/webhooks/deliveries", query);
+  }
+
+  replayDelivery(deliveryId: string): Promise<DeliveryOut> {
+    return this.post(`/api/v1/operator/webhooks/deliveries/${encodeURIComponent(deliveryId)}/replay`);
+  }
+
+  enableEndpoint(endpoint: string): Promise<EndpointEnabled> {
+    return this.post("/api/v1/operator/webhooks/endpoints/enable", { endpoint });
   }
 }
