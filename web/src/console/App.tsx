@@ -3,11 +3,13 @@ import { lazy, Suspense, useCallback, useEffect, useState } from "react";
 import { Api, ApiFailure, saveToken, savedToken } from "./api";
 import { Approvals } from "./Approvals";
 import { Conversations } from "./Conversations";
+import { Escalations } from "./Escalations";
 import { ImportWizard } from "./ImportWizard";
 import { Replay } from "./Replay";
 import { PAGES, parseRoute, type Route } from "./route";
 import { SignIn } from "./SignIn";
 import { Loading } from "./states";
+import { Webhooks } from "./Webhooks";
 
 // The chart library is loaded with the dashboard only.
 const Dashboard = lazy(() => import("./Dashboard").then((m) => ({ default: m.Dashboard })));
@@ -30,6 +32,10 @@ function Page({ route, api }: { route: Route; api: Api }) {
       return <Conversations api={api} />;
     case "replay":
       return <Replay api={api} conversationId={route.conversationId} />;
+    case "escalations":
+      return <Escalations api={api} />;
+    case "webhooks":
+      return <Webhooks api={api} />;
     case "dashboard":
       return (
         <Suspense fallback={<Loading what="the dashboard" />}>

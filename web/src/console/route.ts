@@ -5,12 +5,16 @@ export type Route =
   | { page: "approvals" }
   | { page: "conversations" }
   | { page: "replay"; conversationId: string }
+  | { page: "escalations" }
+  | { page: "webhooks" }
   | { page: "dashboard" }
   | { page: "import" };
 
 export const PAGES: { page: Route["page"]; label: string; href: string }[] = [
   { page: "approvals", label: "Approvals", href: "#/approvals" },
   { page: "conversations", label: "Conversations", href: "#/conversations" },
+  { page: "escalations", label: "Escalations", href: "#/escalations" },
+  { page: "webhooks", label: "Webhooks", href: "#/webhooks" },
   { page: "dashboard", label: "Dashboard", href: "#/dashboard" },
   { page: "import", label: "Import", href: "#/import" },
 ];
@@ -20,6 +24,10 @@ export function parseRoute(hash: string): Route {
   switch (parts[0]) {
     case "conversations":
       return parts[1] ? { page: "replay", conversationId: parts[1] } : { page: "conversations" };
+    case "escalations":
+      return { page: "escalations" };
+    case "webhooks":
+      return { page: "webhooks" };
     case "dashboard":
       return { page: "dashboard" };
     case "import":
