@@ -8,10 +8,12 @@ import io
 import json
 import logging
 import os
+import signal
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,19 +22,23 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from chat_client import WAIT, Chat, ServerFactory, connect, of_type, server_settings
-from smart_support.observability.health import check_database
+from smart_support.observability.health import check_database, readiness
 from smart_support.observability.limits import Limits, SlidingWindow
 from smart_support.observability.logs import JSON_HANDLER, JsonFormatter, conversation_id
 from smart_support.redaction import Redactor
+from smart_support.registry import load_registry
 from smart_support.server.app import create_app
 from smart_support.server.background import serve_in_thread
 from smart_support.server.ws import CLOSE_TOO_MANY_SOCKETS
 from smart_support.settings import Settings
+from smart_support.store.migrations import migrate_sqlite
+from smart_support.tools import open_toolkit
 
 #: The chat server fixtures (`start_server`, `chat_url`).
 pytest_plugins = ["server_fixture"]
 
 ORDER_QUESTION = "What's the status of order 1042?"
+SHOP_MCP_SERVER = Path(__file__).parent / "mcp_servers" / "shop_server.py"
 
 
 def scrape(base: str, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -179,6 +185,30 @@ async def test_an_unreachable_postgres_is_not_ready() -> None:
     assert answer == {"ready": False, "database": "down", "migrations": "unknown"}
 
 
+async def test_readyz_names_an_mcp_server_whose_session_is_down(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    migrate_sqlite(_sqlite_path(sqlite_url))
+    agents = tmp_path / "agents.yaml"
+    agents.write_text(
+        f"mcp_servers:\n  shop:\n    command: [python, {SHOP_MCP_SERVER}]\n"
+        "agents:\n  - name: general\n    description: Anything.\n    role: fallback\n"
+        "    tools:\n      - mcp: shop\n        tool: whoami\n        access: read\n"
+    )
+    settings = Settings(database_url=sqlite_url)
+    async with open_toolkit(load_registry(agents), settings) as toolkit:
+        up = await readiness(settings, toolkit.servers)
+        assert up["status"] == "ready" and up["mcp"] == {"shop": "up"}, up
+        pid = json.loads(await toolkit.tools_for("general")[0].ainvoke({}))["pid"]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + WAIT
+        while (down := await readiness(settings, toolkit.servers))["status"] == "ready":
+            assert time.monotonic() < deadline, "the dead session was never noticed"
+            await asyncio.sleep(0.05)
+    assert down["not_ready"] == ["mcp:shop"]
+    assert down["mcp"] == {"shop": "down"}
+
+
 # logs ----------------------------------------------------------------------------------------
 
 
@@ -251,6 +281,24 @@ def test_the_json_formatter_masks_the_message_fields_and_traceback() -> None:
 
 
 # limits --------------------------------------------------------------------------------------
+
+
+def test_a_sliding_window_counts_the_last_window_only_and_forgets_idle_keys() -> None:
+    clock = Clock()
+    window = SlidingWindow(2, 60.0, clock)
+    assert window.hit("a") and window.hit("a")
+    assert not window.hit("a"), "the third hit in a minute"
+    assert window.hit("b"), "another key has its own count"
+    clock.now += 30.0
+    assert not window.hit("a")
+    assert window.retry_after("a") == pytest.approx(30.0)
+    clock.now += 30.0
+    assert window.hit("a"), "the first hits have left the window"
+    clock.now += 120.0
+    for n in range(2048):  # the sweep forgets keys whose window has passed
+        window.hit(f"k{n % 8}")
+    assert len(window) == 8
+    assert SlidingWindow(0).hit("x"), "0 means no limit"
 
 
 class Clock:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -68,26 +68,36 @@ async def check_database(settings: Settings) -> dict[str, Any]:
     return {"ready": True, "database": "ok", "migrations": "ok"}
 
 
-def _session_up(server: Any) -> bool:
-    connected = getattr(server, "connected", None)
-    if connected is not None:
-        return bool(connected)
-    session = getattr(server, "_session", None)  # until McpServer has a public `connected`
-    return session is not None and bool(session.alive)
+async def _session_up(server: Any) -> bool:
+    """Whether the server's session is open and answers a ping (a stdio server that died
+    leaves its session looking open until something is sent)."""
+    ping = getattr(server, "ping", None)
+    if ping is not None:
+        return bool(await ping())
+    state = getattr(server, "_session", None)  # until McpServer has a public `ping`
+    if state is None or not state.alive or state.session is None:
+        return False
+    try:
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            await state.session.send_ping()
+    except Exception:  # whatever the transport raises: the session does not answer
+        return False
+    return True
 
 
-def check_mcp(servers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, Any]:
-    """`{"ready": bool, "mcp": {name: "up" | "down"}}` for the toolkit's MCP servers."""
-    items = servers.items() if isinstance(servers, Mapping) else servers
-    states = {name: "up" if _session_up(server) else "down" for name, server in items}
+async def check_mcp(servers: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"ready": bool, "mcp": {name: "up" | "down"}}` for the toolkit's MCP servers, pinged
+    together."""
+    names = list(servers)
+    answers = await asyncio.gather(*(_session_up(servers[name]) for name in names))
+    states = {name: "up" if up else "down" for name, up in zip(names, answers, strict=True)}
     return {"ready": all(s == "up" for s in states.values()), "mcp": states}
 
 
 async def readiness(settings: Settings, mcp_servers: Mapping[str, Any]) -> dict[str, Any]:
     """Everything `/readyz` answers: `status` is `ready` or `not_ready`, `not_ready` lists the
     parts that are not (database, migrations, mcp:<name>)."""
-    database = await check_database(settings)
-    mcp = check_mcp(mcp_servers)
+    database, mcp = await asyncio.gather(check_database(settings), check_mcp(mcp_servers))
     not_ready = []
     if database["database"] != "ok":
         not_ready.append("database")
