@@ -223,8 +223,12 @@ function Thread({
   const [text, setText] = useState("");
   const input = useRef<HTMLTextAreaElement>(null);
   const end = useRef<HTMLDivElement>(null);
-  useEffect(() => input.current?.focus(), [conversationId]);
-  useEffect(() => end.current?.scrollIntoView?.({ block: "nearest" }), [lines]);
+  useEffect(() => {
+    input.current?.focus();
+  }, [conversationId]);
+  useEffect(() => {
+    end.current?.scrollIntoView?.({ block: "nearest" });
+  }, [lines]);
   const send = (event?: FormEvent) => {
     event?.preventDefault();
     const next = text.trim();
