@@ -96,10 +96,22 @@ async def test_a_customer_decision_reaches_the_operator_socket(server: str) -> N
         assert resolved["status"] == "approved" and resolved["decided_by"] == "customer"
 
 
-async def test_a_closed_operator_socket_leaves_no_subscription(server: str) -> None:
-    async with operator_socket(server) as console:
-        await ready(console)
-    async with operator_socket(server) as console:
-        await ready(console)
-        await console.send(json.dumps({"type": "ping"}))
-        assert json.loads(await asyncio.wait_for(console.recv(), WAIT))["type"] == "pong"
+async def test_an_expired_approval_is_resolved_on_the_operator_socket(
+    start_server: ServerFactory,
+) -> None:
+    with start_server(
+        app_options={"sweep_interval_seconds": 0.1}, operator_token=OPERATOR, approval_ttl_seconds=1
+    ) as url:
+        async with operator_socket(url) as console:
+            await ready(console)
+            async with connect(url) as ws:
+                chat = Chat(ws)
+                await chat.start()
+                await chat.say("What's the status of order 1042?")
+                request = await cancel_order_1042(chat)
+                requested = await next_approval_frame(console)
+                assert requested["approval_id"] == request["approval_id"]
+                resolved = await next_approval_frame(console)
+        assert resolved["type"] == "approval_resolved"
+        assert resolved["approval_id"] == request["approval_id"]
+        assert resolved["status"] == "expired" and resolved["decided_by"] == "system"
