@@ -54,7 +54,14 @@ def serve(port: int, database_url: str, latency: float) -> None:
     logging.basicConfig(level=logging.WARNING)
     model = ScriptedChatModel(default=REPLY, latency=latency)
     router = ScriptedChatModel(default="none")  # no transfer call: the fallback agent answers
-    settings = Settings(database_url=database_url, llm_provider="offline")
+    # 500 sockets from one address, as fast as they go: the abuse limits would refuse them.
+    settings = Settings(
+        database_url=database_url,
+        llm_provider="offline",
+        max_sockets_per_ip=0,
+        rate_limit_conversations_per_minute=0,
+        rate_limit_messages_per_minute=0,
+    )
     app = create_app(settings, model=model, router_model=router, tune_gc=True)  # as `serve`
     config = uvicorn.Config(
         app,

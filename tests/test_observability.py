@@ -209,6 +209,21 @@ async def test_readyz_names_an_mcp_server_whose_session_is_down(
     assert down["mcp"] == {"shop": "down"}
 
 
+def test_the_servers_readyz_pings_the_mcp_servers_its_agents_use(
+    tmp_path: Path, start_server: ServerFactory
+) -> None:
+    agents = tmp_path / "agents.yaml"
+    agents.write_text(
+        f"mcp_servers:\n  shop:\n    command: [python, {SHOP_MCP_SERVER}]\n"
+        "agents:\n  - name: general\n    description: Anything.\n    role: fallback\n"
+        "    tools:\n      - mcp: shop\n        tool: whoami\n        access: read\n"
+    )
+    with start_server(agents_file=agents) as url:
+        response = httpx.get(f"{url}/readyz", timeout=WAIT)
+    assert response.status_code == 200, response.text
+    assert response.json()["mcp"] == {"shop": "up"}
+
+
 # logs ----------------------------------------------------------------------------------------
 
 

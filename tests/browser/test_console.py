@@ -156,7 +156,9 @@ def test_an_approval_decided_in_the_inbox_updates_the_customers_page(
 def test_a_long_conversation_replays_page_by_page_and_jumps_to_its_approval(
     ui_server: UiServer, console: Page
 ) -> None:
-    with ui_server(operator_token=TOKEN) as url:
+    with ui_server(
+        operator_token=TOKEN, rate_limit_messages_per_minute=0, max_conversation_turns=0
+    ) as url:
         texts = [f"What's the status of order {1040 + n % 5}?" for n in range(LONG_TURNS)]
         conversation_id = chat_turns(url, [*texts, "Cancel order 1042"])
 

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from smart_support.egress import HTTPError, TimeoutException, async_client
 from smart_support.errors import EgressRefused, SmartSupportError
 from smart_support.escalation.signing import sign
+from smart_support.observability import metrics
 from smart_support.settings import Settings
 from smart_support.store.base import Store
 from smart_support.store.records import WebhookDelivery
@@ -168,6 +169,7 @@ class DeliveryWorker:
         where = shown(delivery.endpoint)
         if status is not None and 200 <= status < 300:
             await self.store.webhook_delivered(delivery.id, status, now)
+            metrics.webhook_delivery("delivered")
             log.info(
                 "webhook %s %s delivered to %s (attempt %d, HTTP %d, %d ms)",
                 delivery.id, delivery.event_type, where, attempt, status, ms,
@@ -181,6 +183,7 @@ class DeliveryWorker:
                 delivery_id=delivery.id,
                 worker=self.worker_id,
             )
+            metrics.webhook_delivery("disabled")
             log.warning(
                 "webhook endpoint %s answered 410 Gone: disabled, %d delivery(ies) held;"
                 " enable it with `smart-support webhooks enable`",
@@ -200,6 +203,7 @@ class DeliveryWorker:
             retry_at=retry_at,
             now=now,
         )
+        metrics.webhook_delivery("dead" if retry_at is None else "failed")
         if retry_at is None:
             log.warning(
                 "webhook %s %s to %s is dead after %d attempts (%s); replay it with"

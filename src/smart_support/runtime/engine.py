@@ -151,6 +151,9 @@ class Engine:
         verify = registry.identity.verify
         self._verify_tool = verify.tool if verify is not None else None
         self._builder: _Builder | None = None
+        #: The toolkits this engine opened (the first, then one per activated registry): their
+        #: MCP sessions are what `/readyz` pings.
+        self.toolkits: list[Toolkit] = []
         #: The accepted imports that are live (runtime/activation.py).
         self.imports = LiveImports(registry)
 
@@ -197,6 +200,7 @@ class Engine:
             graph = build(registry, toolkit)
             engine = cls(settings, persistence.store, registry, graph, label=label, offline=offline)
             engine.customer_tools = _customer_tools(registry, toolkit)
+            engine.toolkits.append(toolkit)
             engine._builder = _Builder(stack, build)
             stack.callback(engine.imports.close)
             log.info(
@@ -224,6 +228,7 @@ class Engine:
         toolkit = await self._builder.stack.enter_async_context(
             open_toolkit(registry, self.settings)
         )
+        self.toolkits.append(toolkit)
         return Prepared(
             registry, self._builder.build(registry, toolkit), _customer_tools(registry, toolkit)
         )

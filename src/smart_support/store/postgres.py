@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 
 from smart_support.errors import StoreUnavailable
+from smart_support.observability import metrics
 from smart_support.store import rows
 from smart_support.store.locks import KeyedLocks
 from smart_support.store.migrations import OUR_TABLES, migrate_postgres
@@ -93,6 +94,7 @@ class PostgresStore(SqlStore):
     def _unavailable(self, what: str, exc: BaseException) -> StoreUnavailable:
         mark_suspect()
         logger.warning("postgres store unavailable during %s: %s", what, exc)
+        metrics.database_error(what)
         return StoreUnavailable(f"PostgreSQL unavailable: {exc}")
 
     async def _fetch(self, what: str, sql: str, params: Any = None) -> list[DictRow]:

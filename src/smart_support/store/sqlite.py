@@ -24,6 +24,7 @@ from typing import Any
 import aiosqlite
 
 from smart_support.errors import StoreUnavailable
+from smart_support.observability import metrics
 from smart_support.store import rows
 from smart_support.store.locks import KeyedLocks
 from smart_support.store.migrations import migrate_sqlite
@@ -94,6 +95,7 @@ class SqliteStore(SqlStore):
             if not is_unavailable(exc):
                 raise
             logger.warning("sqlite store unavailable during %s: %s", what, exc)
+            metrics.database_error(what)
             raise StoreUnavailable(f"SQLite database {self.path} unavailable: {exc}") from exc
 
     async def _fetch(self, what: str, sql: str, params: Any = ()) -> list[sqlite3.Row]:
