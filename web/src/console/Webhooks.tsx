@@ -34,6 +34,11 @@ export function safeEndpoint(endpoint: string): string {
   }
 }
 
+/** An error text with every URL in it cut to scheme://host/path (an error may quote the URL). */
+export function safeError(text: string): string {
+  return text.replace(/\bhttps?:\/\/[^\s"'<>]+/gi, (url) => safeEndpoint(url));
+}
+
 export function DeliveryRow({ delivery, api, onChanged }: { delivery: DeliveryOut; api: Api; onChanged: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -66,7 +71,7 @@ export function DeliveryRow({ delivery, api, onChanged }: { delivery: DeliveryOu
       <td>{d.attempts}</td>
       <td className={d.last_error ? "error-text" : undefined}>
         {d.last_status !== null ? `HTTP ${d.last_status}` : d.attempts ? "no answer" : "—"}
-        {d.last_error ? <div>{d.last_error}</div> : null}
+        {d.last_error && d.last_error !== `HTTP ${d.last_status}` ? <div>{safeError(d.last_error)}</div> : null}
       </td>
       <td>{d.status === "pending" ? when(d.next_attempt_at) : d.delivered_at ? `delivered ${when(d.delivered_at)}` : "—"}</td>
       <td>

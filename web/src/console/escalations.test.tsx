@@ -6,7 +6,7 @@ import type { DeliveryOut, OperatorApproval } from "./api-types";
 import { applyApprovalFrame } from "./Approvals";
 import { lineOf } from "./Escalations";
 import { parseRoute } from "./route";
-import { DeliveryRow, safeEndpoint } from "./Webhooks";
+import { DeliveryRow, safeEndpoint, safeError } from "./Webhooks";
 
 const approval: OperatorApproval = {
   approval_id: "ap1",
@@ -89,6 +89,9 @@ describe("the webhook outbox", () => {
   it("never shows an endpoint's query string or credentials", () => {
     expect(safeEndpoint("https://hooks.example.com/in/abc?token=s3cret#x")).toBe("https://hooks.example.com/in/abc");
     expect(safeEndpoint("https://user:pw@hooks.example.com/p")).toBe("https://hooks.example.com/p");
+    expect(safeError("timed out: https://h.example/x?key=abc (after 10 s)")).toBe(
+      "timed out: https://h.example/x (after 10 s)",
+    );
   });
 
   function row(delivery: DeliveryOut): string {
