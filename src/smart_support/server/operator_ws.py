@@ -67,6 +67,8 @@ AUTH_SECONDS = 10.0
 CLOSE_UNAUTHORIZED = 1008
 #: Jobs listed in `operator_ready` at most (newest first, those not yet ended).
 READY_JOBS = 50
+#: Events of all conversations an operator socket may have unread before it is closed (1013).
+LAG_EVENTS = 10_000
 
 
 def _token_matches(presented: str, expected: str) -> bool:
@@ -124,10 +126,12 @@ async def _forward(websocket: WebSocket, send: _Sender, jobs: ImportJobs) -> Non
         await websocket.close(code=1013, reason="reconnect")
 
 
-async def _approvals(engine: Engine, send: _Sender) -> None:
-    """Every approval created or ended in this process, of any conversation, to this socket."""
+async def _approvals(websocket: WebSocket, engine: Engine, send: _Sender) -> None:
+    """Every approval created or ended in this process, of any conversation, to this socket.
+    The subscription gets every event (tokens too): a socket that falls LAG_EVENTS behind is
+    closed with 1013, and the console reconnects and lists the approvals again."""
     async with engine.subscribe_all() as events:
-        while True:
+        while events.qsize() <= LAG_EVENTS:
             event = await events.get()
             if isinstance(event, ApprovalRequested):
                 record = await engine.store.get_approval(event.approval_id)
@@ -152,6 +156,8 @@ async def _approvals(engine: Engine, send: _Sender) -> None:
                         decided_by=event.decided_by,
                     )
                 )
+    with contextlib.suppress(Exception):
+        await websocket.close(code=1013, reason="reconnect")
 
 
 def _person_error(exc: Exception, conversation_id: str) -> ErrorFrame:
@@ -293,7 +299,7 @@ async def operator_socket(websocket: WebSocket) -> None:
     forward = asyncio.create_task(_forward(websocket, send, jobs), name="operator-forward")
     read = asyncio.create_task(_read(websocket, send, held), name="operator-read")
     approvals = asyncio.create_task(
-        _approvals(websocket.app.state.engine, send), name="operator-approvals"
+        _approvals(websocket, websocket.app.state.engine, send), name="operator-approvals"
     )
     tasks = (forward, read, approvals)
     try:
