@@ -75,6 +75,10 @@ def prepare(
 # -- in the worker process ---------------------------------------------------------------------
 
 _child_queue: Any = None
+#: The last report of a call: every report before it has been relayed.
+_DONE = "done"
+#: Seconds the server waits for a finished call's last reports (a busy relay thread).
+_DRAIN_SECONDS = 5.0
 
 
 def _child_init(queue: Any) -> None:
@@ -90,6 +94,10 @@ def _child_prepare(key: str, documents: Documents, server: str | None, source: s
         return prepare(documents, server=server, source=source, progress=progress)
     except SpecError as exc:  # as its message: an exception's own arguments may not pickle
         return str(exc)
+    finally:
+        # The result comes back another way (the pool's pipe) and may overtake the reports:
+        # the server waits for this mark before it stops listening for `key`.
+        _child_queue.put((key, _DONE, "", 0, 0))
 
 
 # -- in the server -----------------------------------------------------------------------------
@@ -103,6 +111,7 @@ class ImportProcesses:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._listeners: dict[str, ProgressCallback] = {}
+        self._drained: dict[str, threading.Event] = {}
 
     def _started(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -120,6 +129,11 @@ class ImportProcesses:
     def _relay(self, queue: Any) -> None:
         while True:
             key, *step = queue.get()
+            if step[0] == _DONE:
+                drained = self._drained.get(key)
+                if drained is not None:
+                    drained.set()
+                continue
             listener = self._listeners.get(key)
             if listener is not None:
                 listener(*step)
@@ -142,9 +156,11 @@ class ImportProcesses:
         """
         pool = self._started()
         self._listeners[key] = progress
+        drained = self._drained[key] = threading.Event()
         try:
             future = pool.submit(_child_prepare, key, documents, server, source)
             outcome = await asyncio.wrap_future(future)
+            await asyncio.to_thread(drained.wait, _DRAIN_SECONDS)  # the reports it sent first
         except BrokenProcessPool:
             with self._lock:
                 if self._pool is pool:
@@ -153,6 +169,7 @@ class ImportProcesses:
             raise
         finally:
             self._listeners.pop(key, None)
+            self._drained.pop(key, None)
         if isinstance(outcome, str):
             raise SpecError(outcome)
         assert isinstance(outcome, Prepared)
