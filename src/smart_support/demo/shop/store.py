@@ -6,14 +6,16 @@ generated dataset. Nothing is written to disk.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from smart_support.demo.idempotency import IdempotencyMemory
-from smart_support.demo.idempotency import Refusal as ShopRefusal
 from smart_support.demo.shop.data import (
     DEFAULT_SEED,
     RETURN_WINDOW_DAYS,
@@ -41,6 +43,25 @@ logger = logging.getLogger("smart_support.demo")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+class ShopRefusal(Exception):
+    """A request the shop refuses: an HTTP status, a stable code and a readable reason."""
+
+    def __init__(self, status: int, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.error, self.reason = status, error, reason
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    fingerprint: str
+    request: str
+    status: int
+    body: dict[str, Any]
+
+
 class ShopState:
     """One shop: the dataset, the clock used by the rules, and the idempotency memory.
 
@@ -54,7 +75,8 @@ class ShopState:
         day = shop_today()
         self.today = today or day
         self.data: Dataset = build_dataset(seed=seed, today=day)
-        self._idempotency = IdempotencyMemory()
+        self._idempotency: dict[str, _Remembered] = {}
+        self._lock = threading.Lock()
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -157,7 +179,30 @@ class ShopState:
         Raises:
             ShopRefusal: 422 when the key was used before for a different request.
         """
-        return self._idempotency.once(key, request, payload, action)
+        fingerprint = hashlib.sha256(
+            json.dumps([request, payload], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        with self._lock:
+            if key is not None and key in self._idempotency:
+                seen = self._idempotency[key]
+                if seen.fingerprint != fingerprint:
+                    raise ShopRefusal(
+                        422,
+                        "idempotency_key_reused",
+                        f"the Idempotency-Key {key!r} was already used for a different request "
+                        f"({seen.request}); send a new key for a new request",
+                    )
+                logger.info("idempotent replay of %s (key %s)", request, key)
+                return seen.status, seen.body, True
+            try:
+                status, body = 200, action()
+            except ShopRefusal as refusal:
+                if refusal.status != 409:
+                    raise
+                status, body = refusal.status, refusal.body()
+            if key is not None:
+                self._idempotency[key] = _Remembered(fingerprint, request, status, body)
+            return status, body, False
 
     def cancel(
         self, order_id: int, reason: str | None, customer_id: int | None = None

@@ -9,11 +9,14 @@ account or invoice.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from smart_support.demo.idempotency import IdempotencyMemory, Refusal
 from smart_support.templates.saas.data import (
     PLANS,
     REFUND_WINDOW_DAYS,
@@ -28,6 +31,25 @@ from smart_support.templates.saas.data import (
 __all__ = ["PLANS", "BillingState", "Refusal"]
 
 
+class Refusal(Exception):
+    """A request the API refuses: an HTTP status, a stable code and a readable reason."""
+
+    def __init__(self, status: int, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.error, self.reason = status, error, reason
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    fingerprint: str
+    request: str
+    status: int
+    body: dict[str, Any]
+
+
 class BillingState:
     """One Pulseboard: the data, the day the rules measure from, and the idempotency memory.
 
@@ -38,7 +60,8 @@ class BillingState:
     def __init__(self, *, today: date | None = None) -> None:
         self.today = today or datetime.now(UTC).date()
         self.customers, self.accounts, self.invoices = seed(self.today)
-        self._idempotency = IdempotencyMemory()
+        self._idempotency: dict[str, _Remembered] = {}
+        self._lock = threading.Lock()
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -97,7 +120,29 @@ class BillingState:
         Raises:
             Refusal: 422 when the key was used before for a different request.
         """
-        return self._idempotency.once(key, request, payload, action)
+        fingerprint = hashlib.sha256(
+            json.dumps([request, payload], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        with self._lock:
+            seen = self._idempotency.get(key) if key is not None else None
+            if seen is not None:
+                if seen.fingerprint != fingerprint:
+                    raise Refusal(
+                        422,
+                        "idempotency_key_reused",
+                        f"the Idempotency-Key {key!r} was already used for a different request "
+                        f"({seen.request}); send a new key for a new request",
+                    )
+                return seen.status, seen.body, True
+            try:
+                status, body = 200, action()
+            except Refusal as refusal:
+                if refusal.status != 409:
+                    raise
+                status, body = refusal.status, refusal.body()
+            if key is not None:
+                self._idempotency[key] = _Remembered(fingerprint, request, status, body)
+            return status, body, False
 
     def change_plan(self, account: Account, plan_id: str) -> dict[str, Any]:
         sub = account.subscription
