@@ -83,6 +83,8 @@ export function Replay({ api, conversationId }: { api: Api; conversationId: stri
   const [marks, setMarks] = useState<LoggedEvent[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // The step a jump lands on: focused once it is rendered (its page may still be on its way).
+  const [landing, setLanding] = useState<number | null>(null);
   const top = useRef<HTMLDivElement>(null);
   const bottom = useRef<HTMLDivElement>(null);
   const state = useRef({ view: EMPTY, busy: false });
@@ -162,12 +164,17 @@ export function Replay({ api, conversationId }: { api: Api; conversationId: stri
       // A window opened on the step: the pages before it are read only if one scrolls up.
       await read(async () => appendPage(EMPTY, await api.events(conversationId, aroundSeq(seq), PAGE)));
     }
-    requestAnimationFrame(() => {
-      const target = document.getElementById(`step-${seq}`);
-      target?.scrollIntoView({ block: "center" });
-      target?.focus();
-    });
+    setLanding(seq);
   }
+
+  useEffect(() => {
+    if (landing === null) return;
+    const target = document.getElementById(`step-${landing}`);
+    if (!target) return; // not rendered yet: this runs again when the window changes
+    target.scrollIntoView({ block: "center" });
+    target.focus();
+    setLanding(null);
+  }, [landing, view]);
 
   const { events, next } = view;
   return (
