@@ -67,6 +67,8 @@ HTTP_CLIENTS = (
     "mcp.client.session_group",
     "fastmcp.client",
     "langchain_mcp_adapters.sessions",
+    # Span exporters: OTLP over HTTP (requests) or gRPC, Zipkin, ...
+    "opentelemetry.exporter",
 )
 
 #: Socket-level modules: a client can be written with them alone (a vendored copy of one is).
@@ -152,6 +154,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ),
     ("smart_support/demo/launcher.py", "socket"): (
         "probes whether the demo shop it started accepts on its loopback port"
+    ),
+    ("smart_support/observability/tracing.py", "client"): (
+        "the OTLP span exporter posts to the collector the operator configured"
+        " (OTEL_EXPORTER_OTLP_*) and nowhere else; EGRESS_ALLOWLIST is for what agents reach"
     ),
 }
 
@@ -496,6 +502,7 @@ def test_the_egress_guard_is_where_the_check_expects_it() -> None:
         ("from mcp.client.streamable_http import streamablehttp_client", "client"),
         ("from mcp.client.sse import sse_client", "client"),
         ("from fastmcp.client import Client", "client"),
+        ("from opentelemetry.exporter.otlp.proto.http.trace_exporter import E", "client"),
         ("c = {'transport': 'streamable_http', 'url': u}", "mcp"),
         ("c = {'transport': 'sse', 'url': u, 'httpx_client_factory': my_factory}", "mcp"),
         ("c = {'transport': 'sse', 'url': u, 'httpx_client_factory': my_factory()}", "mcp"),

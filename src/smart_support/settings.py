@@ -187,6 +187,40 @@ class Settings(BaseSettings):
     max_conversation_turns: int = Field(
         200, ge=0, description="Customer messages one conversation may have; 0: no cap."
     )
+    # -- tracing (observability/tracing.py): OpenTelemetry's own variable names ----------------
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        description="Base URL of the operator's OTLP/HTTP collector (`/v1/traces` is appended);"
+        " set, it turns tracing on. Not checked against EGRESS_ALLOWLIST.",
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        None,
+        description="Full URL the spans are POSTed to, used as it is; wins over"
+        " OTEL_EXPORTER_OTLP_ENDPOINT and also turns tracing on.",
+    )
+    otel_exporter_otlp_headers: SecretStr | None = Field(
+        None,
+        description="`key=value,...` headers of every export request (a collector's API key);"
+        " values URL-encoded, as OpenTelemetry specifies.",
+    )
+    otel_service_name: str = Field(
+        "smart-support", min_length=1, description="The `service.name` of every span."
+    )
+    otel_traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = Field(
+        "parentbased_always_on",
+        description="Which turns are traced; the ratio samplers keep OTEL_TRACES_SAMPLER_ARG of"
+        " them.",
+    )
+    otel_traces_sampler_arg: float = Field(
+        1.0, ge=0.0, le=1.0, description="The ratio of the `traceidratio` samplers (0 to 1)."
+    )
 
     @field_validator(
         "egress_allowlist",
@@ -226,6 +260,24 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
         return value
+
+    @field_validator("otel_exporter_otlp_endpoint", "otel_exporter_otlp_traces_endpoint")
+    @classmethod
+    def _collector_url(cls, value: str | None) -> str | None:
+        # Empty (`OTEL_EXPORTER_OTLP_ENDPOINT=` in a compose file) means unset: tracing off.
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not re.fullmatch(r"https?://[^/\s?#]+(/\S*)?", value):
+            raise ValueError(
+                f"{value!r} is not a collector URL (http://collector:4318, with scheme and host)"
+            )
+        return value
+
+    @field_validator("otel_traces_sampler", mode="before")
+    @classmethod
+    def _sampler_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

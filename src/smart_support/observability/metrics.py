@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate
 
+from smart_support.observability import tracing
 from smart_support.runtime.events import (
     AgentSelected,
     ApprovalRequested,
@@ -142,15 +143,19 @@ def observe(event: Event) -> None:
 
 async def observed(events: AsyncIterator[Event], *, turn: bool) -> AsyncIterator[Event]:
     """`events` as they are, counted on the way (`observe`); a turn (`turn=True`, a customer
-    message rather than a decision) is also counted and timed once its stream ends."""
+    message rather than a decision) is also counted and timed once its stream ends. With
+    tracing on, the stream is also a `smart_support.turn` span (`tracing.turn`)."""
     started = time.perf_counter()
     failed = False
-    async for event in events:
-        if isinstance(event, TurnError):
-            failed = True
-        else:
-            observe(event)
-        yield event
+    with tracing.turn("message" if turn else "decision") as span:  # None: tracing off
+        async for event in events:
+            if isinstance(event, TurnError):
+                failed = True
+            else:
+                observe(event)
+            if span is not None:
+                span.see(event)
+            yield event
     if turn:
         TURNS.labels("error" if failed else "ok").inc()
         TURN_SECONDS.observe(time.perf_counter() - started)

@@ -45,6 +45,7 @@ from smart_support.identity.rules import (
     owns,
     result_data,
 )
+from smart_support.observability import tracing
 from smart_support.registry.schema import VerifySpec
 from smart_support.runtime import approvals
 from smart_support.runtime.checks import precheck
@@ -368,8 +369,11 @@ class ToolGuard(AgentMiddleware):  # type: ignore[type-arg]
         error: BaseException | None = None
         result: ToolMessage | Command[Any]
         try:
-            with tool_context(ctx):
+            access = approvals.access_of(request.tool)
+            traced = tracing.tool(call["name"], access, self.agent, ctx.conversation_id)
+            with tool_context(ctx), traced as span:
                 result = await handler(request)
+                tracing.ran(span, result)
         except GraphBubbleUp:
             raise  # interrupts and other control flow of LangGraph's own
         except EgressRefused as exc:

@@ -20,7 +20,7 @@ from starlette.datastructures import MutableHeaders
 
 from smart_support import escalation
 from smart_support.errors import SmartSupportError
-from smart_support.observability import Limits, configure_logging, metrics
+from smart_support.observability import Limits, configure_logging, metrics, tracing
 from smart_support.redaction import Redactor
 from smart_support.runtime.activation import activate_accepted
 from smart_support.runtime.engine import Engine
@@ -191,6 +191,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(tracing.running(settings))  # OTEL_*; flushed last
             if engine is None:
                 opened = await stack.enter_async_context(
                     Engine.open(settings, model=model, router_model=router_model)
