@@ -161,12 +161,19 @@ _port_option = click.option(
 @main.command()
 @_host_option
 @_port_option
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes on one port (above 1 needs PostgreSQL).",
+)
+def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the chat server and web UI."""
     from smart_support.server import serve as run_server
 
     try:
-        run_server(_address(host, port))
+        run_server(_address(host, port), workers=workers)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -41,6 +41,7 @@ from smart_support.escalation.outbox import (
     decided_webhooks,
     routed_escalation,
 )
+from smart_support.fanout import Fanout, NoFanout, open_fanout
 from smart_support.identity import Identity
 from smart_support.models.offline import OfflineChatModel
 from smart_support.models.provider import build_chat_model, model_label
@@ -62,6 +63,7 @@ from smart_support.runtime.events import (
     log_data,
     operator_detail,
 )
+from smart_support.runtime.failpoints import failpoint
 from smart_support.runtime.graph import build_graph
 from smart_support.runtime.guard import GUARD_MARK
 from smart_support.runtime.routing import Reason, Router
@@ -145,6 +147,8 @@ class Engine:
         self.is_offline = offline
         self._subscribers: dict[str, set[asyncio.Queue[Event]]] = {}
         self._all_subscribers: set[asyncio.Queue[Any]] = set()
+        #: Carries this process's events to the other server processes (`smart_support.fanout`).
+        self.fanout: Fanout = NoFanout()
         #: Tools that act on one customer's data: approving one needs the verified owner.
         self.customer_tools: set[str] = set()
         #: The verification tool, if agents.yaml names one.
@@ -202,6 +206,7 @@ class Engine:
             engine.customer_tools = _customer_tools(registry, toolkit)
             engine.toolkits.append(toolkit)
             engine._builder = _Builder(stack, build)
+            engine.fanout = await stack.enter_async_context(open_fanout(settings, engine.deliver))
             stack.callback(engine.imports.close)
             log.info(
                 "engine ready: %s, %d agents, %s",
@@ -341,8 +346,9 @@ class Engine:
 
     @asynccontextmanager
     async def subscribe(self, conversation_id: str) -> AsyncIterator[AsyncIterator[Event]]:
-        """Live events of one conversation from any source in this process (send, decide,
-        expiry), for as long as the context is open."""
+        """Live events of one conversation from any source (send, decide, expiry, a person),
+        in this process or another on the same PostgreSQL database (`smart_support.fanout`),
+        for as long as the context is open."""
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self._subscribers.setdefault(conversation_id, set()).add(queue)
 
@@ -360,8 +366,8 @@ class Engine:
 
     @asynccontextmanager
     async def subscribe_all(self) -> AsyncIterator[asyncio.Queue[Any]]:
-        """Live events of every conversation in this process (the operator socket's approvals),
-        as a queue, for as long as the context is open."""
+        """Live events of every conversation, from this process and the others (the operator
+        socket's approvals), as a queue, for as long as the context is open."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._all_subscribers.add(queue)
         try:
@@ -369,9 +375,19 @@ class Engine:
         finally:
             self._all_subscribers.discard(queue)
 
-    async def _emit(self, event: Event) -> Event:
+    def deliver(self, event: Any) -> None:
+        """Hand a live event to this process's subscribers (its own, or one another process
+        published: `smart_support.fanout`)."""
         for queue in (*self._subscribers.get(event.conversation_id, ()), *self._all_subscribers):
             queue.put_nowait(event)
+
+    async def _emit(self, event: Event) -> Event:
+        """Deliver, publish to the other processes, then store (tokens are not stored; a
+        message is stored before its event). Everything but a token waits until it is
+        published, so events of a conversation reach the other processes in order even when
+        the next turn runs elsewhere."""
+        self.deliver(event)
+        await self.fanout.publish(event, wait=not isinstance(event, Token))
         if not isinstance(event, Token | MessageAccepted):
             agent = getattr(event, "agent", None)
             await self.store.append_event(event.conversation_id, event.type, agent, log_data(event))
@@ -379,15 +395,16 @@ class Engine:
 
     async def publish(self, event: Any) -> None:
         """Store an event that no turn made (a person's join, message or leave:
-        `escalation.people`) in the event log, then send it to the conversation's subscribers.
+        `escalation.people`) in the event log, then send it to the conversation's subscribers,
+        in this process and the others.
 
         `event` is a pydantic model with `conversation_id` and a `type` tag (the log's kind);
         subscribers get it as it is, so they must know its type (the sockets do).
         """
         data = event.model_dump(mode="json")
         await self.store.append_event(event.conversation_id, event.type, None, data)
-        for queue in (*self._subscribers.get(event.conversation_id, ()), *self._all_subscribers):
-            queue.put_nowait(event)
+        self.deliver(event)
+        await self.fanout.publish(event, wait=True)
 
     # turns ---------------------------------------------------------------------------------
 
@@ -634,6 +651,7 @@ class Engine:
                 datetime.now(UTC),
                 decided_webhooks(self.settings),
             )
+            failpoint("after_decision")  # stored, the paused step not resumed (tests only)
         except ApprovalError:
             current = await self.store.get_approval(approval.id)
             if current is None or current.status != "expired" or status == "expired":

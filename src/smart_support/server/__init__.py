@@ -8,12 +8,12 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from smart_support.errors import ConfigError
-from smart_support.settings import Settings
+from smart_support.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from smart_support.server.app import create_app
 
-__all__ = ["bind", "create_app", "serve", "uvicorn_config"]
+__all__ = ["bind", "create_app", "serve", "uvicorn_config", "worker_app"]
 
 #: The largest WebSocket message uvicorn accepts at all; between the protocol's 16 KiB limit and
 #: this, the client gets a `frame_too_large` error frame, beyond it the socket is closed (1009).
@@ -29,14 +29,22 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def uvicorn_config(settings: Settings, **app_options: object):  # type: ignore[no-untyped-def]
-    """A uvicorn Config serving `create_app(settings, **app_options)`."""
+def uvicorn_config(settings: Settings, *, workers: int = 1, **app_options: object):  # type: ignore[no-untyped-def]
+    """A uvicorn Config serving `create_app(settings, **app_options)`; with `workers` above 1,
+    one that starts that many processes, each building its app with `worker_app` (uvicorn
+    needs an import string to start them)."""
     import uvicorn
 
     from smart_support.server.app import create_app
 
+    if workers > 1:
+        app: Any = "smart_support.server:worker_app"
+    else:
+        app = create_app(settings, **app_options)  # type: ignore[arg-type]
     return uvicorn.Config(
-        create_app(settings, **app_options),  # type: ignore[arg-type]
+        app,
+        factory=workers > 1,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         ws_max_size=WS_MAX_BYTES,
@@ -48,6 +56,17 @@ def uvicorn_config(settings: Settings, **app_options: object):  # type: ignore[n
         access_log=False,
         lifespan="on",
     )
+
+
+def worker_app() -> Any:
+    """The app of one of `serve --workers N`'s processes: the settings from the environment
+    (as the parent read them; --host and --port only matter to the parent, which binds)."""
+    from smart_support.server.app import create_app
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(load_settings(), tune_gc=True)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -68,23 +87,35 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings, sock: socket.socket | None = None) -> None:
+def serve(settings: Settings, sock: socket.socket | None = None, *, workers: int = 1) -> None:
     """Run the chat server until interrupted (`smart-support serve`).
 
     Args:
         settings: The settings; the server listens on `host`:`port`.
         sock: A socket already bound by `bind` (the demo reserves its port first).
+        workers: Server processes sharing the socket (uvicorn's supervisor restarts one that
+            dies). Above 1 needs PostgreSQL: the processes share its locks and live events.
 
     Raises:
-        ConfigError: The address cannot be listened on (port in use, unknown host).
+        ConfigError: The address cannot be listened on (port in use, unknown host), or several
+            workers were asked for on SQLite.
     """
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
+    if workers > 1 and not settings.is_postgres:
+        raise ConfigError(
+            f"--workers {workers} needs PostgreSQL (DATABASE_URL=postgresql://...): a SQLite"
+            " database is served by one process; run without --workers"
+        )
     sock = sock or bind(settings.host, settings.port)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        uvicorn.Server(uvicorn_config(settings, tune_gc=True)).run(sockets=[sock])
+        if workers > 1:
+            Multiprocess(uvicorn_config(settings, workers=workers), sockets=[sock]).run()
+        else:
+            uvicorn.Server(uvicorn_config(settings, tune_gc=True)).run(sockets=[sock])
     finally:
         sock.close()

@@ -8,9 +8,12 @@ a job is published to the operator sockets (server/operator_ws.py) and readable 
 `GET /api/v1/operator/import-jobs/{id}`.
 
 A job keeps its whole request (the document included), so a server that stops mid-import loses
-nothing: at the next start the jobs it left running are queued again and run from the start,
-once; a job interrupted a second time fails with "interrupted by a restart" rather than crash a
-server over and over. No job stays running.
+nothing: the jobs it left running are queued again and run from the start, once; a job
+interrupted a second time fails with "interrupted by a restart" rather than crash a server over
+and over. No job stays running. With one server (SQLite) that happens at its next start. With
+several on one PostgreSQL database, a worker touches its job every `HEARTBEAT_SECONDS`, and every
+server looks for jobs nobody touched for `STALE_SECONDS` (their server died): a live server's
+jobs are never taken, a dead one's are resumed by another within about a minute.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -48,6 +51,10 @@ MAX_ATTEMPTS = 2
 INTERRUPTED = "The import was interrupted by a restart of the server; import the spec again."
 #: Seconds between looks at the queue when nothing woke the workers (jobs queued elsewhere).
 POLL_SECONDS = 2.0
+#: Several servers: how often a worker touches the job it runs, and after how long without a
+#: touch a running job is taken as its server's death.
+HEARTBEAT_SECONDS = 10.0
+STALE_SECONDS = 60.0
 #: Progress updates waiting for one operator socket; a socket this far behind is dropped.
 SUBSCRIBER_QUEUE = 256
 
@@ -137,10 +144,21 @@ Runner = Callable[[dict[str, Any], str, Progress], Awaitable[ImportDraft]]
 class ImportJobs:
     """The queue of imports of one server: workers, waiters and progress subscribers."""
 
-    def __init__(self, store: Store, runner: Runner, *, concurrency: int = CONCURRENT_JOBS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        runner: Runner,
+        *,
+        concurrency: int = CONCURRENT_JOBS,
+        stale_seconds: float | None = None,
+    ) -> None:
+        """`stale_seconds`: None when this is the store's only server (SQLite): the jobs left
+        running are resumed at start. Otherwise the heartbeat age after which a running job
+        is taken as left behind by a server that died (checked at start and as it runs)."""
         self.store = store
         self.runner = runner
         self.concurrency = concurrency
+        self.stale_seconds = stale_seconds
         self._wake = asyncio.Event()
         self._subscribers: set[asyncio.Queue[ImportJob | None]] = set()
         self._workers: list[asyncio.Task[None]] = []
@@ -148,20 +166,38 @@ class ImportJobs:
     # life ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Queue again (or fail) the jobs a stopped server left running, then start workers."""
-        try:
-            recovered = await self.store.recover_import_jobs(
-                max_attempts=MAX_ATTEMPTS, error=INTERRUPTED
-            )
-        except Exception:  # a store outage at start must not keep the chat from serving
-            log.exception("could not recover interrupted import jobs; retried at the next start")
-        else:
-            for job in recovered:
-                log.warning("import job %s was interrupted by a restart: %s", job.id, job.status)
+        """Queue again (or fail) the jobs a stopped server left running, then start workers
+        (and, with several servers, the look for jobs whose server died)."""
+        await self._recover()
         self._workers = [
             asyncio.create_task(self._work(), name=f"import-worker-{n}")
             for n in range(self.concurrency)
         ]
+        if self.stale_seconds is not None:
+            self._workers.append(asyncio.create_task(self._reap(), name="import-reaper"))
+
+    async def _recover(self) -> int:
+        stale_before = None
+        if self.stale_seconds is not None:
+            stale_before = datetime.now(UTC) - timedelta(seconds=self.stale_seconds)
+        try:
+            recovered = await self.store.recover_import_jobs(
+                max_attempts=MAX_ATTEMPTS, error=INTERRUPTED, stale_before=stale_before
+            )
+        except Exception:  # a store outage must not keep the chat from serving
+            log.exception("could not recover interrupted import jobs; retried later")
+            return 0
+        for job in recovered:
+            log.warning("import job %s was interrupted by a restart: %s", job.id, job.status)
+        if recovered:
+            self._wake.set()
+        return len(recovered)
+
+    async def _reap(self) -> None:
+        assert self.stale_seconds is not None
+        while True:
+            await asyncio.sleep(self.stale_seconds / 2)
+            await self._recover()
 
     async def stop(self) -> None:
         """Stop the workers. A job they were running stays in its running status, and the next
@@ -239,7 +275,21 @@ class ImportJobs:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
                 continue
-            await self._run(job)
+            heartbeat = asyncio.create_task(self._heartbeat(job.id), name=f"beat-{job.id}")
+            try:
+                await self._run(job)
+            finally:
+                heartbeat.cancel()
+
+    async def _heartbeat(self, job_id: str) -> None:
+        if self.stale_seconds is None:
+            return
+        while True:
+            await asyncio.sleep(min(HEARTBEAT_SECONDS, self.stale_seconds / 4))
+            try:
+                await self.store.touch_import_job(job_id)
+            except Exception as exc:  # the store is away: the next beat tries again
+                log.warning("import job %s: heartbeat not stored (%s)", job_id, exc)
 
     async def _update(self, job_id: str, **fields: Any) -> None:
         updated = await self.store.update_import_job(job_id, **fields)
@@ -284,9 +334,12 @@ class ImportJobs:
 
 
 @asynccontextmanager
-async def running(store: Store, runner: Runner) -> AsyncIterator[ImportJobs]:
-    """The app's import jobs from start-up to shutdown (server/app.py's lifespan)."""
-    jobs = ImportJobs(store, runner)
+async def running(
+    store: Store, runner: Runner, *, stale_seconds: float | None = None
+) -> AsyncIterator[ImportJobs]:
+    """The app's import jobs from start-up to shutdown (server/app.py's lifespan);
+    `stale_seconds` as ImportJobs takes it."""
+    jobs = ImportJobs(store, runner, stale_seconds=stale_seconds)
     await jobs.start()
     try:
         yield jobs

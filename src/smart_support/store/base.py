@@ -267,11 +267,17 @@ class Store(Protocol):
     ) -> ImportJob | None:
         """Record a job's progress or end; None (nothing changed) when it had already ended."""
 
-    async def recover_import_jobs(self, *, max_attempts: int, error: str) -> list[ImportJob]:
-        """At start-up: jobs left running by a stopped server run again from the start
-        (`queued`), unless they already had `max_attempts`: those fail with `error`. Returns
-        the jobs changed. Only for a store that one server uses at a time (a second live
-        server's running jobs would be taken as interrupted)."""
+    async def recover_import_jobs(
+        self, *, max_attempts: int, error: str, stale_before: datetime | None = None
+    ) -> list[ImportJob]:
+        """Jobs left running by a server that stopped run again from the start (`queued`),
+        unless they already had `max_attempts`: those fail with `error`. Returns the jobs
+        changed. Without `stale_before`, every running job is taken as left behind (one server
+        on the store: at its start); with it, only those whose worker last touched them
+        (`touch_import_job`) before then (several servers: a live one keeps its jobs fresh)."""
+
+    async def touch_import_job(self, job_id: str) -> None:
+        """The worker running the job is alive (a heartbeat; see `recover_import_jobs`)."""
 
     # the webhook outbox (store/outbox.py)
     async def enqueue_webhooks(self, messages: Sequence[OutboxMessage]) -> None:
@@ -350,6 +356,11 @@ class Store(Protocol):
     def conversation_lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
         """Held for a whole turn: one turn at a time per conversation. On PostgreSQL it also
         excludes other processes (advisory lock); on SQLite it is per process."""
+
+    def singleton(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """For work that must run in one process at a time (the sweeper): yields True when
+        this process got `name` (held until the block ends), False at once when another
+        process holds it (the caller skips its turn). SQLite has one process: always True."""
 
     def stored_bytes(self) -> int | None:
         """Bytes on disk for benchmarks (our tables plus checkpoints), None if unknown."""

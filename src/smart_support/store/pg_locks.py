@@ -199,5 +199,34 @@ class AdvisoryLocks:
                     await conn.close()
                 await self._waiters.putconn(conn)
 
+    @asynccontextmanager
+    async def attempt(self, name: str) -> AsyncIterator[bool]:
+        """Try the lock once on a waiters-pool connection: yields whether it was granted (then
+        held for the block, released after); no waiting."""
+        try:
+            conn = await self._waiters.getconn()
+        except UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+        locked = False
+        try:
+            try:
+                row = await (await conn.execute(_TRY + " AS ok", (name,))).fetchone()
+            except UNAVAILABLE as exc:
+                raise _unavailable(exc) from exc
+            locked = bool(row and row["ok"])
+            yield locked
+        finally:
+            clean = not locked
+            try:
+                if locked and not conn.closed:
+                    await conn.execute(_UNLOCK, (name,))
+                    clean = True
+            except Exception as exc:  # never hide the body's own exception behind this one
+                logger.warning("could not release advisory lock %r: %s", name, exc)
+            finally:
+                if not clean or conn.closed:
+                    await conn.close()
+                await self._waiters.putconn(conn)
+
 
 __all__ = ["AdvisoryLocks"]

@@ -177,6 +177,17 @@ class PostgresStore(SqlStore):
         async with self._advisory.dedicated(name, poll=poll):
             yield
 
+    @asynccontextmanager
+    async def singleton(self, name: str) -> AsyncIterator[bool]:
+        """`pg_try_advisory_lock(name)` on a connection of its own, held for the block; False
+        at once when another process holds it."""
+        try:
+            await self._open()
+        except UNAVAILABLE as exc:
+            raise self._unavailable("singleton", exc) from exc
+        async with self._advisory.attempt(name) as held:
+            yield held
+
     @property
     def locks_in_use(self) -> int:
         """Conversation locks held or awaited in this process (diagnostics; 0 when idle)."""

@@ -260,16 +260,22 @@ UPDATE_IMPORT_JOB = (
     " draft_id = :draft_id, error = :error, error_code = :error_code, updated_at = :now"
     f" WHERE id = :id AND status NOT IN ('ready', 'failed') RETURNING {_JOB_HEAD}"
 )
-#: At start-up: a job a worker was running when the server stopped, and already ran before.
+#: A job a worker was running when its server stopped (not touched since :stale_before), and
+#: already ran before.
 FAIL_INTERRUPTED_JOBS = (
     "UPDATE import_jobs SET status = 'failed', error = :error, error_code = 'interrupted',"
     f" updated_at = :now WHERE status IN {_RUNNING} AND attempts >= :max_attempts"
-    f" RETURNING {_JOB_HEAD}"
+    f" AND updated_at < :stale_before RETURNING {_JOB_HEAD}"
 )
-#: At start-up, after FAIL_INTERRUPTED_JOBS: the other interrupted jobs run again from the start.
+#: After FAIL_INTERRUPTED_JOBS: the other interrupted jobs run again from the start.
 REQUEUE_INTERRUPTED_JOBS = (
     "UPDATE import_jobs SET status = 'queued', stage = :stage, done = 0, total = 0,"
-    f" updated_at = :now WHERE status IN {_RUNNING} RETURNING {_JOB_HEAD}"
+    f" updated_at = :now WHERE status IN {_RUNNING} AND updated_at < :stale_before"
+    f" RETURNING {_JOB_HEAD}"
+)
+#: The heartbeat of a running job's worker.
+TOUCH_IMPORT_JOB = (
+    f"UPDATE import_jobs SET updated_at = :now WHERE id = :id AND status IN {_RUNNING}"
 )
 
 # -- replay (keyset pages of the event log) --------------------------------------------------
@@ -558,6 +564,7 @@ __all__ = [
     "REQUEUE_INTERRUPTED_JOBS",
     "SET_IMPORT_STATUS",
     "SQLITE",
+    "TOUCH_IMPORT_JOB",
     "UPDATE_IMPORT_JOB",
     "AnalyticsRows",
     "Dialect",

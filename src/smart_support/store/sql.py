@@ -12,7 +12,8 @@ rather than 1, no `%`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -134,6 +135,11 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
     concept with many statements has its own query class (the webhook outbox: outbox.py)."""
 
     # -- conversations ------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def singleton(self, name: str) -> AsyncIterator[bool]:
+        """One process per database file (SQLite): it always holds it. PostgreSQL overrides."""
+        yield True
 
     async def create_conversation(self, conversation_id: str, token_hash: str) -> Conversation:
         """Insert; an existing id is returned unchanged (the caller compares token_hash)."""
@@ -611,22 +617,30 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
         )
         return rows.import_job(found[0], json_text=self._sql.json_text) if found else None
 
-    async def recover_import_jobs(self, *, max_attempts: int, error: str) -> list[ImportJob]:
+    async def recover_import_jobs(
+        self, *, max_attempts: int, error: str, stale_before: datetime | None = None
+    ) -> list[ImportJob]:
         moment = self._now()
+        stale = moment if stale_before is None else self._sql.moment(stale_before)
         failed = await self._run(
             "recover_import_jobs",
             rows.FAIL_INTERRUPTED_JOBS,
             error=error,
             now=moment,
             max_attempts=max_attempts,
+            stale_before=stale,
         )
         requeued = await self._run(
             "recover_import_jobs",
             rows.REQUEUE_INTERRUPTED_JOBS,
             stage="resumed after a restart",
             now=moment,
+            stale_before=stale,
         )
         return [rows.import_job(r, json_text=self._sql.json_text) for r in [*failed, *requeued]]
+
+    async def touch_import_job(self, job_id: str) -> None:
+        await self._run("touch_import_job", rows.TOUCH_IMPORT_JOB, id=job_id, now=self._now())
 
 
 __all__ = ["SqlStore"]

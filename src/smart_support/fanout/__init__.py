@@ -1,0 +1,67 @@
+"""Live events across server processes: what one process emits reaches the sockets of the others.
+
+A conversation's events are made by whichever process runs its turn or decision (the
+conversation lock keeps that to one at a time, across processes), but the sockets following it
+may be connected to any process behind the load balancer: the customer's on one, a second tab on
+another, an operator's console on a third. The engine delivers each event to its own process's
+subscribers and hands it to a `Fanout`, which carries it to every other process, where it is
+delivered to theirs (`Engine.deliver`).
+
+Adapters:
+
+* `PostgresFanout` (`DATABASE_URL` is PostgreSQL): ``LISTEN``/``NOTIFY`` on the database the
+  processes already share; nothing else to run.
+* `NoFanout` (SQLite): one process only (the file lock refuses a second), nothing to carry.
+
+Order and delivery: events of a conversation reach every socket once and in the order they were
+made. A process publishes them in order on one connection; an event other than a token waits
+until it is sent, so the next holder of the conversation lock (another process) cannot publish
+before it; the database delivers notifications in commit order. A process that cannot publish
+(the database is away) logs it and goes on: live sockets elsewhere miss those events and read
+them from the transcript when they resume, which is where they were stored anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+
+from smart_support.fanout.codec import decode, encode
+from smart_support.fanout.postgres import PostgresFanout
+from smart_support.settings import Settings
+
+#: What a fanout calls with each event another process made.
+Deliver = Callable[[Any], None]
+
+
+class Fanout(Protocol):
+    """Carries events to the other server processes."""
+
+    async def publish(self, event: Any, *, wait: bool) -> None:
+        """Send `event` to the other processes; with `wait`, return once it is sent (or
+        could not be), keeping the order of everything published before it."""
+
+
+class NoFanout:
+    """One process: nothing to carry."""
+
+    async def publish(self, event: Any, *, wait: bool) -> None:
+        return None
+
+
+@asynccontextmanager
+async def open_fanout(settings: Settings, deliver: Deliver) -> AsyncIterator[Fanout]:
+    """The fanout `settings` call for, listening (deliveries to `deliver`) until exit."""
+    if not settings.is_postgres:
+        yield NoFanout()
+        return
+    fanout = PostgresFanout(settings.database_url, deliver)
+    await fanout.start()
+    try:
+        yield fanout
+    finally:
+        await fanout.stop()
+
+
+__all__ = ["Deliver", "Fanout", "NoFanout", "PostgresFanout", "decode", "encode", "open_fanout"]

@@ -1,0 +1,249 @@
+"""Several server processes on one PostgreSQL database (issue 15, item 2): real `smart-support
+serve` processes, real sockets. A conversation started on one process and continued on another,
+its approval decided through a third: every socket following it sees every event once, in order,
+whichever process made it. With SQLite, `--workers` above 1 is refused in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import websockets
+
+from chat_client import WAIT, Chat, anonymous_agents_file, connect, of_type, ws_url
+from fault_api import ServerProcess, start_server
+from shop_fixture import free_port
+
+OPERATOR = "op-secret-token-for-processes"
+
+
+def server_env(database_url: str, shop_url: str) -> dict[str, str]:
+    parts = urlsplit(shop_url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LLM_PROVIDER": "offline",
+        "SHOP_URL": shop_url,
+        "EGRESS_ALLOWLIST": f"{parts.hostname}:{parts.port}",
+        "AGENTS_FILE": str(anonymous_agents_file()),
+        "OPERATOR_TOKEN": OPERATOR,
+        "RATE_LIMIT_MESSAGES_PER_MINUTE": "0",
+    }
+    return env
+
+
+@pytest.fixture
+def three_servers(pg_url: str, running_shop: str, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+    env = server_env(pg_url, running_shop)
+    servers: list[ServerProcess] = []
+    try:
+        for n in range(3):
+            servers.append(start_server(env, tmp_path / f"server-{n}.log"))
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+class Follower:
+    """A socket following a conversation: every frame it got after attaching, in order."""
+
+    def __init__(self, ws: Any) -> None:
+        self.chat = Chat(ws)
+        self.frames: list[dict[str, Any]] = []
+
+    async def until(self, kind: str, count: int = 1) -> None:
+        """Read until `count` frames of `kind` have come since attaching."""
+        while len(of_type(self.frames, kind)) < count:
+            self.frames.append(await self.chat.recv())
+
+
+def live(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation's events as a socket shows them (no socket-specific frames)."""
+    return [f for f in frames if f["type"] not in ("pong", "transcript", "conversation")]
+
+
+async def test_a_conversation_across_three_processes_reaches_every_socket_once_in_order(
+    three_servers: list[ServerProcess], running_shop: str
+) -> None:
+    one, two, three = (s.url for s in three_servers)
+    async with connect(one) as ws_one, connect(two) as ws_two:
+        first, second = Follower(ws_one), Follower(ws_two)
+        started = await first.chat.start()
+        await second.chat.send(
+            type="resume", conversation_id=started["conversation_id"], token=started["token"]
+        )
+        await second.until("transcript")
+        second.frames.clear()
+        # Started on the first process...
+        await first.chat.send(type="message", text="What's the status of order 1042?")
+        await first.until("reply_end")
+        await second.until("reply_end")
+        # ...continued on the second...
+        await second.chat.send(type="message", text="Cancel order 1042")
+        await second.until("approval_requested")
+        await first.until("approval_requested")
+        [request] = of_type(second.frames, "approval_requested")
+        # ...and its approval decided on the third, which resumes the paused step.
+        async with httpx.AsyncClient(
+            base_url=three, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=WAIT
+        ) as api:
+            decided = await api.post(
+                f"/api/v1/operator/approvals/{request['approval_id']}/decision",
+                json={"decision": "approve", "operator": "ana"},
+            )
+            assert decided.status_code == 200, decided.text
+            for follower in (first, second):
+                await follower.until("reply_end", 2)
+            transcript = await api.get(
+                f"/api/v1/conversations/{started['conversation_id']}/transcript",
+                headers={"X-Conversation-Token": started["token"]},
+            )
+        # Nothing more is coming: a ping is answered after anything still queued.
+        for follower in (first, second):
+            await follower.chat.send(type="ping")
+            await follower.until("pong")
+
+    assert live(first.frames) == live(second.frames)
+    frames = live(first.frames)
+    kinds = [f["type"] for f in frames]
+    assert kinds.count("message_accepted") == 2 and kinds.count("reply_end") == 2
+    assert kinds.count("approval_requested") == 1 and kinds.count("approval_resolved") == 1
+    [resolved] = of_type(frames, "approval_resolved")
+    assert resolved["status"] == "approved" and resolved["decided_by"] == "operator:ana"
+    # The order the sockets saw is the order of the event log, whichever process wrote it.
+    stored = [e["kind"] for e in transcript.json()["events"]]
+    seen = [k for k in kinds if k in set(stored)]
+    assert [k for k in stored if k in set(seen)] == seen
+    async with httpx.AsyncClient(base_url=running_shop) as shop:
+        assert (await shop.get("/orders/1042")).json()["status"] == "cancelled"
+
+
+async def test_an_operator_socket_on_one_process_sees_approvals_made_on_another(
+    three_servers: list[ServerProcess],
+) -> None:
+    one, two, _ = (s.url for s in three_servers)
+    console_url = two.replace("http://", "ws://", 1) + "/ws/v1/operator"
+    async with websockets.connect(
+        console_url, additional_headers={"Authorization": f"Bearer {OPERATOR}"}, open_timeout=WAIT
+    ) as console:
+        operator = Follower(console)
+        await operator.until("operator_ready")
+        async with connect(one) as ws:
+            customer = Follower(ws)
+            await customer.chat.start()
+            await customer.chat.send(type="message", text="Cancel order 1042")
+            await customer.until("approval_requested")
+            await operator.until("approval_requested")
+            [request] = of_type(customer.frames, "approval_requested")
+            await customer.chat.send(
+                type="decision", approval_id=request["approval_id"], decision="reject"
+            )
+            await operator.until("approval_resolved")
+    [requested] = of_type(operator.frames, "approval_requested")
+    [resolved] = of_type(operator.frames, "approval_resolved")
+    assert requested["approval_id"] == resolved["approval_id"] == request["approval_id"]
+    assert resolved["status"] == "rejected" and resolved["decided_by"] == "customer"
+
+
+def test_serve_with_several_workers_on_sqlite_is_refused_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'one.db'}"}
+    command = [sys.executable, "-m", "smart_support.cli", "serve", "--workers", "2"]
+    result = subprocess.run(
+        [*command, "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --workers 2 needs PostgreSQL (DATABASE_URL=postgresql://...): a SQLite database"
+        " is served by one process; run without --workers"
+    ]
+    assert not (tmp_path / "one.db").exists()  # refused before anything was opened
+
+
+@pytest.fixture
+def two_workers(pg_url: str, running_shop: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """`smart-support serve --workers 2` on a free port, once both workers are up; its URL
+    and the file its log goes to."""
+    port = free_port()
+    log = tmp_path / "workers.log"
+    command = [sys.executable, "-m", "smart_support.cli", "serve", "--workers", "2"]
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=server_env(pg_url, running_shop),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(900):
+            text = log.read_text(encoding="utf-8", errors="replace")
+            if process.poll() is not None:
+                raise AssertionError(f"serve exited ({process.returncode}):\n{text}")
+            if text.count("Application startup complete") == 2 and _healthy(url):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"serve --workers 2 did not start both workers:\n{text}")
+        yield url, log
+    finally:
+        process.terminate()
+        process.wait(60)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def test_serve_with_two_workers_shares_one_port_and_one_conversation(
+    two_workers: tuple[str, Path],
+) -> None:
+    url, log = two_workers
+    async with connect(url) as ws:
+        customer = Follower(ws)
+        started = await customer.chat.start()
+        # Sockets on the one port land on either worker; each follows the one conversation and
+        # sees the reply to a message sent on the first, whichever worker ran the turn.
+        followers = []
+        for _ in range(6):
+            follower = Follower(await websockets.connect(ws_url(url), open_timeout=WAIT))
+            await follower.chat.send(
+                type="resume", conversation_id=started["conversation_id"], token=started["token"]
+            )
+            await follower.until("transcript")
+            followers.append(follower)
+        await customer.chat.send(type="message", text="What's the status of order 1042?")
+        await customer.until("reply_end")
+        for follower in followers:
+            await follower.until("reply_end")
+            await follower.chat.ws.close()
+    expected = [f for f in live(customer.frames) if f["type"] != "token"]
+    assert [f["type"] for f in expected][-1] == "reply_end"
+    for follower in followers:
+        assert [f for f in live(follower.frames) if f["type"] != "token"] == expected
+    assert len(_worker_pids(log.read_text(encoding="utf-8"))) == 2
+
+
+def _worker_pids(log: str) -> set[str]:
+    """The worker processes uvicorn started ("Started server process [pid]")."""
+    return {
+        line.rsplit("[", 1)[1].rstrip("]")
+        for line in log.splitlines()
+        if "Started server process [" in line
+    }
