@@ -102,10 +102,16 @@ class _SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+#: Held by the one process that sweeps at a time (several server processes on PostgreSQL).
+SWEEPER_LOCK = "smart-support:sweeper"
+
+
 async def _sweep(engine: Engine, interval: float) -> None:
     """Expire approvals past their deadline, close idle conversations
     (`CONVERSATION_IDLE_SECONDS`) and delete old closed ones (`RETENTION_DAYS`, a few batches
-    a sweep) every `interval` seconds, whatever goes wrong.
+    a sweep) every `interval` seconds, whatever goes wrong. With several server processes on
+    one PostgreSQL database each sweep runs in one of them (`Store.singleton`): a customer is
+    told once that an approval expired, not once per process.
 
     A database outage fails every sweep until it ends: that is logged as one line when the
     sweeps start failing and one when they work again, not a traceback every `interval`. An
@@ -116,9 +122,12 @@ async def _sweep(engine: Engine, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            expired = await engine.expire_due()
-            closed = await engine.close_idle()
-            await apply_retention(engine.store, engine.graph.checkpointer, engine.settings)
+            async with engine.store.singleton(SWEEPER_LOCK) as ours:
+                if not ours:  # another server process on this database sweeps now
+                    continue
+                expired = await engine.expire_due()
+                closed = await engine.close_idle()
+                await apply_retention(engine.store, engine.graph.checkpointer, engine.settings)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -204,7 +213,12 @@ def create_app(
             except Exception:  # the store, say: the server still serves the base agents
                 log.exception("accepted imports were not activated")
             app.state.tasks = ws.TaskGroup()
-            jobs = import_jobs.running(opened.store, imports.runner(opened, settings))
+            jobs = import_jobs.running(
+                opened.store,
+                imports.runner(opened, settings),
+                # several servers may share PostgreSQL: only jobs whose server died are resumed
+                stale_seconds=import_jobs.STALE_SECONDS if settings.is_postgres else None,
+            )
             app.state.import_jobs = await stack.enter_async_context(jobs)
             deliveries = escalation.running(opened.store, settings)  # WEBHOOK_URLS' worker
             app.state.webhooks = await stack.enter_async_context(deliveries)
