@@ -32,6 +32,7 @@ from smart_support.errors import ConfigError
 from smart_support.observability import tracing
 from smart_support.server.background import serve_in_thread
 from smart_support.settings import Settings, load_settings
+from smart_support.testing import ScriptedChatModel
 
 pytest_plugins = ["server_fixture"]
 
@@ -275,6 +276,33 @@ async def test_a_tool_whose_api_is_down_is_a_failed_span_without_the_error_messa
     assert tool.attributes["error.type"] == "ToolError"
     assert _private_values(collector.spans, str(started["conversation_id"])) == []
     assert not [s for s in collector.spans if down in str(s.attributes)], "no host in a span"
+
+
+def _provider_times_out(messages: list[Any]) -> Any:
+    raise TimeoutError("the provider at llm.internal:443 timed out on order 1042")
+
+
+async def test_a_failed_turn_carries_its_error_code_and_the_model_call_its_error_class_only(
+    start_server: ServerFactory, collector: Collector
+) -> None:
+    model = ScriptedChatModel(default=_provider_times_out)
+    with start_server(
+        otel_exporter_otlp_endpoint=collector.url, app_options={"model": model}
+    ) as url:
+        async with connect(url) as ws:
+            chat = Chat(ws)
+            started = await chat.start()
+            frames = await chat.say(ORDER_QUESTION)
+    [error] = of_type(frames, "error")
+
+    [turn] = collector.named("smart_support.turn")
+    assert turn.attributes["smart_support.turn.outcome"] == "error"
+    assert turn.attributes["smart_support.error.code"] == error["code"]
+    failed = [s for s in collector.named("smart_support.model") if "error.type" in s.attributes]
+    assert failed and {s.attributes["error.type"] for s in failed} == {"TimeoutError"}
+    assert all(s.parent_id == turn.span_id for s in failed)
+    assert _private_values(collector.spans, str(started["conversation_id"])) == []
+    assert not [s for s in collector.spans if "llm.internal" in str(s.attributes)]
 
 
 # when nothing is sent --------------------------------------------------------------------------

@@ -154,7 +154,8 @@ async def running(settings: Settings) -> AsyncIterator[None]:
         yield
         return
     if _active is not None:
-        log.warning("a second app in this process turned tracing on; its spans go to its collector")
+        # One process, one tracing: an app started while another traces takes it over.
+        log.warning("tracing was on for another app in this process: its spans now go here too")
     _active = _Tracing(provider, provider.get_tracer(SCOPE))
     log.info("tracing on: spans go to %s", traces_endpoint(settings))
     try:
@@ -205,6 +206,7 @@ class TurnSpan:
             self.span.set_status(Status(StatusCode.ERROR, event.code))
 
     def end(self, outcome: str | None = None) -> None:
+        self.models.abandon()
         self.span.set_attribute(TURN_OUTCOME, outcome or self._outcome or "no_reply")
         self.span.end()
 
@@ -324,6 +326,13 @@ class _ModelSpans(AsyncCallbackHandler):
             span.set_attribute("error.type", type(error).__name__)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
             span.end()
+
+    def abandon(self) -> None:
+        """End the spans of calls the turn stopped waiting for (cancelled mid-call)."""
+        for span in self._spans.values():
+            span.set_status(Status(StatusCode.ERROR, "cancelled"))
+            span.end()
+        self._spans.clear()
 
 
 register_configure_hook(_model_spans, inheritable=True)
