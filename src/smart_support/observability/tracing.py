@@ -18,7 +18,8 @@ once per process, and a host application (or `opentelemetry-instrument`) may alr
 tests run several servers, with tracing on and off, in one process. So `running` builds an SDK
 `TracerProvider` (a `BatchSpanProcessor` and the OTLP/HTTP protobuf exporter) for the app's
 lifetime and shuts it down, flushed, when the app stops; everything here uses that tracer.
-Untouched, with tracing off, a turn costs one `None` check and a tool call one more.
+With tracing off nothing is built: a turn costs one `None` check, a tool call another, and
+LangChain finds no handler in the turn's context (`register_configure_hook`).
 
 The exporter sends with its own HTTP client (requests), not through the egress guard: it only
 ever reaches the collector's address, which the operator configured, so `EGRESS_ALLOWLIST`
