@@ -29,6 +29,7 @@ from langchain_core.tools import BaseTool
 from langgraph.types import Command, interrupt
 
 from smart_support.errors import ActionNotRecorded, StoreUnavailable
+from smart_support.runtime.failpoints import failpoint
 from smart_support.settings import Settings
 from smart_support.store.base import Store, hash_args
 from smart_support.store.records import ActionStatus, Approval
@@ -172,7 +173,9 @@ async def run_once(
                 approval.summary,
             )
         return _message(call, UNKNOWN.format(action=approval.summary), "error")
+    failpoint("after_intent")  # created: the intent is stored, the call not made
     result = await run(request, key)
+    failpoint("after_call")
     status: ActionStatus = "succeeded"
     content: Any = None
     if isinstance(result, ToolMessage):
