@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -263,3 +264,23 @@ async def test_jobs_interrupted_by_a_restart_run_again_once_then_fail(store: Sto
         "job-b": "queued",
         "job-c": "queued",
     }
+
+
+async def test_with_several_servers_only_jobs_nobody_touched_lately_are_taken_as_interrupted(
+    store: Store,
+) -> None:
+    for job_id in ("job-live", "job-dead"):
+        await store.create_import_job(job_id, request={"url": "https://x"}, created_by="op")
+    await store.claim_import_job()  # job-live, then job-dead: both running
+    await store.claim_import_job()
+    await asyncio.sleep(0.05)
+    stale_before = datetime.now(UTC)
+    await store.touch_import_job("job-live")  # its server is alive: its worker beats
+    recovered = await store.recover_import_jobs(
+        max_attempts=2, error="interrupted", stale_before=stale_before
+    )
+    assert [(j.id, j.status) for j in recovered] == [("job-dead", "queued")]
+    live = await store.get_import_job("job-live")
+    assert live is not None and live.status == "fetching"
+    await store.touch_import_job("job-dead")  # a queued job is not running: nothing to touch
+    assert (await store.claim_import_job()) is not None  # job-dead runs again, once

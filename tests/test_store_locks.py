@@ -237,3 +237,27 @@ async def test_a_turn_waits_while_another_process_holds_the_conversation(pg_url:
             child.kill()
             await child.wait()
         await store.close()
+
+
+async def test_a_singleton_is_held_by_one_postgres_process_at_a_time(pg_url: str) -> None:
+    one, two = PostgresStore(pg_url), PostgresStore(pg_url)
+    try:
+        async with one.singleton("sweeper") as first:
+            async with two.singleton("sweeper") as second:
+                assert (first, second) == (True, False)  # the second skips, at once
+            async with one.singleton("other work") as unrelated:
+                assert unrelated
+        async with two.singleton("sweeper") as after:
+            assert after  # released when the first one's block ended
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_singleton_of_a_sqlite_store_is_always_its_own(sqlite_url: str) -> None:
+    store = create_store(sqlite_url)
+    try:
+        async with store.singleton("sweeper") as first, store.singleton("sweeper") as second:
+            assert first and second  # one process per file: nobody else to exclude
+    finally:
+        await store.close()
