@@ -56,15 +56,15 @@ async def test_events_reach_the_other_process_once_in_order_with_operator_fields
     pair: tuple[PostgresFanout, PostgresFanout, Heard],
 ) -> None:
     sender, _, heard = pair
-    for n in range(40):  # tokens do not wait: they travel together in a few notifications
-        await sender.publish(Token(conversation_id="c1", agent="orders", text=f"{n} "), wait=False)
+    for n in range(40):  # published while one batch is in flight: they travel together in a few
+        sender.publish(Token(conversation_id="c1", agent="orders", text=f"{n} "))
     large = "é" * (PART_CHARS * 2)  # about 28 KB of JSON: several parts of one batch
-    await sender.publish(
-        TurnError(conversation_id="c1", code="internal", message=large, detail="KeyError: 'x'"),
-        wait=True,
+    sender.publish(
+        TurnError(conversation_id="c1", code="internal", message=large, detail="KeyError: 'x'")
     )
-    await sender.publish(PersonMessage(conversation_id="c1", name="Sam", text="Hi"), wait=True)
-    await sender.publish(ReplyEnd(conversation_id="c1", agent="orders", text="0 1"), wait=True)
+    sender.publish(PersonMessage(conversation_id="c1", name="Sam", text="Hi"))
+    sender.publish(ReplyEnd(conversation_id="c1", agent="orders", text="0 1"))
+    await sender.flush()
     events = await heard.at_least(43)
     await asyncio.sleep(0.2)  # nothing more arrives later
     assert len(heard.events) == 43
@@ -80,7 +80,8 @@ async def test_a_process_does_not_hear_its_own_events_nor_foreign_notifications(
     pair: tuple[PostgresFanout, PostgresFanout, Heard], pg_url: str
 ) -> None:
     _, listener, heard = pair
-    await listener.publish(ReplyEnd(conversation_id="c2", agent="a", text="mine"), wait=True)
+    listener.publish(ReplyEnd(conversation_id="c2", agent="a", text="mine"))
+    await listener.flush()
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as other:
         await other.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "not ours at all"))
         await other.execute("SELECT pg_notify(%s, %s)", (CHANNEL, 'abc 1 0 1 [{"type":"x"}]'))
@@ -102,7 +103,8 @@ async def test_a_listener_whose_connection_was_cut_hears_again(
     assert cut == [(True,), (True,)]  # both processes listen
     async with asyncio.timeout(WAIT):  # the listener reconnects by itself within seconds
         while not heard.events:
-            await sender.publish(ReplyEnd(conversation_id="c3", agent="a", text="x"), wait=True)
+            sender.publish(ReplyEnd(conversation_id="c3", agent="a", text="x"))
+            await sender.flush()
             await asyncio.sleep(0.2)
     assert all(e.conversation_id == "c3" for e in heard.events)
 
@@ -120,7 +122,8 @@ async def test_publishing_while_the_database_is_away_neither_raises_nor_blocks(
         )
     try:
         async with asyncio.timeout(WAIT):
-            await fanout.publish(ReplyEnd(conversation_id="c4", agent="a", text="x"), wait=True)
+            fanout.publish(ReplyEnd(conversation_id="c4", agent="a", text="x"))
+            await fanout.flush()
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')

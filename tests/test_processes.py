@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +21,6 @@ import pytest
 import websockets
 
 from chat_client import WAIT, Chat, anonymous_agents_file, connect, of_type, ws_url
-from fault_api import ServerProcess, start_server
 from shop_fixture import free_port
 
 OPERATOR = "op-secret-token-for-processes"
@@ -41,17 +41,62 @@ def server_env(database_url: str, shop_url: str) -> dict[str, str]:
     return env
 
 
+@dataclass
+class Server:
+    """One `smart-support serve` process and its base URL."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+
+def start_serve(env: dict[str, str], log: Path, *options: str, ready_lines: int = 1) -> Server:
+    """`smart-support serve` on a free loopback port, once `/healthz` answers and the log says
+    `ready_lines` workers completed their start-up."""
+    port = free_port()
+    command = [sys.executable, "-m", "smart_support.cli", "serve", *options]
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}")
+    for _ in range(900):  # guards against a hang only
+        text = log.read_text(encoding="utf-8", errors="replace")
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited ({process.returncode}):\n{text}")
+        if text.count("Application startup complete") >= ready_lines and _healthy(server.url):
+            return server
+        time.sleep(0.1)
+    stop(server)
+    raise AssertionError(f"serve did not start:\n{text}")
+
+
+def stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.terminate()
+        server.process.wait(60)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 @pytest.fixture
-def three_servers(pg_url: str, running_shop: str, tmp_path: Path) -> Iterator[list[ServerProcess]]:
+def three_servers(pg_url: str, running_shop: str, tmp_path: Path) -> Iterator[list[Server]]:
     env = server_env(pg_url, running_shop)
-    servers: list[ServerProcess] = []
+    servers: list[Server] = []
     try:
         for n in range(3):
-            servers.append(start_server(env, tmp_path / f"server-{n}.log"))
+            servers.append(start_serve(env, tmp_path / f"server-{n}.log"))
         yield servers
     finally:
         for server in servers:
-            server.stop()
+            stop(server)
 
 
 class Follower:
@@ -73,7 +118,7 @@ def live(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def test_a_conversation_across_three_processes_reaches_every_socket_once_in_order(
-    three_servers: list[ServerProcess], running_shop: str
+    three_servers: list[Server], running_shop: str
 ) -> None:
     one, two, three = (s.url for s in three_servers)
     async with connect(one) as ws_one, connect(two) as ws_two:
@@ -129,7 +174,7 @@ async def test_a_conversation_across_three_processes_reaches_every_socket_once_i
 
 
 async def test_an_operator_socket_on_one_process_sees_approvals_made_on_another(
-    three_servers: list[ServerProcess],
+    three_servers: list[Server],
 ) -> None:
     one, two, _ = (s.url for s in three_servers)
     console_url = two.replace("http://", "ws://", 1) + "/ws/v1/operator"
@@ -177,38 +222,13 @@ def test_serve_with_several_workers_on_sqlite_is_refused_in_one_line(tmp_path: P
 def two_workers(pg_url: str, running_shop: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`smart-support serve --workers 2` on a free port, once both workers are up; its URL
     and the file its log goes to."""
-    port = free_port()
     log = tmp_path / "workers.log"
-    command = [sys.executable, "-m", "smart_support.cli", "serve", "--workers", "2"]
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
-            env=server_env(pg_url, running_shop),
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    url = f"http://127.0.0.1:{port}"
+    env = server_env(pg_url, running_shop)
+    server = start_serve(env, log, "--workers", "2", ready_lines=2)
     try:
-        for _ in range(900):
-            text = log.read_text(encoding="utf-8", errors="replace")
-            if process.poll() is not None:
-                raise AssertionError(f"serve exited ({process.returncode}):\n{text}")
-            if text.count("Application startup complete") == 2 and _healthy(url):
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"serve --workers 2 did not start both workers:\n{text}")
-        yield url, log
+        yield server.url, log
     finally:
-        process.terminate()
-        process.wait(60)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+        stop(server)
 
 
 async def test_serve_with_two_workers_shares_one_port_and_one_conversation(

@@ -14,9 +14,10 @@ Adapters:
 * `NoFanout` (SQLite): one process only (the file lock refuses a second), nothing to carry.
 
 Order and delivery: events of a conversation reach every socket once and in the order they were
-made. A process publishes them in order on one connection; an event other than a token waits
-until it is sent, so the next holder of the conversation lock (another process) cannot publish
-before it; the database delivers notifications in commit order. A process that cannot publish
+made. A process publishes them in order on one connection, and a turn or decision waits until
+its events are sent before it releases the conversation lock, so the next holder of the lock
+(another process) cannot publish before them; the database delivers notifications in commit
+order. A process that cannot publish
 (the database is away) logs it and goes on: live sockets elsewhere miss those events and read
 them from the transcript when they resume, which is where they were stored anyway.
 """
@@ -38,15 +39,20 @@ Deliver = Callable[[Any], None]
 class Fanout(Protocol):
     """Carries events to the other server processes."""
 
-    async def publish(self, event: Any, *, wait: bool) -> None:
-        """Send `event` to the other processes; with `wait`, return once it is sent (or
-        could not be), keeping the order of everything published before it."""
+    def publish(self, event: Any) -> None:
+        """Queue `event` for the other processes (in order; never blocks, never raises)."""
+
+    async def flush(self) -> None:
+        """Return once everything published so far is sent (or could not be)."""
 
 
 class NoFanout:
     """One process: nothing to carry."""
 
-    async def publish(self, event: Any, *, wait: bool) -> None:
+    def publish(self, event: Any) -> None:
+        return None
+
+    async def flush(self) -> None:
         return None
 
 

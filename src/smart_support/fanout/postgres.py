@@ -9,6 +9,10 @@ notifications together and in order. Each part names its process, so a process s
 Why a connection of each kind and not the pool: a listening connection must stay open to keep
 receiving; a sending one keeps the batches in order (one statement at a time) and is never
 stuck behind the pool's checkouts in a busy turn.
+
+Publishing does not wait: a turn's events are queued and sent in batches while it runs, and the
+turn waits once, at its end (`flush`, before the conversation lock is released), so the next
+holder of the lock, in any process, publishes after them.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ CHANNEL = "smart_support_events"
 PART_CHARS = 7000
 #: Seconds between attempts to listen again after the connection was lost.
 RECONNECT_SECONDS = 1.0
+#: The longest a turn waits for its events to be sent (connect timeout plus a retry's).
+FLUSH_SECONDS = 15.0
 #: Parts of batches still being received, per process, before an incomplete one is dropped.
 MAX_OPEN_BATCHES = 64
 _SEND = (
@@ -64,7 +70,8 @@ class PostgresFanout:
         self.url = normalize_url(url)
         self.deliver = deliver
         self.origin = origin or secrets.token_hex(8)
-        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None] | None]] = (
+        #: Events to send, and flush marks (None, a future set once all before it are sent).
+        self._queue: asyncio.Queue[tuple[dict[str, Any] | None, asyncio.Future[None] | None]] = (
             asyncio.Queue()
         )
         self._number = 0
@@ -86,6 +93,10 @@ class PostgresFanout:
             await asyncio.wait_for(self._listening.wait(), 10)
 
     async def stop(self) -> None:
+        while not self._queue.empty():  # nobody waits for what was not sent
+            _, future = self._queue.get_nowait()
+            if future is not None and not future.done():
+                future.set_result(None)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -95,11 +106,16 @@ class PostgresFanout:
             with contextlib.suppress(Exception):
                 await self._sender.close()
 
-    async def publish(self, event: BaseModel, *, wait: bool) -> None:
-        future = asyncio.get_running_loop().create_future() if wait else None
-        self._queue.put_nowait((encode(event), future))
-        if future is not None:
-            await future
+    def publish(self, event: BaseModel) -> None:
+        self._queue.put_nowait((encode(event), None))
+
+    async def flush(self) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((None, future))
+        try:  # the sender always settles it; the timeout only guards a turn against a bug
+            await asyncio.wait_for(asyncio.shield(future), FLUSH_SECONDS)
+        except TimeoutError:
+            log.error("live events were not sent within %.0f s; going on", FLUSH_SECONDS)
 
     # sending ---------------------------------------------------------------------------------
 
@@ -108,16 +124,18 @@ class PostgresFanout:
             batch = [await self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            self._number += 1
+            events = [e for e, _ in batch if e is not None]
             try:
-                await self._notify(parts(self.origin, self._number, [e for e, _ in batch]))
+                if events:
+                    self._number += 1
+                    await self._notify(parts(self.origin, self._number, events))
                 if self._failing:
                     log.info("publishing live events to the other processes works again")
                     self._failing = False
-            except UNAVAILABLE as exc:
+            except Exception as exc:  # never stop sending: a turn waits on its flush
                 if not self._failing:
                     log.warning(
-                        "live events could not be sent to the other processes (%s); their"
+                        "live events could not be sent to the other processes (%r); their"
                         " sockets read them from the transcript when they resume",
                         exc,
                     )

@@ -383,11 +383,10 @@ class Engine:
 
     async def _emit(self, event: Event) -> Event:
         """Deliver, publish to the other processes, then store (tokens are not stored; a
-        message is stored before its event). Everything but a token waits until it is
-        published, so events of a conversation reach the other processes in order even when
-        the next turn runs elsewhere."""
+        message is stored before its event). Publishing queues; `_guarded` waits for it once,
+        before it releases the conversation lock."""
         self.deliver(event)
-        await self.fanout.publish(event, wait=not isinstance(event, Token))
+        self.fanout.publish(event)
         if not isinstance(event, Token | MessageAccepted):
             agent = getattr(event, "agent", None)
             await self.store.append_event(event.conversation_id, event.type, agent, log_data(event))
@@ -404,7 +403,8 @@ class Engine:
         data = event.model_dump(mode="json")
         await self.store.append_event(event.conversation_id, event.type, None, data)
         self.deliver(event)
-        await self.fanout.publish(event, wait=True)
+        self.fanout.publish(event)
+        await self.fanout.flush()
 
     # turns ---------------------------------------------------------------------------------
 
@@ -497,9 +497,14 @@ class Engine:
         cause: BaseException
         try:
             async with self.store.conversation_lock(conversation_id):
-                async for event in events:
-                    accepted = accepted or isinstance(event, MessageAccepted)
-                    yield await self._emit(event)
+                try:
+                    async for event in events:
+                        accepted = accepted or isinstance(event, MessageAccepted)
+                        yield await self._emit(event)
+                finally:
+                    # Sent to the other processes before the next holder of the lock (there,
+                    # say) can publish: events of a conversation reach them in order.
+                    await self.fanout.flush()
             return
         except SmartSupportError as exc:
             failure, cause = exc, exc
