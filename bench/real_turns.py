@@ -212,6 +212,10 @@ class Result:
     #: Turns that ended otherwise than the workload expects (a cancellation without approval).
     off_script: list[str] = field(default_factory=list)
     wall: float = 0.0
+    #: CPU seconds (user + system, all threads) the server process spent during the run.
+    server_cpu: float = 0.0
+    #: `token` frames received, over every turn.
+    token_frames: int = 0
 
     @property
     def turns(self) -> int:
@@ -229,7 +233,9 @@ async def turn(ws: Any, text: str, result: Result, kind: str, expect_approval: b
     while True:
         frame = json.loads(await asyncio.wait_for(ws.recv(), 120))
         kind_of = frame["type"]
-        if kind_of == "error":
+        if kind_of == "token":
+            result.token_frames += 1
+        elif kind_of == "error":
             result.errors.append(f"{kind}: {frame['code']}: {frame['message']}")
             return False
         if kind_of == "approval_requested":
@@ -303,15 +309,36 @@ def run_level(
         spy = None
         if py_spy:
             spy = subprocess.Popen(
-                ["py-spy", "record", "-o", py_spy, "-p", str(server.pid), "-r", "200", "-n"],
+                [
+                    "py-spy",
+                    "record",
+                    "-o",
+                    py_spy,
+                    "-p",
+                    str(server.pid),
+                    "-r",
+                    "100",
+                    "-f",
+                    "raw",
+                    "--nonblocking",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+        before = cpu_seconds(server.pid)
         asyncio.run(drive(port, shop_url, result, conversations, model_kind == "scripted"))
+        result.server_cpu = cpu_seconds(server.pid) - before
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
     return result
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux): less moved by other work on the machine
+    than turns/s, since a process waiting for a core does not count."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def row(result: Result) -> str:
@@ -323,7 +350,9 @@ def row(result: Result) -> str:
         f"| {result.label} | {result.customers} | {result.turns} | "
         f"{result.turns / result.wall if result.wall else 0:.1f} | "
         f"{percentile(every, 0.5) * 1000:.0f} | {percentile(every, 0.95) * 1000:.0f} | "
-        f"{per_kind} | {len(result.errors)} | {len(result.off_script)} |"
+        f"{result.server_cpu / result.turns * 1000 if result.turns else 0:.1f} | "
+        f"{result.token_frames / result.turns if result.turns else 0:.1f} | {per_kind} | "
+        f"{len(result.errors)} | {len(result.off_script)} |"
     )
 
 
@@ -351,10 +380,11 @@ def main() -> int:
         "latencies in ms\n"
     )
     print(
-        "| store, model | customers | turns | turns/s | p50 | p95 | p50 by turn | errors "
+        "| store, model | customers | turns | turns/s | p50 | p95 | server CPU ms/turn "
+        "| token frames/turn | p50 by turn | errors "
         "| off script |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     failed = False
     best: dict[tuple[str, str], float] = {}
     for store in args.stores.split(","):

@@ -32,7 +32,8 @@ shop) is for operators and development; nothing is allowed by default.
 Exempt: the LLM provider endpoints (Anthropic, OpenAI, Ollama, ...). They are configured only by
 the operator, never by a conversation or a spec, and their SDKs bring their own HTTP clients.
 
-Public names: `async_client`, `mcp_httpx_client_factory`, `cli_fetch`, `fetch`, `check_url`,
+Public names: `async_client`, `shared_connections` (keep-alive connections shared by the
+clients of a running server), `mcp_httpx_client_factory`, `cli_fetch`, `fetch`, `check_url`,
 `precheck_url`, `EgressPolicy`, `policy_from_settings`, `PinnedTarget`, `Resolver`,
 `SystemResolver`, and httpx's error classes (`HTTPError`, `TimeoutException`, `ConnectError`,
 `HTTPStatusError`, `TooManyRedirects`) so product code never needs to import an HTTP client.
@@ -49,6 +50,7 @@ from httpx import (
     TooManyRedirects,
 )
 
+from smart_support.egress._pools import shared_connections
 from smart_support.egress._transport import GuardedTransport
 from smart_support.egress.client import (
     McpHttpClientFactory,
@@ -94,4 +96,5 @@ __all__ = [
     "parse_allowlist",
     "policy_from_settings",
     "precheck_url",
+    "shared_connections",
 ]

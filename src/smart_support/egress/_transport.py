@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from smart_support.egress._pools import DEFAULT_LIMITS, SharedPools
 from smart_support.egress._urls import refusal
 from smart_support.egress.policy import EgressPolicy, PinnedTarget, check_parts
 
@@ -33,7 +34,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     the original name as TLS server name (httpcore's `sni_hostname` extension), so certificate
     checks still use the name and no second DNS lookup can happen. Connections are pooled per
     (scheme, host, port): a TLS connection verified for one name is never reused for another
-    name that shares its IP.
+    name that shares its IP. With `shared` (see `_pools`), those pools are borrowed from the
+    event loop's shared ones when the TLS options allow (default limits, a CA bundle given as
+    True/False or a path, a client certificate given as paths); the checks stay per request.
 
     Args:
         policy: The rules, the resolver and the limits.
@@ -42,6 +45,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         http1: Offer HTTP/1.1.
         http2: Offer HTTP/2 (needs the h2 package).
         limits: Connection pool limits of each per-host pool.
+        shared: The event loop's shared pools (`_pools.shared_pools()`), or None for pools of
+            this transport's own.
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         http1: bool = True,
         http2: bool = False,
         limits: httpx.Limits | None = None,
+        shared: SharedPools | None = None,
     ) -> None:
         self._policy = policy
         self._verify = verify
@@ -61,11 +67,16 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self._options: dict[str, Any] = {
             "http1": http1,
             "http2": http2,
-            "limits": limits or httpx.Limits(max_connections=20, max_keepalive_connections=5),
+            "limits": limits or DEFAULT_LIMITS,
             "trust_env": False,
             "retries": 0,
         }
         self._pools: dict[tuple[str, str, int], httpx.AsyncHTTPTransport] = {}
+        shareable = limits is None and not isinstance(verify, ssl.SSLContext) and _hashable(cert)
+        self._shared = shared if shareable else None
+        #: What a shared pool must have been made with to serve this transport.
+        self._tls_key = (verify, cert)
+        self._share_key = (verify, cert, http1, http2)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Check, pin and send one request; wrap its body in the size limit."""
@@ -108,7 +119,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         ) from failure
 
     async def aclose(self) -> None:
-        """Close every per-host connection pool."""
+        """Close every per-host connection pool of its own (shared ones stay open)."""
         pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
             await pool.aclose()
@@ -126,6 +137,13 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     def _pool_for(self, target: PinnedTarget) -> httpx.AsyncHTTPTransport:
         key = (target.scheme, target.host, target.port)
+        if self._shared is not None:
+            return self._shared.pool(
+                (*key, *self._share_key),
+                lambda context: httpx.AsyncHTTPTransport(verify=context, **self._options),
+                (target.scheme, *self._tls_key),
+                self._context if target.scheme == "https" else _plain_context,
+            )
         pool = self._pools.get(key)
         if pool is None:
             verify: ssl.SSLContext | bool = False
@@ -171,6 +189,19 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             response.status_code, headers=headers, stream=stream, extensions=response.extensions
         )
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _plain_context() -> ssl.SSLContext:
+    """The context an http (not https) pool is made with: httpx wants one, it is never used."""
+    return httpx.create_ssl_context(verify=False, trust_env=False)
 
 
 class _BoundedStream(httpx.AsyncByteStream):

@@ -10,6 +10,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from smart_support.egress._pools import shared_pools
 from smart_support.egress._transport import GuardedTransport
 from smart_support.egress._urls import refusal, show
 from smart_support.egress.policy import EgressPolicy, policy_from_settings, precheck_url
@@ -35,7 +36,9 @@ def async_client(
     Redirects are followed by default, at most `policy.max_redirects` (5) hops, each checked
     again. Proxy variables are ignored. Timeouts come from EGRESS_TIMEOUT_SECONDS (a caller may
     ask for a longer *read* timeout, e.g. for server-sent events; the others are capped), and
-    bodies larger than EGRESS_MAX_BYTES are refused while streaming.
+    bodies larger than EGRESS_MAX_BYTES are refused while streaming. Inside
+    `shared_connections()` (a server's toolkit holds it open) the client borrows the event
+    loop's keep-alive connections instead of opening its own; the checks are the same.
 
     Args:
         settings: The product settings (allowlist, timeout, size limit).
@@ -63,6 +66,7 @@ def async_client(
         http1=kwargs.pop("http1", True),
         http2=kwargs.pop("http2", False),
         limits=kwargs.pop("limits", None),
+        shared=shared_pools(),
     )
     timeout = _timeout(policy, kwargs.pop("timeout", None))
     hooks = dict(kwargs.pop("event_hooks", None) or {})

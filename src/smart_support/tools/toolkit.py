@@ -18,6 +18,7 @@ from typing import Any
 
 from langchain_core.tools import BaseTool
 
+from smart_support.egress import shared_connections
 from smart_support.errors import ConfigError, EgressRefused
 from smart_support.registry.schema import Access, Registry, ToolSpec, summary_fields
 from smart_support.settings import Settings
@@ -363,7 +364,9 @@ async def open_toolkit(registry: Registry, settings: Settings) -> AsyncIterator[
 
     Python references are imported; each MCP server an agent uses gets one session, opened
     concurrently at entry and closed at exit. Use it from the app's lifespan; the tools may be
-    called from any task of the same event loop.
+    called from any task of the same event loop. Until exit the guarded HTTP clients of that
+    loop share keep-alive connections (`egress.shared_connections`): a tool that makes a
+    client per call no longer opens a connection (and an SSL context) per call.
 
     Args:
         registry: The loaded agents.yaml.
@@ -377,7 +380,7 @@ async def open_toolkit(registry: Registry, settings: Settings) -> AsyncIterator[
             that cannot be reached, or one that lacks a named tool; it names the file, the line
             and the field of the entry (the first error, with a count of the others).
     """
-    async with resolve_toolkit(registry, settings) as (toolkit, errors):
+    async with shared_connections(), resolve_toolkit(registry, settings) as (toolkit, errors):
         if errors:
             first = errors[0]
             if len(errors) > 1:
