@@ -1,6 +1,7 @@
 """What the kill -9 tests (test_fault_kill.py) run: the demo shop behind a gate that counts every
 cancellation reaching it and can kill the server process in the middle of one, and real
-`smart-support serve` processes started, killed and restarted on one PostgreSQL database.
+`smart-support serve` processes started (forked by `fault_zygote.py` once the product is
+imported), killed and restarted on one PostgreSQL database.
 
 The gate is the API's side of the story: whatever the server believes it did, the shop's own
 count of the writes that reached its rules is what a customer's bank statement would show.
@@ -9,7 +10,7 @@ count of the writes that reached its rules is what a customer's bank statement w
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import os
 import re
 import signal
@@ -51,7 +52,7 @@ class Delivery:
 
 @dataclass
 class _Kill:
-    process: subprocess.Popen[bytes]
+    server: ServerProcess
     after_write: bool
 
 
@@ -76,13 +77,12 @@ class GatedShop:
     def order_status(self, order_id: int) -> str:
         return str(self.server.app.state.shop.order(order_id).status)
 
-    def kill_during_next_cancellation(
-        self, process: subprocess.Popen[bytes], *, after_write: bool
-    ) -> None:
-        """Kill `process` (SIGKILL) while the next cancellation is held, before its answer is
-        sent: before the shop's rules run, or (`after_write`) once they have changed the order."""
+    def kill_during_next_cancellation(self, server: ServerProcess, *, after_write: bool) -> None:
+        """Kill `server` (SIGKILL) while the next cancellation is held, before its answer is
+        sent: before the shop's rules run, or (`after_write`) once they have changed the order.
+        The answer waits until the process is gone, so it never reads it."""
         with self._lock:
-            self._kill = _Kill(process, after_write)
+            self._kill = _Kill(server, after_write)
 
     def disarm(self) -> None:
         with self._lock:
@@ -97,13 +97,13 @@ class GatedShop:
             kill, self._kill = self._kill, None  # one request only
         if kill is not None and not kill.after_write:
             self._record(Delivery(key, order_id, None, False))
-            await _kill_and_reap(kill.process)
+            await asyncio.to_thread(kill.server.kill)
             return JSONResponse({"error": "unreachable"}, status_code=503)  # nobody reads it
         response: Response = await call_next(request)
         replayed = response.headers.get("idempotent-replayed") == "true"
         self._record(Delivery(key, order_id, response.status_code, replayed))
         if kill is not None:
-            await _kill_and_reap(kill.process)
+            await asyncio.to_thread(kill.server.kill)
         return response
 
     def _record(self, delivery: Delivery) -> None:
@@ -111,58 +111,101 @@ class GatedShop:
             self.deliveries.append(delivery)
 
 
-async def _kill_and_reap(process: subprocess.Popen[bytes]) -> None:
-    """SIGKILL, then wait until the process is gone: it must not read the answer."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(process.pid, signal.SIGKILL)
-    await asyncio.to_thread(process.wait, START_WAIT)
+class Zygote:
+    """The fork server of `fault_zygote.py`: starts server processes without paying for the
+    product's imports each time (see its docstring for why that is still a real process)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("fault_zygote.py"))],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._lock = threading.Lock()
+        self._exited: dict[int, int] = {}
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request and its answer; the caller holds `_lock` (the shop's thread kills and
+        reaps too)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise AssertionError(f"the fork server exited ({self.process.wait(START_WAIT)})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def start(self, args: list[str], log: Path) -> int:
+        with self._lock:
+            return int(self._ask({"start": args, "log": str(log)})["pid"])
+
+    def wait(self, pid: int, timeout: float) -> int | None:
+        """The child's exit status (`Popen.returncode` style: -9 for SIGKILL), or None if it
+        still runs after `timeout` seconds."""
+        with self._lock:
+            if pid not in self._exited:
+                status = self._ask({"wait": pid, "timeout": timeout})["status"]
+                if status is None:
+                    return None
+                self._exited[pid] = int(status)
+            return self._exited[pid]
+
+    def close(self) -> None:
+        """Kill the children left, then stop the fork server."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(START_WAIT)
 
 
 @dataclass
 class ServerProcess:
     """One `smart-support serve` process: its base URL and the file its stderr goes to."""
 
-    process: subprocess.Popen[bytes]
+    zygote: Zygote
+    pid: int
     url: str
     log: Path
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
+    def exit_status(self, timeout: float = 0) -> int | None:
+        return self.zygote.wait(self.pid, timeout)
+
     def wait_dead(self) -> int:
         """The exit status once it has died (it is killed, never asked to stop)."""
-        return self.process.wait(START_WAIT)
+        status = self.exit_status(START_WAIT)
+        assert status is not None, f"the server is still running:\n{self.log_text()[-3000:]}"
+        return status
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(START_WAIT)
+    def kill(self) -> None:
+        """SIGKILL, and return once the process is gone."""
+        if self.exit_status() is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.wait_dead()
 
 
-def start_server(env: dict[str, str], log: Path) -> ServerProcess:
+def start_server(zygote: Zygote, log: Path) -> ServerProcess:
     """Start `smart-support serve` on a free loopback port; return once `/healthz` answers,
     which is after `Engine.open` ran its recovery (the lifespan opens the engine first)."""
     port = free_port()
-    command = [sys.executable, "-m", "smart_support.cli", "serve", "--host", "127.0.0.1"]
-    with log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", log)
+    pid = zygote.start(["serve", "--host", "127.0.0.1", "--port", str(port)], log)
+    server = ServerProcess(zygote, pid, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + START_WAIT
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited ({process.returncode}):\n{server.log_text()}")
+        status = server.exit_status()
+        if status is not None:
+            raise AssertionError(f"the server exited ({status}):\n{server.log_text()}")
         try:
             if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
                 return server
         except httpx.TransportError:
             pass
-        time.sleep(0.05)
-    server.stop()
+        time.sleep(0.02)
+    server.kill()
     raise AssertionError(f"the server did not start in {START_WAIT} s:\n{server.log_text()}")
 
 
