@@ -164,16 +164,15 @@ _port_option = click.option(
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Server processes on one port (above 1 needs PostgreSQL).",
+    help="Server processes on one port (default: WORKERS, 1; above 1 needs PostgreSQL).",
 )
-def serve(host: str | None, port: int | None, workers: int) -> None:
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the chat server and web UI."""
     from smart_support.server import serve as run_server
 
+    settings = _address(host, port)
     try:
-        run_server(_address(host, port), workers=workers)
+        run_server(settings, workers=workers or settings.workers)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

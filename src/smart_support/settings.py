@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     shop_url: str = Field("http://127.0.0.1:8001", description="Base URL of the demo shop API.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes `serve` starts on one port; above 1 needs PostgreSQL.",
+    )
     operator_token: str | None = Field(None, description="Bearer token for operator endpoints.")
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
