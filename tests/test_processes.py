@@ -22,6 +22,7 @@ import websockets
 
 from chat_client import WAIT, Chat, anonymous_agents_file, connect, of_type, ws_url
 from shop_fixture import free_port
+from smart_support.runtime.approvals import UNKNOWN
 
 OPERATOR = "op-secret-token-for-processes"
 
@@ -267,3 +268,44 @@ def _worker_pids(log: str) -> set[str]:
         for line in log.splitlines()
         if "Started server process [" in line
     }
+
+
+async def test_a_process_killed_mid_write_leaves_the_conversation_to_the_others(
+    pg_url: str, running_shop: str, tmp_path: Path
+) -> None:
+    failpoints = tmp_path / "failpoints"
+    failpoints.write_text("after_intent\n", encoding="utf-8")  # armed in the first process only
+    env = server_env(pg_url, running_shop)
+    doomed = start_serve({**env, "SMART_SUPPORT_FAILPOINTS": str(failpoints)}, tmp_path / "1.log")
+    other = start_serve(env, tmp_path / "2.log")
+    try:
+        async with connect(doomed.url) as ws:
+            customer = Follower(ws)
+            started = await customer.chat.start()
+            await customer.chat.send(type="message", text="Cancel order 1042")
+            await customer.until("approval_requested")
+            [request] = of_type(customer.frames, "approval_requested")
+            await customer.chat.send(
+                type="decision", approval_id=request["approval_id"], decision="approve"
+            )
+            with pytest.raises(websockets.ConnectionClosed):  # it died holding the lock
+                await customer.until("reply_end")
+        assert doomed.process.wait(60) == -9
+        # The customer comes back through the other process, which neither restarted nor
+        # waited for the dead one's lock: the next message is answered, and so is the write.
+        async with connect(other.url) as ws:
+            back = Follower(ws)
+            await back.chat.send(
+                type="resume", conversation_id=started["conversation_id"], token=started["token"]
+            )
+            await back.until("transcript")
+            await back.chat.send(type="message", text="What's the status of order 1042?")
+            await back.until("reply_end", 2)
+    finally:
+        stop(doomed)
+        stop(other)
+    replies = [f["text"] for f in of_type(back.frames, "reply_end")]
+    assert any(UNKNOWN.format(action="Cancel order 1042") in reply for reply in replies), replies
+    assert "1042" in replies[-1]
+    async with httpx.AsyncClient(base_url=running_shop) as shop:  # never run twice, nor at all
+        assert (await shop.get("/orders/1042")).json()["status"] != "cancelled"
