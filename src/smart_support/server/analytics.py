@@ -12,16 +12,17 @@ from fastapi.responses import Response
 
 from smart_support.analytics import Analytics, Bucket, compute, csv_rows, window
 from smart_support.server.errors import ApiError
+from smart_support.server.protocol import IsoDatetime
 from smart_support.server.rest import EngineDep, OperatorDep
 
 router = APIRouter()
 
 Since = Annotated[
-    datetime | None,
+    IsoDatetime | None,
     Query(description="ISO datetime, inclusive (UTC when naive); default: 30 days before until."),
 ]
 Until = Annotated[
-    datetime | None, Query(description="ISO datetime, exclusive (UTC when naive); default: now.")
+    IsoDatetime | None, Query(description="ISO datetime, exclusive (UTC when naive); default: now.")
 ]
 
 

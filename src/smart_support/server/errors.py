@@ -6,12 +6,15 @@ becomes `internal_error` with a generic sentence, and its text goes to the log o
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smart_support.errors import (
@@ -32,6 +35,7 @@ HTTP_STATUS: dict[str, int] = {
     "bad_frame": 400,
     "bad_request": 400,
     "body_too_large": 413,
+    "method_not_allowed": 405,
     "unauthorized": 401,
     "forbidden": 403,
     "identity_refused": 403,
@@ -70,9 +74,91 @@ PROTOCOL_MESSAGES: dict[str, str] = {
     "forbidden": "A valid operator token is required.",
     "not_found": "Not found.",
     "bad_request": "That request could not be understood.",
+    "method_not_allowed": "That method is not allowed here (see the Allow header).",
     "body_too_large": f"That request is too large (at most {MAX_BODY_BYTES // 1024} KiB).",
     "internal_error": SmartSupportError.public_message,
 }
+
+
+class ErrorBody(BaseModel):
+    """Every REST error answer: a stable `code` (the table in docs/protocol.md) and a
+    `message` safe to show anyone; the details of unexpected errors stay in the server log."""
+
+    code: str
+    message: str
+
+
+#: What each refusal status means, as the OpenAPI document lists it.
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "`bad_request`: an invalid parameter or body (or a more specific code).",
+    401: "`unauthorized`: a missing or wrong operator token.",
+    404: "`operator_disabled` (no OPERATOR_TOKEN configured) or the record does not exist.",
+    405: "`method_not_allowed`: the `Allow` header lists the methods of this path.",
+    409: "The record is not in a state that allows this (the code says which).",
+    413: "`body_too_large`: the request body is over the limit; it was not read.",
+    422: "The request was understood but cannot be carried out (the code says why).",
+    502: "A system behind this one did not answer as it should.",
+    503: "`store_unavailable`: the database did not answer; try again in a moment.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route that may answer these refusals, each as an `ErrorBody`."""
+    return {s: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[s]} for s in statuses}
+
+
+#: Every operation may be refused these: a body or parameter that does not validate, a body
+#: too large to read (EdgeMiddleware).
+_EVERY_OPERATION: tuple[int, ...] = (400, 413)
+#: Operations behind the operator token: refused without it (or without OPERATOR_TOKEN), and
+#: each reads the database.
+_OPERATOR_OPERATION: tuple[int, ...] = (401, 404, 503)
+
+
+def _documented(status: int) -> dict[str, Any]:
+    body = {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+    return {"description": ERROR_DESCRIPTIONS[status], "content": {"application/json": body}}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the app's OpenAPI document say which refusals it answers, as `ErrorBody`.
+
+    FastAPI documents a 422 `HTTPValidationError` for every operation with parameters, but
+    `on_validation_error` answers 400 `bad_request`: that 422 is replaced by the 400 of every
+    operation (a route's own 422, declared with `error_responses`, is kept). Operations with a
+    security requirement (the operator token: `rest.require_operator`) get its refusals; the
+    others that a route can answer are declared on the route. Schemathesis checks the server
+    against this document (tests/test_schemathesis.py).
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ErrorBody"] = ErrorBody.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.setdefault("responses", {})
+                generic = responses.get("422", {})
+                if "HTTPValidationError" in str(generic.get("content", {})):
+                    del responses["422"]
+                statuses = _EVERY_OPERATION
+                if operation.get("security"):
+                    statuses += _OPERATOR_OPERATION
+                for status in statuses:
+                    responses.setdefault(str(status), _documented(status))
+        for unused in ("HTTPValidationError", "ValidationError"):  # in that order
+            rest = {k: v for k, v in schemas.items() if k != unused}
+            if f'/{unused}"' not in json.dumps([document["paths"], rest]):
+                schemas.pop(unused, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def describe(exc: BaseException) -> tuple[str, str]:
@@ -177,6 +263,24 @@ class EdgeMiddleware:
             await http_error(code, message)(scope, receive, send)
 
 
+def allowed_methods(request: Request) -> str | None:
+    """The `Allow` header of a 405 for this request's path: the methods the OpenAPI document
+    lists for it (None for a path it does not have). The web UI's mount at `/` takes every
+    path, so a POST endpoint asked with GET is refused by it, and it would say `GET, HEAD`."""
+    index: list[tuple[re.Pattern[str], str]] | None = getattr(request.app.state, "allow", None)
+    if index is None:
+        index = []
+        for template, operations in request.app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            methods = {m.upper() for m in operations}
+            if "GET" in methods:
+                methods.add("HEAD")
+            index.append((re.compile(pattern), ", ".join(sorted(methods))))
+        request.app.state.allow = index
+    path = request.url.path
+    return next((methods for pattern, methods in index if pattern.fullmatch(path)), None)
+
+
 def install_handlers(app: FastAPI, larger_bodies: dict[str, int] | None = None) -> None:
     """Register the exception handlers that turn every error into `{"code", "message"}`.
 
@@ -200,13 +304,25 @@ def install_handlers(app: FastAPI, larger_bodies: dict[str, int] | None = None) 
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
         return http_error("bad_request", f"Invalid request ({fields}).")
 
-    async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "body_too_large"}.get(
-            exc.status_code, "bad_request"
-        )
+        status = exc.status_code
+        allow = allowed_methods(request) if status in (404, 405) else None
+        if status == 404 and allow is not None and request.method not in allow.split(", "):
+            status = 405  # an API path asked with another method; the UI's mount said 404
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "body_too_large",
+        }.get(status, "bad_request")
         response = http_error(code)
-        response.status_code = exc.status_code
+        response.status_code = status
+        if exc.headers:
+            response.headers.update(exc.headers)
+        if status == 405 and allow is not None:  # RFC 9110: a 405 lists what would work
+            response.headers["Allow"] = allow
         return response
 
     app.add_exception_handler(ApiError, on_api_error)
@@ -214,3 +330,4 @@ def install_handlers(app: FastAPI, larger_bodies: dict[str, int] | None = None) 
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_middleware(EdgeMiddleware, larger_bodies=larger_bodies)  # unexpected errors, sizes
+    document_errors(app)

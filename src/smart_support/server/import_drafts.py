@@ -27,7 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from smart_support.openapi.classify.review import carried_changes, operations_diff
 from smart_support.registry.schema import NAME_PATTERN
 from smart_support.runtime import activation
-from smart_support.server.errors import ApiError
+from smart_support.server.errors import ApiError, error_responses
 from smart_support.server.protocol import ID_PATTERN, storable
 from smart_support.server.rest import OPERATOR_NAME, EngineDep, OperatorDep
 from smart_support.store import rows
@@ -339,7 +339,12 @@ async def get_draft(import_id: ImportId, engine: EngineDep, _: OperatorDep) -> I
     return await answer(engine, await _draft(engine, import_id))
 
 
-@router.post(PATH + "/{import_id}/changes", tags=["operator"], status_code=201)
+@router.post(
+    PATH + "/{import_id}/changes",
+    tags=["operator"],
+    status_code=201,
+    responses=error_responses(409),  # import_closed, confirmation_needed
+)
 async def change_draft(
     import_id: ImportId, body: ChangeIn, engine: EngineDep, operator: OperatorDep
 ) -> ImportDraftOut:
@@ -390,7 +395,11 @@ async def _close(
     return await answer(engine, draft)
 
 
-@router.post(PATH + "/{import_id}/accept", tags=["operator"])
+@router.post(
+    PATH + "/{import_id}/accept",
+    tags=["operator"],
+    responses=error_responses(409, 422),  # import_closed; activation_failed
+)
 async def accept_draft(
     import_id: ImportId, engine: EngineDep, operator: OperatorDep, body: ActorIn | None = None
 ) -> ImportDraftOut:
@@ -410,7 +419,11 @@ async def accept_draft(
     return await answer(engine, draft)
 
 
-@router.post(PATH + "/{import_id}/discard", tags=["operator"])
+@router.post(
+    PATH + "/{import_id}/discard",
+    tags=["operator"],
+    responses=error_responses(409),  # import_closed
+)
 async def discard_draft(
     import_id: ImportId, engine: EngineDep, operator: OperatorDep, body: ActorIn | None = None
 ) -> ImportDraftOut:

@@ -34,7 +34,7 @@ from smart_support.openapi.load import (
 from smart_support.registry.schema import AuthSpec, check_http_url
 from smart_support.runtime.activation import keep_document
 from smart_support.runtime.engine import Engine
-from smart_support.server.errors import ApiError
+from smart_support.server.errors import ApiError, error_responses
 from smart_support.server.import_drafts import (
     PATH,
     ImportDraftOut,
@@ -215,11 +215,37 @@ def runner(engine: Engine, settings: Settings) -> Runner:
     return run
 
 
+def _inlined(schema: Any, defs: dict[str, Any]) -> Any:
+    """`schema` with its `#/$defs/...` references replaced by what they name."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inlined(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(v, defs) for v in schema]
+    return schema
+
+
+def _body_schema() -> dict[str, Any]:
+    """ImportIn as the OpenAPI document's request body: the handler reads the body itself
+    (after the token check), so FastAPI does not know it; clients and tests must."""
+    schema = ImportIn.model_json_schema(ref_template="#/$defs/{model}")
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": _inlined(schema, schema.get("$defs", {}))}},
+    }
+
+
 @router.post(
     PATH,
     tags=["operator"],
     status_code=202,
-    responses={201: {"model": ImportDraftOut, "description": "With `?wait=true`: the draft."}},
+    responses={
+        201: {"model": ImportDraftOut, "description": "With `?wait=true`: the draft."},
+        **error_responses(422),  # spec_error, spec_refused (with ?wait=true)
+    },
+    openapi_extra={"requestBody": _body_schema()},
 )
 async def operator_import(
     request: Request,

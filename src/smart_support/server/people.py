@@ -19,7 +19,7 @@ from smart_support.errors import ConversationNotFound, SmartSupportError
 from smart_support.escalation import people
 from smart_support.escalation.hours import check_hours, handoff_promise
 from smart_support.escalation.people import MAX_NAME_CHARS, MAX_TEXT_CHARS
-from smart_support.server.errors import HTTP_STATUS
+from smart_support.server.errors import HTTP_STATUS, error_responses
 from smart_support.server.rest import ConversationId, EngineDep, OperatorDep
 from smart_support.settings import Settings
 from smart_support.store.records import Conversation
@@ -49,18 +49,32 @@ def _refused(exc: SmartSupportError) -> JSONResponse:
     return JSONResponse({"code": exc.code, "message": message}, status_code=status)
 
 
+#: A name as `escalation.people` takes it: letters, digits, spaces and . @ ' - once the
+#: surrounding white space is stripped, and not empty then. Only documented (the schema's
+#: `pattern`): `escalation.people` refuses the rest itself, in words that say what is wrong.
+NAME_PATTERN = r"^\s*[\w.@'-][\w .@'-]*\s*$"
+
+
 class TakeOverIn(BaseModel):
     name: str = Field(
-        min_length=1, max_length=MAX_NAME_CHARS, description="The person, as the customer sees it."
+        min_length=1,
+        max_length=MAX_NAME_CHARS,
+        description="The person, as the customer sees it.",
+        json_schema_extra={"pattern": NAME_PATTERN},
     )
 
 
 class MessageIn(BaseModel):
-    text: str = Field(max_length=MAX_TEXT_CHARS)
+    text: str = Field(
+        max_length=MAX_TEXT_CHARS,
+        description="Plain text, not only white space.",
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
+    )
     name: str | None = Field(
         None,
         max_length=MAX_NAME_CHARS,
         description="Who writes; when given, it must be the person holding the conversation.",
+        json_schema_extra={"pattern": NAME_PATTERN},
     )
 
 
@@ -133,7 +147,15 @@ async def operator_escalations(
     return Escalations(escalations=found[:limit], promise=handoff_promise(engine.settings))
 
 
-@router.post("/api/v1/operator/conversations/{conversation_id}/takeover", response_model=Held)
+#: `conversation_held`, `not_held`.
+_CONFLICTS = error_responses(409)
+
+
+@router.post(
+    "/api/v1/operator/conversations/{conversation_id}/takeover",
+    response_model=Held,
+    responses=_CONFLICTS,
+)
 async def operator_take_over(
     conversation_id: ConversationId, body: TakeOverIn, engine: EngineDep, _: OperatorDep
 ) -> Held | JSONResponse:
@@ -148,7 +170,11 @@ async def operator_take_over(
     return Held(conversation_id=conversation_id, held_by=joined.name, held_since=since)
 
 
-@router.post("/api/v1/operator/conversations/{conversation_id}/messages", response_model=Sent)
+@router.post(
+    "/api/v1/operator/conversations/{conversation_id}/messages",
+    response_model=Sent,
+    responses=_CONFLICTS,
+)
 async def operator_message(
     conversation_id: ConversationId, body: MessageIn, engine: EngineDep, _: OperatorDep
 ) -> Sent | JSONResponse:
@@ -160,7 +186,11 @@ async def operator_message(
     return Sent(conversation_id=conversation_id, name=sent.name, text=sent.text)
 
 
-@router.post("/api/v1/operator/conversations/{conversation_id}/handback", response_model=HandedBack)
+@router.post(
+    "/api/v1/operator/conversations/{conversation_id}/handback",
+    response_model=HandedBack,
+    responses=_CONFLICTS,
+)
 async def operator_hand_back(
     conversation_id: ConversationId, engine: EngineDep, _: OperatorDep
 ) -> HandedBack | JSONResponse:

@@ -14,7 +14,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, assert_never
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
 
 from smart_support.escalation.people import (
     MAX_NAME_CHARS,
@@ -66,6 +74,22 @@ def storable(value: str) -> str:
 
 #: An id or token the server issued.
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
+
+#: The start of an ISO 8601 datetime: a date, `T` or a space, hours and minutes.
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def iso_datetime(value: Any) -> Any:
+    """`value` unchanged if it is text that reads as an ISO datetime, else ValueError. Pydantic
+    alone would also take a number of seconds since 1970 or a bare date, which the API does
+    not promise: `until=0.5` is a typo to refuse, not January 1970."""
+    if isinstance(value, str) and not _ISO_DATETIME.match(value):
+        raise ValueError("must be an ISO 8601 datetime, such as 2026-11-25T12:00:00Z")
+    return value
+
+
+#: A datetime parameter of the REST API: ISO 8601 text only (UTC when it has no offset).
+IsoDatetime = Annotated[datetime, BeforeValidator(iso_datetime)]
 
 
 class _ClientFrame(BaseModel):

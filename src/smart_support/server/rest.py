@@ -14,8 +14,9 @@ import secrets
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Security
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
 
 from smart_support.errors import ConversationNotFound, StoreUnavailable
@@ -35,8 +36,8 @@ from smart_support.replay import (
 )
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import ApprovalRequest, ApprovalResolved, TurnError
-from smart_support.server.errors import ApiError
-from smart_support.server.protocol import ID_PATTERN, TranscriptFrame, storable
+from smart_support.server.errors import ApiError, error_responses
+from smart_support.server.protocol import ID_PATTERN, IsoDatetime, TranscriptFrame, storable
 from smart_support.store.listing import ConversationFilter
 from smart_support.store.records import Conversation
 from smart_support.store.rows import MAX_PAGE_KINDS
@@ -81,19 +82,30 @@ def get_redactor(request: Request) -> Redactor:
 RedactorDep = Annotated[Redactor, Depends(get_redactor)]
 
 
-def require_operator(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> str:
+#: The operator token as the OpenAPI document's security scheme, so that the document says
+#: which operations need it (and clients and schemathesis send it); checked by us, not by it.
+OPERATOR_BEARER = HTTPBearer(
+    scheme_name="operator",
+    description="`Authorization: Bearer <OPERATOR_TOKEN>`",
+    auto_error=False,
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(OPERATOR_BEARER)]
+
+
+def check_operator(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
     """Check the operator bearer token; returns the name used as `decided_by`."""
     expected = request.app.state.settings.operator_token
     if not expected:
         raise ApiError("operator_disabled")
-    scheme, _, presented = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(
-        presented.strip().encode(), expected.encode()
-    ):
+    presented = credentials.credentials.strip() if credentials is not None else ""
+    if not secrets.compare_digest(presented.encode(), expected.encode()):
         raise ApiError("unauthorized", "A valid operator token is required.")
     return "operator"
+
+
+def require_operator(request: Request, credentials: Credentials = None) -> str:
+    """The operator API's dependency: `check_operator` on the request's bearer token."""
+    return check_operator(request, credentials)
 
 
 OperatorDep = Annotated[str, Depends(require_operator)]
@@ -154,7 +166,15 @@ class DecisionOut(BaseModel):
     events: list[dict[str, Any]] = Field(description="What the resumed turn emitted.")
 
 
-@router.get("/healthz", tags=["health"])
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "The store, or what the answer names, is not ready.",
+        "model": dict[str, Any],
+    }
+}
+
+
+@router.get("/healthz", tags=["health"], responses=_UNAVAILABLE)
 async def healthz(engine: EngineDep) -> JSONResponse:
     """200 when the store answers, 503 when it does not."""
     try:
@@ -173,7 +193,7 @@ def _mcp_servers(engine: Engine) -> dict[str, Any]:
     return servers
 
 
-@router.get("/readyz", tags=["health"])
+@router.get("/readyz", tags=["health"], responses=_UNAVAILABLE)
 async def readyz(engine: EngineDep, request: Request) -> JSONResponse:
     """200 when the database answers, its schema is at the newest migration and the MCP
     sessions are up; 503 naming what is not (`not_ready`). See docs/operations.md."""
@@ -184,14 +204,20 @@ async def readyz(engine: EngineDep, request: Request) -> JSONResponse:
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-@router.get("/metrics", tags=["health"], response_class=Response)
-async def prometheus_metrics(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Response:
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        **error_responses(401, 404),
+    },
+)
+async def prometheus_metrics(request: Request, credentials: Credentials = None) -> Response:
     """Prometheus metrics (text format). With OPERATOR_TOKEN set a scraper presents it as a
     bearer token; without one only clients on this machine are answered."""
     if request.app.state.settings.operator_token:
-        require_operator(request, authorization)
+        check_operator(request, credentials)
     elif (request.client.host if request.client else "") not in _LOOPBACK:
         raise ApiError("operator_disabled")
     body, content_type = metrics.render()
@@ -210,7 +236,11 @@ async def info(engine: EngineDep, request: Request) -> Info:
     )
 
 
-@router.get("/api/v1/conversations/{conversation_id}/transcript", tags=["chat"])
+@router.get(
+    "/api/v1/conversations/{conversation_id}/transcript",
+    tags=["chat"],
+    responses=error_responses(404, 503),
+)
 async def transcript(
     conversation_id: ConversationId,
     engine: EngineDep,
@@ -240,7 +270,11 @@ async def operator_approvals(
     return [OperatorApproval.from_record(a) for a in pending]
 
 
-@router.post("/api/v1/operator/approvals/{approval_id}/decision", tags=["operator"])
+@router.post(
+    "/api/v1/operator/approvals/{approval_id}/decision",
+    tags=["operator"],
+    responses=error_responses(409),
+)
 async def operator_decide(
     approval_id: ApprovalId, body: DecisionIn, engine: EngineDep, operator: OperatorDep
 ) -> DecisionOut:
@@ -274,8 +308,8 @@ async def operator_conversations(
         str | None, Query(max_length=200, description="Only those this agent answered in.")
     ] = None,
     escalated: bool | None = None,
-    since: Annotated[datetime | None, Query(description="Created at or after.")] = None,
-    until: Annotated[datetime | None, Query(description="Created before.")] = None,
+    since: Annotated[IsoDatetime | None, Query(description="Created at or after.")] = None,
+    until: Annotated[IsoDatetime | None, Query(description="Created before.")] = None,
     before: Annotated[
         str | None,
         Query(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from smart_support.escalation.outbox import WebhookRequestError, replay
 from smart_support.server.errors import ApiError
-from smart_support.server.rest import EngineDep, OperatorDep
+from smart_support.server.rest import MAX_OFFSET, EngineDep, OperatorDep
 from smart_support.store.records import WebhookDelivery
 
 router = APIRouter()
@@ -80,7 +80,7 @@ async def list_deliveries(
     status: Literal["pending", "delivered", "dead", "disabled"] | None = None,
     conversation_id: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DeliveriesPage:
     """Webhook deliveries, newest first; `status=dead` is the dead-letter list."""
     found = await engine.store.list_webhook_deliveries(
