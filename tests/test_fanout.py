@@ -128,3 +128,21 @@ async def test_publishing_while_the_database_is_away_neither_raises_nor_blocks(
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
         await fanout.stop()
+
+
+async def test_events_of_conversations_nobody_follows_here_are_not_delivered(pg_url: str) -> None:
+    heard = Heard()
+    sender = PostgresFanout(pg_url, lambda _: None)
+    listener = PostgresFanout(pg_url, heard, wants=lambda conversation: conversation == "mine")
+    await sender.start()
+    await listener.start()
+    try:
+        for conversation in ("theirs", "mine", "theirs", "mine"):
+            sender.publish(ReplyEnd(conversation_id=conversation, agent="a", text=conversation))
+        await sender.flush()
+        events = await heard.at_least(2)
+        await asyncio.sleep(0.2)
+    finally:
+        await sender.stop()
+        await listener.stop()
+    assert [e.text for e in events] == ["mine", "mine"]

@@ -57,12 +57,15 @@ class NoFanout:
 
 
 @asynccontextmanager
-async def open_fanout(settings: Settings, deliver: Deliver) -> AsyncIterator[Fanout]:
-    """The fanout `settings` call for, listening (deliveries to `deliver`) until exit."""
+async def open_fanout(
+    settings: Settings, deliver: Deliver, wants: Callable[[str], bool]
+) -> AsyncIterator[Fanout]:
+    """The fanout `settings` call for, listening until exit: the events of the conversations
+    `wants` names go to `deliver`."""
     if not settings.is_postgres:
         yield NoFanout()
         return
-    fanout = PostgresFanout(settings.database_url, deliver)
+    fanout = PostgresFanout(settings.database_url, deliver, wants=wants)
     await fanout.start()
     try:
         yield fanout

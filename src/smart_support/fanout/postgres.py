@@ -61,14 +61,25 @@ class PostgresFanout:
     Args:
         url: The database URL (the one the store uses).
         deliver: Called with each event another process published, in order.
+        wants: Whether a conversation's events are wanted here (someone follows it); all
+            are, by default.
         origin: This process's name on the channel; random by default.
     """
 
     def __init__(
-        self, url: str, deliver: Callable[[Any], None], *, origin: str | None = None
+        self,
+        url: str,
+        deliver: Callable[[Any], None],
+        *,
+        wants: Callable[[str], bool] | None = None,
+        origin: str | None = None,
     ) -> None:
         self.url = normalize_url(url)
         self.deliver = deliver
+        #: Whether anyone here follows a conversation: the others' events of conversations
+        #: nobody here follows are dropped before they are rebuilt (most of them, with many
+        #: processes: each process hears every other's).
+        self.wants = wants or (lambda _: True)
         self.origin = origin or secrets.token_hex(8)
         #: Events to send, and flush marks (None, a future set once all before it are sent).
         self._queue: asyncio.Queue[tuple[dict[str, Any] | None, asyncio.Future[None] | None]] = (
@@ -215,8 +226,9 @@ class PostgresFanout:
                 return
             chunk = "".join(self._partial.pop(key))
         try:
-            events = [decode(data) for data in json.loads(chunk)]
-        except (ValueError, ValidationError) as exc:
+            listed = json.loads(chunk)
+            events = [decode(d) for d in listed if self.wants(str(d.get("conversation_id")))]
+        except (ValueError, ValidationError, AttributeError, TypeError) as exc:
             log.warning("ignored live events another process sent that do not read: %s", exc)
             return
         for event in events:

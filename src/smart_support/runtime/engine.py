@@ -206,7 +206,9 @@ class Engine:
             engine.customer_tools = _customer_tools(registry, toolkit)
             engine.toolkits.append(toolkit)
             engine._builder = _Builder(stack, build)
-            engine.fanout = await stack.enter_async_context(open_fanout(settings, engine.deliver))
+            engine.fanout = await stack.enter_async_context(
+                open_fanout(settings, engine.deliver, engine.follows)
+            )
             stack.callback(engine.imports.close)
             log.info(
                 "engine ready: %s, %d agents, %s",
@@ -374,6 +376,10 @@ class Engine:
             yield queue
         finally:
             self._all_subscribers.discard(queue)
+
+    def follows(self, conversation_id: str) -> bool:
+        """Whether anything in this process follows the conversation's live events."""
+        return bool(self._all_subscribers) or conversation_id in self._subscribers
 
     def deliver(self, event: Any) -> None:
         """Hand a live event to this process's subscribers (its own, or one another process
