@@ -4,6 +4,15 @@ Each method is one SQL statement run with ``execute_fetchall`` (one hop to aiosq
 so statements of concurrent coroutines never interleave inside a method, and SQLite's write lock
 makes each statement atomic against other connections and processes too.
 
+The small keyed statements of a turn (`DIRECT`: append an event, record usage, read a
+conversation or an approval...) skip the hop: they run on the event loop's thread through a
+second connection that never waits for a lock (busy timeout 0). A statement that finds the write
+lock taken (the checkpointer's connection is writing) is run again the usual way, in the worker
+thread, which waits up to `busy_timeout`. About 15 statements a turn each cost a round trip
+through a thread and the GIL (a wake-up, a hand-over, a callback back on the loop) that is
+longer than the statement itself; anything that may read many rows still goes to the thread, so
+it never holds up the loop.
+
 Unavailability: a file that cannot be opened (its directory is missing, permissions) or a write
 lock held by someone else for longer than `busy_timeout` raise StoreUnavailable. The connection is
 opened lazily and retried on the next call, so the store recovers by itself once the file can be
@@ -35,6 +44,25 @@ logger = logging.getLogger("smart_support.store")
 #: Conversation locks are per process: two SqliteStore objects on one file exclude each other.
 _PROCESS_LOCKS = KeyedLocks()
 
+#: Statements (by the name the store gives them) that run on the loop's thread: one row or a
+#: handful, found by key. A name not listed runs in aiosqlite's worker thread.
+DIRECT = frozenset(
+    {
+        "append_event",
+        "begin_action",
+        "create_approval",
+        "create_conversation",
+        "finish_action",
+        "get_action",
+        "get_approval",
+        "get_conversation",
+        "record_usage",
+        "set_active_agent",
+    }
+)
+#: SQLITE_BUSY and SQLITE_LOCKED (primary result codes): another connection has the lock.
+_BUSY_CODES = (5, 6)
+
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether a SQLite error means "the database cannot be used right now" (not a bug of ours)."""
@@ -59,6 +87,8 @@ class SqliteStore(SqlStore):
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._conn: aiosqlite.Connection | None = None
+        #: The loop thread's own connection, for DIRECT statements (opened on first use).
+        self._direct: sqlite3.Connection | None = None
         self._open_lock = asyncio.Lock()
         # One connection for every coroutine: a transaction holds it, so no other coroutine's
         # statement runs inside (or is rolled back with) someone else's transaction.
@@ -98,8 +128,33 @@ class SqliteStore(SqlStore):
             metrics.database_error(what)
             raise StoreUnavailable(f"SQLite database {self.path} unavailable: {exc}") from exc
 
+    def _direct_connection(self) -> sqlite3.Connection:
+        if self._direct is None:
+            conn = sqlite3.connect(
+                str(self.path), timeout=0, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            try:
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                # A commit that checkpoints the WAL copies pages and fsyncs: leave that to the
+                # worker thread's connection and the checkpointer's, off the loop.
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+            except BaseException:
+                conn.close()
+                raise
+            self._direct = conn
+        return self._direct
+
     async def _fetch(self, what: str, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         async with self._translated(what), self._use_lock:
+            if what in DIRECT:
+                try:
+                    return self._direct_connection().execute(sql, params).fetchall()
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF not in _BUSY_CODES:
+                        raise
+                    # The write lock is taken: wait for it in the worker thread, as any other.
             conn = await self._connection()
             return list(await conn.execute_fetchall(sql, params))
 
@@ -131,6 +186,9 @@ class SqliteStore(SqlStore):
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            direct.close()
         if conn is not None:
             await conn.close()
 
