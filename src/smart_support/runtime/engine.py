@@ -485,7 +485,7 @@ class Engine:
     async def recover(self) -> None:
         """After a restart: finish conversations whose approval was decided but not resumed
         (the gate reports an interrupted call's outcome as unknown instead of repeating it)."""
-        for approval in await self.store.list_approvals(None, "approved"):
+        for approval in await self.store.unfinished_approvals():
             state = await self.graph.aget_state(self._config(approval.conversation_id))
             if state.interrupts:
                 log.warning("resuming conversation %s after a restart", approval.conversation_id)

@@ -88,6 +88,13 @@ LIST_APPROVALS = (
     "SELECT * FROM approvals WHERE (CAST(:cid AS TEXT) IS NULL OR conversation_id = :cid)"
     " AND (CAST(:status AS TEXT) IS NULL OR status = :status) ORDER BY created_at, id"
 )
+#: Approved, and their call not run to an end: never started (the resume did not happen yet), or
+#: started and not finished (the process died in it).
+UNFINISHED_APPROVALS = (
+    "SELECT a.* FROM approvals a LEFT JOIN actions x ON x.approval_id = a.id"
+    " WHERE a.status = 'approved' AND (x.idempotency_key IS NULL OR x.status = 'started')"
+    " ORDER BY a.created_at, a.id"
+)
 #: Compare-and-set from pending; approved/rejected at or after expires_at become expired.
 #: `{elapsed}`: the dialect's seconds from created_at to :now (`Dialect.elapsed`).
 DECIDE_APPROVAL = (
@@ -366,6 +373,10 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
         found = await self._run(
             "list_approvals", LIST_APPROVALS, cid=conversation_id, status=status
         )
+        return [rows.approval(r, json_text=self._sql.json_text) for r in found]
+
+    async def unfinished_approvals(self) -> list[Approval]:
+        found = await self._run("unfinished_approvals", UNFINISHED_APPROVALS)
         return [rows.approval(r, json_text=self._sql.json_text) for r in found]
 
     async def decide_approval(
