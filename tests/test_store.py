@@ -309,18 +309,25 @@ async def test_due_approvals_are_the_pending_ones_past_expiry(store: Store) -> N
     assert await store.due_approvals(T0 - timedelta(minutes=1)) == []
 
 
-async def test_unfinished_approvals_are_approved_ones_whose_call_did_not_end(
+async def test_unfinished_approvals_are_decided_ones_whose_step_may_wait_to_be_resumed(
     store: Store,
 ) -> None:
-    for n, outcome in enumerate(("not run", "running", "succeeded", "failed", "rejected")):
-        await store.create_approval(approval(f"ap-{n}", created_at=T0 + timedelta(seconds=n)))
-        status = "rejected" if outcome == "rejected" else "approved"
+    outcomes = ("not run", "running", "succeeded", "failed", "rejected", "pending", "old no")
+    for n, outcome in enumerate(outcomes):
+        created = T0 - timedelta(days=3) if outcome == "old no" else T0 + timedelta(seconds=n)
+        await store.create_approval(
+            approval(f"ap-{n}", created_at=created, expires_at=T0 + timedelta(hours=1))
+        )
+        if outcome == "pending":
+            continue
+        status = "rejected" if outcome.endswith("no") or outcome == "rejected" else "approved"
         await store.decide_approval(f"ap-{n}", status, "operator", T0 + timedelta(seconds=n))
         if outcome in ("running", "succeeded", "failed"):
             await store.begin_action(f"key-{n}", f"ap-{n}", "c-1", "cancel", {}, T0)
         if outcome in ("succeeded", "failed"):
             await store.finish_action(f"key-{n}", outcome, {"ok": 1}, T0)  # type: ignore[arg-type]
-    assert [a.id for a in await store.unfinished_approvals()] == ["ap-0", "ap-1"]
+    unfinished = await store.unfinished_approvals(since=T0 - timedelta(days=1))
+    assert [a.id for a in unfinished] == ["ap-0", "ap-1", "ap-4"]
 
 
 # -- action ledger ------------------------------------------------------------------------------

@@ -80,6 +80,9 @@ MAX_MESSAGE_CHARS = 4000
 #: How far back a turn looks for customer messages that were stored but never answered.
 BACKLOG_EVENTS = 20
 UNANSWERED_NOTE = "{} Your message was saved and will be answered before your next one."
+#: A rejection or expiry decided this long before a restart (beyond the approvals' lifetime)
+#: is no longer looked for by `Engine.recover`.
+RECOVER_DECIDED_SECONDS = 24 * 3600
 #: How many checkpoints back a decision looks for the step its approval paused.
 HISTORY_SEARCH = 200
 _DECLINE = re.compile(
@@ -483,16 +486,27 @@ class Engine:
         return expired
 
     async def recover(self) -> None:
-        """After a restart: finish conversations whose approval was decided but not resumed
-        (the gate reports an interrupted call's outcome as unknown instead of repeating it)."""
-        for approval in await self.store.unfinished_approvals():
-            state = await self.graph.aget_state(self._config(approval.conversation_id))
-            if state.interrupts:
-                log.warning("resuming conversation %s after a restart", approval.conversation_id)
-                async for _ in self._guarded(
-                    approval.conversation_id, self._resume(approval.conversation_id)
-                ):
-                    pass
+        """After a restart: resume the conversations whose approval was decided but whose
+        paused step was not resumed (the process died in between, or in the step): the
+        customer is told the outcome without writing again. An approved call that was
+        interrupted mid-way is reported as outcome unknown, never repeated (the gate). Only a
+        step still paused for that very approval is resumed: one paused for another, pending
+        approval keeps waiting, and a step resumed already is not run twice."""
+        since = datetime.now(UTC) - timedelta(
+            seconds=self.settings.approval_ttl_seconds + RECOVER_DECIDED_SECONDS
+        )
+        resumed: set[str] = set()
+        for approval in await self.store.unfinished_approvals(since):
+            conversation_id = approval.conversation_id
+            if conversation_id in resumed:
+                continue
+            state = await self.graph.aget_state(self._config(conversation_id))
+            if not any((i.value or {}).get("approval_id") == approval.id for i in state.interrupts):
+                continue
+            log.warning("resuming conversation %s after a restart", conversation_id)
+            resumed.add(conversation_id)
+            async for _ in self._guarded(conversation_id, self._resume(conversation_id)):
+                pass
 
     async def _guarded(
         self, conversation_id: str, events: AsyncIterator[Event]

@@ -140,9 +140,10 @@ class Store(Protocol):
     async def list_approvals(
         self, conversation_id: str | None = None, status: ApprovalStatus | None = "pending"
     ) -> list[Approval]: ...
-    async def unfinished_approvals(self) -> list[Approval]:
-        """Approved approvals whose call never ran to an end (not started, or started and
-        not finished), oldest first: what a restart must resume (`Engine.recover`)."""
+    async def unfinished_approvals(self, since: datetime) -> list[Approval]:
+        """Decided approvals whose paused step a restart may have to resume (`Engine.recover`),
+        oldest first: approved ones whose call never ran to an end (not started, or started and
+        not finished), and rejected or expired ones created since `since`."""
 
     async def decide_approval(
         self,

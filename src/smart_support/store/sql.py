@@ -88,11 +88,14 @@ LIST_APPROVALS = (
     "SELECT * FROM approvals WHERE (CAST(:cid AS TEXT) IS NULL OR conversation_id = :cid)"
     " AND (CAST(:status AS TEXT) IS NULL OR status = :status) ORDER BY created_at, id"
 )
-#: Approved, and their call not run to an end: never started (the resume did not happen yet), or
-#: started and not finished (the process died in it).
+#: Decided approvals whose paused step may not have been resumed: approved ones whose call did
+#: not run to an end (never started, or started and not finished: the process died in it), and
+#: rejected or expired ones created since :since (nothing records their resume but the
+#: checkpoint, so the age bounds how many are looked at).
 UNFINISHED_APPROVALS = (
     "SELECT a.* FROM approvals a LEFT JOIN actions x ON x.approval_id = a.id"
-    " WHERE a.status = 'approved' AND (x.idempotency_key IS NULL OR x.status = 'started')"
+    " WHERE (a.status = 'approved' AND (x.idempotency_key IS NULL OR x.status = 'started'))"
+    " OR (a.status IN ('rejected', 'expired') AND a.created_at >= :since)"
     " ORDER BY a.created_at, a.id"
 )
 #: Compare-and-set from pending; approved/rejected at or after expires_at become expired.
@@ -375,8 +378,10 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
         )
         return [rows.approval(r, json_text=self._sql.json_text) for r in found]
 
-    async def unfinished_approvals(self) -> list[Approval]:
-        found = await self._run("unfinished_approvals", UNFINISHED_APPROVALS)
+    async def unfinished_approvals(self, since: datetime) -> list[Approval]:
+        found = await self._run(
+            "unfinished_approvals", UNFINISHED_APPROVALS, since=self._sql.moment(since)
+        )
         return [rows.approval(r, json_text=self._sql.json_text) for r in found]
 
     async def decide_approval(
