@@ -9,6 +9,7 @@ sentence clearly settles, "Yes." or "No." first. File names and scores stay out 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from smart_support.models.matching import STOP_WORDS, Matcher, stem, tokenize
@@ -111,6 +112,13 @@ def _covered(question: str, items: list[dict[str, Any]]) -> bool:
     return found * 2 >= len(words)
 
 
+@lru_cache(maxsize=256)
+def _matcher(docs: tuple[tuple[str, tuple[str, ...]], ...]) -> Matcher:
+    """A matcher over a search's passages: the same question finds the same passages, and
+    building the index was a quarter of the model's time on a help-center answer."""
+    return Matcher(dict(docs))
+
+
 def answer_passages(items: list[Any], question: str) -> str:
     """The reply to `question` from the passages a search returned, best first.
 
@@ -132,7 +140,11 @@ def answer_passages(items: list[Any], question: str) -> str:
         for n, parts in enumerate(split)
         for k, (text, _) in enumerate(parts)
     }
-    scores = Matcher(docs).scores(question) if question.strip() else {}
+    scores = (
+        _matcher(tuple((k, tuple(v)) for k, v in docs.items())).scores(question)
+        if question.strip()
+        else {}
+    )
     ranked = sorted(
         docs,
         key=lambda key: -scores.get(key, 0.0) * _RANK_DISCOUNT[int(key.split(":")[0])],

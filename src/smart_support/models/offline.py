@@ -59,6 +59,7 @@ from langchain_core.messages import (
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
@@ -98,6 +99,8 @@ CONTEXT_MESSAGES = 2
 THANKS_VERIFIED = "Thank you, that's confirmed."
 
 _PIECES = re.compile(r"\S+\s*|\s+")
+#: Tool schemas the model keeps converted (see `OfflineChatModel._formatted`).
+_MAX_FORMATTED = 512
 
 
 def approx_tokens(text: str) -> int:
@@ -126,6 +129,10 @@ class OfflineChatModel(BaseChatModel):
     #: The agents' descriptions from the last routing call (transfer tools), so an agent that
     #: cannot help can say what the whole assistant can do, not only its own tools.
     _team: dict[str, str] = PrivateAttr(default_factory=dict)
+    #: OpenAI-format schemas of the tools bound so far, by tool object: the agent graph binds
+    #: an agent's tools before every model call, and the conversion was a tenth of the model's
+    #: time. The tool is kept alongside so that a recycled id never finds another's schema.
+    _formatted: dict[int, tuple[Any, dict[str, Any]]] = PrivateAttr(default_factory=dict)
 
     @property
     def _llm_type(self) -> str:
@@ -150,8 +157,20 @@ class OfflineChatModel(BaseChatModel):
                 tool, or a tool name (or OpenAI dict) to always call that tool.
             **kwargs: Passed on to `bind` and ignored by the model.
         """
-        formatted = [convert_to_openai_tool(t) for t in tools]
+        formatted = [self._openai_tool(t) for t in tools]
         return self.bind(tools=formatted, tool_choice=tool_choice, **kwargs)
+
+    def _openai_tool(self, tool: Any) -> dict[str, Any]:
+        if not isinstance(tool, BaseTool):
+            return convert_to_openai_tool(tool)
+        known = self._formatted.get(id(tool))
+        if known is not None and known[0] is tool:
+            return known[1]
+        if len(self._formatted) >= _MAX_FORMATTED:  # tools rebuilt again and again (reloads)
+            self._formatted.clear()
+        schema = convert_to_openai_tool(tool)
+        self._formatted[id(tool)] = (tool, schema)
+        return schema
 
     # -- generation ------------------------------------------------------------------------------
 
