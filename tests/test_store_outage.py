@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import psycopg
 import pytest
 from langchain_core.runnables import RunnableConfig
 
-from pg_admin import PG_ADMIN_URL
+from pg_admin import database_down
 from smart_support.errors import StoreUnavailable
 from smart_support.settings import Settings
 from smart_support.store import (
@@ -42,22 +40,6 @@ def approval() -> Approval:
         "ap-1", "c-1", "orders", "cancel", "call-1", args, hash_args(args), "Cancel A-1",
         "pending", T0, T0 + timedelta(hours=1),
     )  # fmt: skip
-
-
-@contextmanager
-def database_down(pg_url: str) -> Iterator[None]:
-    """Refuse new connections to that database and end its sessions; undo on exit."""
-    name = pg_url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-        )
-    try:
-        yield
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
 
 
 async def test_a_postgres_outage_raises_store_unavailable_then_recovers_with_nothing_lost(

@@ -169,54 +169,45 @@ class AdvisoryLocks:
                 for every running statement, including a blocked ``pg_advisory_lock`` of
                 another process, which waits for us: a deadlock PostgreSQL cannot see.
         """
-        try:
-            conn = await self._waiters.getconn()
-        except UNAVAILABLE as exc:
-            raise _unavailable(exc) from exc
-        locked = False
-        try:
-            try:
-                if poll is None:
-                    await conn.execute(_WAIT, (name,))
-                    locked = True
-                while not locked:
-                    row = await (await conn.execute(_TRY + " AS ok", (name,))).fetchone()
-                    if not (locked := bool(row and row["ok"])):
-                        await asyncio.sleep(poll or 0)
-            except UNAVAILABLE as exc:
-                raise _unavailable(exc) from exc
+        async with self._on_connection(name, poll=poll, once=False):
             yield
-        finally:
-            clean = False
-            try:
-                if locked and not conn.closed:
-                    await conn.execute(_UNLOCK, (name,))
-                    clean = True
-            except Exception as exc:  # never hide the body's own exception behind this one
-                logger.warning("could not release advisory lock %r: %s", name, exc)
-            finally:
-                if not clean:
-                    await conn.close()
-                await self._waiters.putconn(conn)
 
     @asynccontextmanager
     async def attempt(self, name: str) -> AsyncIterator[bool]:
         """Try the lock once on a waiters-pool connection: yields whether it was granted (then
         held for the block, released after); no waiting."""
+        async with self._on_connection(name, poll=None, once=True) as locked:
+            yield locked
+
+    @asynccontextmanager
+    async def _on_connection(
+        self, name: str, *, poll: float | None, once: bool
+    ) -> AsyncIterator[bool]:
+        """The lock on a waiters-pool connection: one blocking wait, a try every `poll`
+        seconds, or (`once`) a single try; yields whether it is held."""
         try:
             conn = await self._waiters.getconn()
         except UNAVAILABLE as exc:
             raise _unavailable(exc) from exc
-        locked = False
+        locked = refused = False
         try:
             try:
-                row = await (await conn.execute(_TRY + " AS ok", (name,))).fetchone()
+                if poll is None and not once:
+                    await conn.execute(_WAIT, (name,))
+                    locked = True
+                while not locked and not refused:
+                    row = await (await conn.execute(_TRY + " AS ok", (name,))).fetchone()
+                    locked = bool(row and row["ok"])
+                    refused = once and not locked
+                    if not (locked or refused):
+                        await asyncio.sleep(poll or 0)
             except UNAVAILABLE as exc:
                 raise _unavailable(exc) from exc
-            locked = bool(row and row["ok"])
             yield locked
         finally:
-            clean = not locked
+            # A wait that did not end in the lock (cancelled, server gone) may still be granted:
+            # closing the session is what drops it. A refused try leaves nothing behind.
+            clean = refused
             try:
                 if locked and not conn.closed:
                     await conn.execute(_UNLOCK, (name,))
