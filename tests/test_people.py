@@ -152,6 +152,25 @@ async def test_an_operator_takes_over_by_rest_and_the_agents_stay_silent_until_h
         assert usage_rows(sqlite_url) > before
 
 
+async def test_closing_a_held_conversation_hands_it_back_to_the_agents(server: str) -> None:
+    async with connect(server) as ws, operator(server) as api:
+        chat = Chat(ws)
+        conversation_id = await escalated(chat)
+        path = f"{OPERATOR_API}/conversations/{conversation_id}"
+        taken = await api.post(f"{path}/takeover", json={"name": "Sam"})
+        assert taken.status_code == 200, taken.text
+        assert (await chat.recv())["type"] == "person_joined"
+        closed = await api.post(f"{path}/close")
+        assert closed.status_code == 200, closed.text
+        left = await chat.recv()
+        assert (left["type"], left["name"]) == ("person_left", "Sam")
+        waiting = (await api.get(f"{OPERATOR_API}/escalations")).json()["escalations"]
+        assert all(e["held_by"] is None for e in waiting if e["conversation_id"] == conversation_id)
+        # The customer comes back later: the agents answer, nobody holds it any more.
+        answer = await chat.say("What's the status of order 1042?")
+        assert answer[-1]["type"] == "reply_end", answer
+
+
 async def test_a_second_operator_is_refused_with_409_naming_who_holds_it(server: str) -> None:
     async with connect(server) as ws, operator(server) as api:
         conversation_id = await escalated(Chat(ws))

@@ -11,6 +11,7 @@ tokens and cost of the model calls made for it included (no append of their own)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -34,6 +35,7 @@ from smart_support.errors import (
     SmartSupportError,
     StoreUnavailable,
 )
+from smart_support.escalation import people
 from smart_support.escalation.outbox import (
     APPROVAL_REQUESTED,
     approval_messages,
@@ -320,6 +322,12 @@ class Engine:
             events = await self.transcript(conversation_id)
             if idle_before is not None and events and events[-1].created_at >= idle_before:
                 return conversation, False  # a message came in since it was found idle
+            if conversation.held_by is not None:
+                # Nobody is left holding a closed conversation: the customer is told the
+                # person left, and a message that reopens it is answered by the agents.
+                with contextlib.suppress(people.NotHeld):
+                    await people.hand_back(self, conversation_id)
+                events = await self.transcript(conversation_id)
             result = outcome(events, escalated=conversation.escalated)
             now = datetime.now(UTC)
             webhooks = closed_messages(self.settings, conversation, result, now)
