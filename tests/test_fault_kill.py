@@ -338,15 +338,11 @@ def test_without_the_variable_a_fail_point_returns_at_once(monkeypatch: pytest.M
     failpoint("after_intent")  # still alive
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine.recover() resumes conversations of approved approvals only: a rejection "
-    "(or an expiry) stored by a process that died before resuming is told to the customer "
-    "only when they write again",
-)
 def test_a_server_killed_after_a_rejection_is_stored_tells_the_customer_after_the_restart(
     lane: Lane, pg_url: str, shop: GatedShop
 ) -> None:
+    """Not an approved write, but the same boundary: the customer must not have to write
+    again to learn that nothing was changed."""
     customer = open_orders()[-1]
     server = lane.start()
     arm(lane.failpoints, "after_decision")
@@ -378,15 +374,11 @@ async def approve_one_then_ask_another(url: str, customer: Customer, second: int
     return Approved(started["conversation_id"], started["token"], waiting[-1]["approval_id"], [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Engine.recover() resumes the latest paused step of every conversation that ever had "
-    "an approved approval, even when that step waits for another, still pending approval: each "
-    "restart asks the customer again (one more approval_requested in the transcript)",
-)
 def test_a_restart_does_not_ask_again_for_an_approval_that_is_still_pending(
     lane: Lane, shop: GatedShop
 ) -> None:
+    """Recovery resumes only a step paused for the decided approval: a conversation whose
+    first cancellation is done and whose second waits is left waiting, asked once."""
     maya = next(c for c in open_orders() if c.order_id == 1042)
     server = lane.start()
     waiting = asyncio.run(approve_one_then_ask_another(server.url, maya, 1001))
