@@ -1,7 +1,7 @@
 """PostgreSQL goes away for 10 seconds in the middle of a turn, then comes back (issue 15).
 
 The real chat server (`serve_in_thread`) on a per-test PostgreSQL database; the outage is the
-one of tests/test_store_outage.py: new connections to the database refused and its sessions
+one of `pg_admin.database_down`: new connections to the database refused and its sessions
 terminated, held for `OUTAGE_SECONDS`, then allowed again. The turn is started first and held
 inside the model (`HeldOnCue`) until the database is down, so the outage lands mid-turn,
 after the customer's message was accepted and before the reply is stored.
@@ -17,19 +17,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import psycopg
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from pydantic import PrivateAttr
 
 from chat_client import WAIT, Chat, connect, of_type, server_settings
-from pg_admin import PG_ADMIN_URL
+from pg_admin import database_down
 from smart_support.models.offline import OfflineChatModel
 from smart_support.server.background import serve_in_thread
 
@@ -87,24 +85,6 @@ class HeldOnCue(OfflineChatModel):
 
     def release(self) -> None:
         self._release.set()
-
-
-def _admin(sql: str, *params: Any) -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(sql, params or None)
-
-
-@contextmanager
-def database_down(pg_url: str) -> Iterator[None]:
-    """Refuse new connections to that database and end its sessions; allow them again on exit
-    (as tests/test_store_outage.py does: the shared PostgreSQL server keeps running)."""
-    name = pg_url.rsplit("/", 1)[1]
-    _admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
-    _admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", name)
-    try:
-        yield
-    finally:
-        _admin(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
 
 
 def assert_plain_words(error: dict[str, Any]) -> None:
