@@ -152,6 +152,13 @@ async def test_a_ten_second_database_outage_mid_turn_loses_no_message_and_needs_
 
                 async with httpx.AsyncClient(base_url=url) as client:
                     assert (await client.get("/healthz")).status_code == 503
+                    kept = await client.get(
+                        f"/api/v1/conversations/{started['conversation_id']}/transcript",
+                        headers={"X-Conversation-Token": started["token"]},
+                    )
+                assert kept.status_code == 503, kept.text
+                assert_plain_words({"type": "error", **kept.json()})
+                assert kept.json()["code"] == "store_unavailable"
                 await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_at)))
 
             # The database is back; the same server, the same socket. The next message gets a
