@@ -404,7 +404,7 @@ class Engine:
         before it releases the conversation lock."""
         self.deliver(event)
         self.fanout.publish(event)
-        if not isinstance(event, Token | MessageAccepted):
+        if not isinstance(event, Token | MessageAccepted) and not event._stored:
             agent = getattr(event, "agent", None)
             await self.store.append_event(event.conversation_id, event.type, agent, log_data(event))
         return event
@@ -646,8 +646,9 @@ class Engine:
                     "customer",
                     datetime.now(UTC),
                     decided_webhooks(self.settings),
+                    ApprovalResolved.row,
                 )
-                yield ApprovalResolved.of(cancelled)
+                yield ApprovalResolved.stored(cancelled)
 
     async def _unanswered(self, conversation_id: str, seq: int) -> list[tuple[int, str]]:
         """Customer messages before `seq` that were stored but whose turn failed (the model or
@@ -683,6 +684,7 @@ class Engine:
                 decided_by,
                 datetime.now(UTC),
                 decided_webhooks(self.settings),
+                ApprovalResolved.row,  # the event is written with the decision, not after it
             )
             failpoint("after_decision")  # stored, the paused step not resumed (tests only)
         except ApprovalError:
@@ -695,7 +697,7 @@ class Engine:
                 code=ApprovalError.code,
                 message="This approval expired before it was decided.",
             )
-        yield ApprovalResolved.of(decided)
+        yield ApprovalResolved.stored(decided)  # its row: the decision's transaction
         async for event in self._resume(conversation_id, approval.id, graph=graph):
             yield event
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from uuid import uuid4
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 from pydantic_core import to_jsonable_python
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ def operator_only(description: str, default: Any = None, **kwargs: Any) -> Any:
 
 class _Event(BaseModel):
     conversation_id: str
+    #: Its event-log row was written in the transaction of the change it reports (a decision:
+    #: `Store.decide_approval(logged=...)`), so the engine does not append it again.
+    _stored: bool = PrivateAttr(default=False)
 
 
 class ModelCall(BaseModel):
@@ -255,6 +258,19 @@ class ApprovalResolved(_Event):
     waited_seconds: float | None = Field(
         default=None, description="From the request to the decision (or expiry)."
     )
+
+    @staticmethod
+    def row(approval: Approval) -> tuple[str, dict[str, Any]]:
+        """Its event-log row (kind, data), for the decision's own transaction."""
+        event = ApprovalResolved.of(approval)
+        return event.type, log_data(event)
+
+    @classmethod
+    def stored(cls, approval: Approval) -> ApprovalResolved:
+        """The event of a decision whose row `row` wrote in the decision's transaction."""
+        event = cls.of(approval)
+        event._stored = True
+        return event
 
     @classmethod
     def of(cls, approval: Approval) -> ApprovalResolved:

@@ -152,9 +152,11 @@ class Store(Protocol):
         decided_by: str,
         now: datetime,
         outbox: Callable[[Approval], Sequence[OutboxMessage]] | None = None,
+        logged: Callable[[Approval], tuple[str, dict[str, Any]]] | None = None,
     ) -> Approval:
         """Move a pending approval to approved/rejected/expired/cancelled atomically (with the
-        webhooks `outbox` makes of the decided approval, in the same transaction).
+        webhooks `outbox` makes of the decided approval and the event-log row `logged` makes
+        of it, kind and data, in the same transaction).
 
         Raises ApprovalError if it is unknown or no longer pending. Deciding approved or
         rejected after expires_at stores `expired` instead and raises ApprovalError.

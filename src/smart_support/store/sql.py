@@ -391,9 +391,11 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
         decided_by: str,
         now: datetime,
         outbox: Callable[[Approval], Sequence[OutboxMessage]] | None = None,
+        logged: Callable[[Approval], tuple[str, dict[str, Any]]] | None = None,
     ) -> Approval:
         """Compare-and-set from pending; approved/rejected at or after expires_at become expired.
-        `outbox` makes the webhooks of the decision, written in its transaction."""
+        `outbox` makes the webhooks of the decision and `logged` its event-log row (kind,
+        data), both written in its transaction."""
         rows.check_decision(status)
         params = {
             "status": status,
@@ -407,6 +409,11 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
             updated = rows.approval(found[0], json_text=self._sql.json_text) if found else None
             if updated is not None and outbox is not None:
                 await self._insert_outbox(fetch, outbox(updated))
+            if updated is not None and logged is not None:
+                kind, data = logged(updated)
+                event = {"cid": updated.conversation_id, "kind": kind, "agent": None}
+                event |= {"data": self._sql.json(data), "now": params["now"]}
+                await fetch(self._sql.sql(self._sql.append_event), event)
         current = None if updated else await self.get_approval(approval_id)
         return rows.decision_result(approval_id, status, updated, current)
 
