@@ -202,7 +202,7 @@ def huge(draw: Callable[..., Any]) -> Frame:
     return json.dumps({"type": "message", "text": "y" * max(0, size - 30)})
 
 
-def frames(models: tuple[type[BaseModel], ...], *, binary: bool = True) -> st.SearchStrategy[Frame]:
+def frames(models: tuple[type[BaseModel], ...]) -> st.SearchStrategy[Frame]:
     proto = protocol_frames(models)
     texts = st.one_of(
         st.text(TEXT, max_size=200),
@@ -212,8 +212,6 @@ def frames(models: tuple[type[BaseModel], ...], *, binary: bool = True) -> st.Se
         deep(),
         huge(),
     )
-    if not binary:
-        return texts.filter(lambda frame: isinstance(frame, str))
     return texts | st.binary(max_size=2000)
 
 
@@ -343,11 +341,7 @@ def test_every_generated_bad_frame_on_the_chat_socket_gets_its_error_and_the_soc
 
 
 @FUZZ
-@given(
-    frame=frames(OPERATOR_CLIENT_FRAMES, binary=False).filter(
-        lambda f: operator_refusal(f) is not None
-    )
-)
+@given(frame=frames(OPERATOR_CLIENT_FRAMES).filter(lambda f: operator_refusal(f) is not None))
 def test_every_generated_bad_frame_on_the_operator_socket_gets_its_error_and_the_socket_lives_on(
     operator_socket: Socket, caplog: pytest.LogCaptureFixture, frame: Frame
 ) -> None:
@@ -382,13 +376,6 @@ def test_any_first_frame_but_the_token_on_the_operator_socket_is_refused_and_clo
     no_server_errors(caplog)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/operator_ws.py `_read` calls `websocket.receive_text()`, which raises"
-    " KeyError('text') on a binary frame: the read task ends, the handler returns and the"
-    " connection is dropped without a close frame (reported; binary frames are left out of"
-    " the operator fuzzing above until it answers `bad_frame`)",
-)
 @pytest.mark.parametrize("frame", [b"", b"\x00" * 10, b'{"type": "ping"}'])
 def test_a_binary_frame_on_the_operator_socket_gets_bad_frame_and_the_socket_lives_on(
     operator_socket: Socket, frame: bytes

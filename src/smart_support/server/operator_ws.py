@@ -258,7 +258,13 @@ class _Held:
 
 async def _read(websocket: WebSocket, send: _Sender, held: _Held) -> None:
     while True:
-        text = await websocket.receive_text()
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:  # a binary frame: answered like the chat socket answers it
+            await send(error_frame("bad_frame", "Frames must be JSON text, not binary."))
+            continue
         if len(text) > MAX_FRAME_CHARS:
             await send(error_frame("frame_too_large"))
             continue
