@@ -304,6 +304,13 @@ def test_a_server_killed_around_an_approved_write_never_repeats_it_and_tells_the
             outcomes[outcome] += 1
             assert outcome == boundary.outcome, f"run {run}: {transcript['events']}"
             assert transcript["pending_approvals"] == [], "nothing is left waiting"
+            resolved = [
+                e["data"]["status"]
+                for e in transcript["events"]
+                if e["kind"] == "approval_resolved"
+                and e["data"]["approval_id"] == approved.approval_id
+            ]
+            assert resolved == ["approved"], f"run {run}: the decision is logged once"
             shown = customer_visible_text(transcript)
             for secret in ("Traceback", "127.0.0.1", "cancel_order", "smart_support"):
                 assert secret not in shown, f"run {run}: the customer saw {secret!r}"
