@@ -3,6 +3,7 @@ file and on real PostgreSQL, and through the operator endpoint."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ import pytest
 from chat_client import Chat, ServerFactory, connect
 from smart_support.settings import Settings
 from smart_support.store import Persistence, Store, open_persistence
-from smart_support.store.listing import ConversationFilter
+from smart_support.store.listing import WAITING_FOR_PEOPLE, ConversationFilter
 
 
 @pytest.fixture
@@ -63,6 +64,35 @@ async def test_the_list_is_narrowed_by_outcome_escalation_agent_and_date(store: 
     assert await ids(store, ConversationFilter(since=now + hour)) == []
     assert await ids(store, ConversationFilter(until=now - hour)) == []
     assert len(await ids(store, ConversationFilter(since=now - hour, until=now + hour))) == 4
+
+
+async def test_waiting_for_people_are_held_ones_and_escalated_open_ones_newest_first(
+    store: Store, database_url: str
+) -> None:
+    for name in ("plain", "sent-up", "sent-up-closed", "held", "held-closed", "sent-up-held"):
+        await store.create_conversation(name, "hash")
+    now = datetime.now(UTC)
+    for name in ("sent-up", "sent-up-closed", "sent-up-held"):
+        await store.mark_escalated(name)
+    for name in ("held", "held-closed", "sent-up-held"):
+        assert await store.hold_conversation(name, "Sam", now)
+    for name in ("sent-up-closed", "held-closed"):
+        await store.close_conversation(name, "escalated", 1, now)
+    waiting = await store.waiting_for_people(limit=10)
+    assert [c.id for c in waiting] == ["sent-up-held", "held-closed", "held", "sent-up"]
+    assert [c.id for c in await store.waiting_for_people(limit=2)] == [
+        "sent-up-held",
+        "held-closed",
+    ]
+    if database_url.startswith("sqlite"):  # read from migration 8's index, not a table scan
+        with sqlite3.connect(database_url.split(":///", 1)[1]) as db:
+            plan = db.execute(
+                "EXPLAIN QUERY PLAN "
+                + WAITING_FOR_PEOPLE.format(escalated="escalated = 1").replace(
+                    "CAST(:limit AS BIGINT)", "10"
+                )
+            ).fetchall()
+        assert any("conversations_people_idx" in str(step) for step in plan), plan
 
 
 #: The chat server fixtures (`start_server`).

@@ -26,10 +26,6 @@ from smart_support.store.records import Conversation
 
 router = APIRouter(tags=["operator"])
 
-#: Conversations the escalation list looks through at most, newest first.
-SCAN_CONVERSATIONS = 2000
-_PAGE = 200
-
 _STATUS = {"conversation_held": 409, "not_held": 409, "bad_request": 400}
 
 
@@ -135,15 +131,8 @@ async def operator_escalations(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Escalations:
     """Escalated conversations still open (waiting for a person) and every held one, newest
-    first, among the latest SCAN_CONVERSATIONS conversations."""
-    found: list[Escalation] = []
-    for offset in range(0, SCAN_CONVERSATIONS, _PAGE):
-        page = await engine.list_conversations(limit=_PAGE, offset=offset)
-        for c in page:
-            if c.held_by is not None or (c.escalated and c.closed_at is None):
-                found.append(_escalation(c))
-        if len(page) < _PAGE or len(found) >= limit:
-            break
+    first."""
+    found = [_escalation(c) for c in await engine.store.waiting_for_people(limit)]
     return Escalations(escalations=found[:limit], promise=handoff_promise(engine.settings))
 
 

@@ -44,6 +44,10 @@ class Store(Protocol):
     async def create_conversation(self, conversation_id: str, token_hash: str) -> Conversation: ...
     async def get_conversation(self, conversation_id: str) -> Conversation | None: ...
     async def list_conversations(self, limit: int = 50, offset: int = 0) -> list[Conversation]: ...
+    async def waiting_for_people(self, limit: int = 100) -> list[Conversation]:
+        """Conversations held by a person, or escalated and still open, newest first (from
+        an index of their own: the console's escalations list)."""
+
     async def list_conversations_page(
         self,
         filters: ConversationFilter,

@@ -36,6 +36,13 @@ LIST_FILTERED_CONVERSATIONS = (
     " ORDER BY c.created_at DESC, c.id DESC LIMIT CAST(:limit AS BIGINT)"
 )
 
+#: The conversations waiting for people (the console's escalations list), newest first; the
+#: WHERE is migration 8's index's (`{escalated}`: the dialect's test, without the alias there).
+WAITING_FOR_PEOPLE = (
+    "SELECT * FROM conversations WHERE held_by IS NOT NULL OR ({escalated} AND closed_at IS NULL)"
+    " ORDER BY created_at DESC, id DESC LIMIT CAST(:limit AS BIGINT)"
+)
+
 
 @dataclass(frozen=True)
 class ConversationFilter:
@@ -54,6 +61,14 @@ class ConversationFilter:
 
 class ListingQueries(SqlBase):
     """The console's conversation list (written once for both adapters)."""
+
+    async def waiting_for_people(self, limit: int = 100) -> list[Conversation]:
+        """Conversations held by a person, or escalated and still open, newest first."""
+        escalated = self._sql.escalated.removeprefix("c.")
+        found = await self._run(
+            "waiting_for_people", WAITING_FOR_PEOPLE.format(escalated=escalated), limit=limit
+        )
+        return [rows.conversation(r) for r in found]
 
     async def list_conversations_page(
         self,

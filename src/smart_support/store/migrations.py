@@ -122,6 +122,20 @@ def _rollups(timestamp: str, integer: str, real: str, decided_seconds: str) -> M
     )
 
 
+def _waiting_for_people(escalated: str) -> Migration:
+    """Migration 8: the conversations the console's escalations list shows (held by a person,
+    or escalated and still open) in an index of their own, newest first: the list reads them
+    from the index however many conversations there are. `escalated`: the dialect's "is
+    escalated" test (the list's query repeats it, so the planner can use the index)."""
+    return Migration(
+        "conversations waiting for people",
+        (
+            "CREATE INDEX conversations_people_idx ON conversations (created_at, id)"
+            f" WHERE held_by IS NOT NULL OR ({escalated} AND closed_at IS NULL)",
+        ),
+    )
+
+
 def _people_and_webhooks(timestamp: str, json: str) -> Migration:
     """Migration 7 (issue 13): a person can hold a conversation; the webhook outbox.
 
@@ -298,6 +312,7 @@ SQLITE_MIGRATIONS: list[Migration] = [
         "TEXT", "INTEGER", "REAL", "(julianday(decided_at) - julianday(created_at)) * 86400.0"
     ),
     _people_and_webhooks("TEXT", "TEXT"),
+    _waiting_for_people("escalated = 1"),
 ]
 
 POSTGRES_MIGRATIONS: list[Migration] = [
@@ -440,6 +455,7 @@ POSTGRES_MIGRATIONS: list[Migration] = [
         "TIMESTAMPTZ", "BIGINT", "DOUBLE PRECISION", "EXTRACT(EPOCH FROM (decided_at - created_at))"
     ),
     _people_and_webhooks("TIMESTAMPTZ", "JSONB"),
+    _waiting_for_people("escalated"),
 ]
 
 #: Our tables, for size accounting (``stored_bytes``).
