@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps python-deps web demo test check lint format typecheck bench postgres
+.PHONY: install system-deps python-deps web demo test check lint format typecheck bench postgres redis
 
 install: system-deps python-deps web
 
@@ -33,11 +33,18 @@ postgres:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 	  echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1
 
+# The live-event tests through Redis (REDIS_URL) need one on loopback: start it if it is not up.
+redis:
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+	@for i in $$(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
+	  echo "Redis did not start on 127.0.0.1:6379" >&2; exit 1
+
 # The demo needs no browser: only the tests install chromium.
 demo: python-deps web
 	$(VENV)/bin/smart-support demo
 
-test: install postgres
+test: install postgres redis
 	cd web && npm test --silent
 	$(PY) -m pytest --cov --cov-report=term --cov-fail-under=80 $(PYTEST_ARGS)
 

@@ -1,22 +1,30 @@
-"""Live events between server processes over PostgreSQL LISTEN/NOTIFY (`smart_support.fanout`),
-two fanouts on one real database standing for two processes."""
+"""Live events between server processes (`smart_support.fanout`): two fanouts standing for two
+processes, over PostgreSQL LISTEN/NOTIFY on one real database and over a real Redis."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import psycopg
 import pytest
+import redis.asyncio as aioredis
 
 from pg_admin import PG_ADMIN_URL, database_down
 from smart_support.escalation.people import PersonMessage
-from smart_support.fanout import PostgresFanout
-from smart_support.fanout.postgres import CHANNEL, PART_CHARS
+from smart_support.fanout import PostgresFanout, RedisFanout
+from smart_support.fanout.channel import CHANNEL, Channel
+from smart_support.fanout.postgres import PART_CHARS
 from smart_support.runtime.events import ReplyEnd, Token, TurnError
 
 WAIT = 30.0
+#: The machine's Redis (started by `make redis`); each test has a channel of its own there.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+Make = Callable[..., Channel]
 
 
 class Heard:
@@ -38,11 +46,24 @@ class Heard:
         return self.events
 
 
+@pytest.fixture(params=["postgres", "redis"])
+def make(request: pytest.FixtureRequest, pg_url: str) -> Make:
+    """Makes fanouts of one adapter that hear each other (one database; one Redis channel)."""
+    channel = f"smart-support-test:{uuid.uuid4().hex}"
+
+    def build(deliver: Callable[[Any], None], **options: Any) -> Channel:
+        if request.param == "postgres":
+            return PostgresFanout(pg_url, deliver, **options)
+        return RedisFanout(REDIS_URL, deliver, channel=channel, **options)
+
+    return build
+
+
 @pytest.fixture
-async def pair(pg_url: str) -> AsyncIterator[tuple[PostgresFanout, PostgresFanout, Heard]]:
-    """A sender and a listener on one database; what the listener heard."""
+async def pair(make: Make) -> AsyncIterator[tuple[Channel, Channel, Heard]]:
+    """A sender and a listener; what the listener heard."""
     heard = Heard()
-    sender, listener = PostgresFanout(pg_url, lambda _: None), PostgresFanout(pg_url, heard)
+    sender, listener = make(lambda _: None), make(heard)
     await sender.start()
     await listener.start()
     try:
@@ -53,12 +74,12 @@ async def pair(pg_url: str) -> AsyncIterator[tuple[PostgresFanout, PostgresFanou
 
 
 async def test_events_reach_the_other_process_once_in_order_with_operator_fields(
-    pair: tuple[PostgresFanout, PostgresFanout, Heard],
+    pair: tuple[Channel, Channel, Heard],
 ) -> None:
     sender, _, heard = pair
     for n in range(40):  # published while one batch is in flight: they travel together in a few
         sender.publish(Token(conversation_id="c1", agent="orders", text=f"{n} "))
-    large = "é" * (PART_CHARS * 2)  # about 28 KB of JSON: several parts of one batch
+    large = "é" * (PART_CHARS * 2)  # about 28 KB of JSON: several parts of a NOTIFY batch
     sender.publish(
         TurnError(conversation_id="c1", code="internal", message=large, detail="KeyError: 'x'")
     )
@@ -76,37 +97,104 @@ async def test_events_reach_the_other_process_once_in_order_with_operator_fields
     assert isinstance(end, ReplyEnd) and end.text == "0 1"
 
 
-async def test_a_process_does_not_hear_its_own_events_nor_foreign_notifications(
-    pair: tuple[PostgresFanout, PostgresFanout, Heard], pg_url: str
+async def test_a_process_does_not_hear_its_own_events_nor_foreign_messages(
+    pair: tuple[Channel, Channel, Heard], pg_url: str
 ) -> None:
     _, listener, heard = pair
     listener.publish(ReplyEnd(conversation_id="c2", agent="a", text="mine"))
     await listener.flush()
-    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as other:
-        await other.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "not ours at all"))
-        await other.execute("SELECT pg_notify(%s, %s)", (CHANNEL, 'abc 1 0 1 [{"type":"x"}]'))
+    foreign = ["not ours at all", 'abc 1 0 1 [{"type":"x"}]', "abc 1 [1, 2]", "abc 1 {"]
+    if isinstance(listener, PostgresFanout):
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as other:
+            for payload in foreign:
+                await other.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+    else:
+        publisher = aioredis.from_url(REDIS_URL)
+        for payload in foreign:
+            await publisher.publish(listener.channel, payload)
+        await publisher.aclose()
     await asyncio.sleep(0.5)
     assert heard.events == []
 
 
-async def test_a_listener_whose_connection_was_cut_hears_again(
-    pair: tuple[PostgresFanout, PostgresFanout, Heard], pg_url: str
-) -> None:
-    sender, _, heard = pair
+async def test_events_of_conversations_nobody_follows_here_are_not_delivered(make: Make) -> None:
+    heard = Heard()
+    sender = make(lambda _: None)
+    listener = make(heard, wants=lambda conversation: conversation == "mine")
+    await sender.start()
+    await listener.start()
+    try:
+        for conversation in ("theirs", "mine", "theirs", "mine"):
+            sender.publish(ReplyEnd(conversation_id=conversation, agent="a", text=conversation))
+        await sender.flush()
+        events = await heard.at_least(2)
+        await asyncio.sleep(0.2)
+    finally:
+        await sender.stop()
+        await listener.stop()
+    assert [e.text for e in events] == ["mine", "mine"]
+
+
+async def test_a_postgres_listener_whose_connection_was_cut_hears_again(pg_url: str) -> None:
+    heard = Heard()
+    sender, listener = PostgresFanout(pg_url, lambda _: None), PostgresFanout(pg_url, heard)
+    await sender.start()
+    await listener.start()
     name = pg_url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        cut = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
-            " AND application_name = 'smart-support-fanout-listen'",
-            (name,),
-        ).fetchall()
-    assert cut == [(True,), (True,)]  # both processes listen
-    async with asyncio.timeout(WAIT):  # the listener reconnects by itself within seconds
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            cut = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+                " AND application_name = 'smart-support-fanout-listen'",
+                (name,),
+            ).fetchall()
+        assert cut == [(True,), (True,)]  # both processes listen
+        await hears_again(sender, heard)
+    finally:
+        await sender.stop()
+        await listener.stop()
+
+
+async def test_a_redis_listener_whose_connection_was_cut_hears_again() -> None:
+    heard = Heard()
+    channel = f"smart-support-test:{uuid.uuid4().hex}"
+    sender = RedisFanout(REDIS_URL, lambda _: None, channel=channel)
+    listener = RedisFanout(REDIS_URL, heard, channel=channel)
+    await sender.start()
+    await listener.start()
+    admin = aioredis.from_url(REDIS_URL)
+    try:
+        killed = 0
+        for client in await admin.client_list():
+            if client["name"] == f"smart-support-listen-{listener.origin}":
+                killed += await admin.execute_command("CLIENT", "KILL", "ID", client["id"])
+        assert killed == 1
+        await hears_again(sender, heard)
+    finally:
+        await admin.aclose()
+        await sender.stop()
+        await listener.stop()
+
+
+async def hears_again(sender: Channel, heard: Heard) -> None:
+    """The listener reconnects by itself within seconds: what is published then arrives."""
+    async with asyncio.timeout(WAIT):
         while not heard.events:
             sender.publish(ReplyEnd(conversation_id="c3", agent="a", text="x"))
             await sender.flush()
             await asyncio.sleep(0.2)
     assert all(e.conversation_id == "c3" for e in heard.events)
+
+
+async def test_publishing_while_redis_is_unreachable_neither_raises_nor_blocks() -> None:
+    fanout = RedisFanout("redis://127.0.0.1:1/0", lambda _: None)  # nothing listens there
+    await fanout.start()
+    try:
+        async with asyncio.timeout(WAIT):
+            fanout.publish(ReplyEnd(conversation_id="c5", agent="a", text="x"))
+            await fanout.flush()
+    finally:
+        await fanout.stop()
 
 
 async def test_publishing_while_the_database_is_away_neither_raises_nor_blocks(

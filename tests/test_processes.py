@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,7 @@ class Server:
 
     process: subprocess.Popen[bytes]
     url: str
+    log: Path
 
 
 def start_serve(env: dict[str, str], log: Path, *options: str, ready_lines: int = 1) -> Server:
@@ -62,7 +64,7 @@ def start_serve(env: dict[str, str], log: Path, *options: str, ready_lines: int 
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
-    server = Server(process, f"http://127.0.0.1:{port}")
+    server = Server(process, f"http://127.0.0.1:{port}", log)
     for _ in range(900):  # guards against a hang only
         text = log.read_text(encoding="utf-8", errors="replace")
         if process.poll() is not None:
@@ -87,9 +89,15 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-def three_servers(pg_url: str, running_shop: str, tmp_path: Path) -> Iterator[list[Server]]:
+@pytest.fixture(params=["postgres", "redis"])
+def three_servers(
+    request: pytest.FixtureRequest, pg_url: str, running_shop: str, tmp_path: Path
+) -> Iterator[list[Server]]:
+    """Three processes on one database; live events by LISTEN/NOTIFY, or through Redis."""
     env = server_env(pg_url, running_shop)
+    if request.param == "redis":
+        env["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+        env["REDIS_CHANNEL"] = f"smart-support-test:{uuid.uuid4().hex}"
     servers: list[Server] = []
     try:
         for n in range(3):
@@ -119,8 +127,9 @@ def live(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def test_a_conversation_across_three_processes_reaches_every_socket_once_in_order(
-    three_servers: list[Server], running_shop: str
+    three_servers: list[Server], running_shop: str, request: pytest.FixtureRequest
 ) -> None:
+    asked = request.node.callspec.params["three_servers"]  # the fan-out: postgres or redis
     one, two, three = (s.url for s in three_servers)
     async with connect(one) as ws_one, connect(two) as ws_two:
         first, second = Follower(ws_one), Follower(ws_two)
@@ -172,6 +181,13 @@ async def test_a_conversation_across_three_processes_reaches_every_socket_once_i
     assert [k for k in stored if k in set(seen)] == seen
     async with httpx.AsyncClient(base_url=running_shop) as shop:
         assert (await shop.get("/orders/1042")).json()["status"] == "cancelled"
+    carriers = {
+        carrier
+        for server in three_servers
+        for carrier in ("PostgreSQL", "Redis")
+        if f"live events through {carrier}" in server.log.read_text(encoding="utf-8")
+    }
+    assert carriers == {"Redis" if asked == "redis" else "PostgreSQL"}
 
 
 async def test_an_operator_socket_on_one_process_sees_approvals_made_on_another(

@@ -127,6 +127,18 @@ class Settings(BaseSettings):
     shop_url: str = Field("http://127.0.0.1:8001", description="Base URL of the demo shop API.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    redis_url: str | None = Field(
+        None,
+        description="With PostgreSQL: carry live events between server processes through"
+        " this Redis (redis://host:6379/0) instead of the database's LISTEN/NOTIFY.",
+    )
+    redis_channel: str = Field(
+        "smart-support:events",
+        min_length=1,
+        max_length=200,
+        description="The Redis pub/sub channel of the live events: one per deployment (Redis"
+        " channels are shared by every database number of a server).",
+    )
     workers: int = Field(
         1,
         ge=1,
@@ -290,6 +302,15 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_address(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            return None  # REDIS_URL= (empty): not set
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
     @field_validator("identity_secret")

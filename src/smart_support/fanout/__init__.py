@@ -7,10 +7,12 @@ another, an operator's console on a third. The engine delivers each event to its
 subscribers and hands it to a `Fanout`, which carries it to every other process, where it is
 delivered to theirs (`Engine.deliver`).
 
-Adapters:
+Adapters (`channel.Channel` holds what they share: batches, flushes, reading a batch):
 
 * `PostgresFanout` (`DATABASE_URL` is PostgreSQL): ``LISTEN``/``NOTIFY`` on the database the
   processes already share; nothing else to run.
+* `RedisFanout` (PostgreSQL and `REDIS_URL` set): Redis pub/sub, for a deployment that runs
+  Redis anyway or would rather keep the notifications off its database.
 * `NoFanout` (SQLite): one process only (the file lock refuses a second), nothing to carry.
 
 Order and delivery: events of a conversation reach every socket once and in the order they were
@@ -30,6 +32,7 @@ from typing import Any, Protocol
 
 from smart_support.fanout.codec import decode, encode
 from smart_support.fanout.postgres import PostgresFanout
+from smart_support.fanout.redis import RedisFanout
 from smart_support.settings import Settings
 
 #: What a fanout calls with each event another process made.
@@ -60,12 +63,18 @@ class NoFanout:
 async def open_fanout(
     settings: Settings, deliver: Deliver, wants: Callable[[str], bool]
 ) -> AsyncIterator[Fanout]:
-    """The fanout `settings` call for, listening until exit: the events of the conversations
-    `wants` names go to `deliver`."""
+    """The fanout `settings` call for, hearing the others until exit: the events of the
+    conversations `wants` names go to `deliver`."""
     if not settings.is_postgres:
         yield NoFanout()
         return
-    fanout = PostgresFanout(settings.database_url, deliver, wants=wants)
+    fanout: PostgresFanout | RedisFanout
+    if settings.redis_url:
+        fanout = RedisFanout(
+            settings.redis_url, deliver, wants=wants, channel=settings.redis_channel
+        )
+    else:
+        fanout = PostgresFanout(settings.database_url, deliver, wants=wants)
     await fanout.start()
     try:
         yield fanout
@@ -73,4 +82,13 @@ async def open_fanout(
         await fanout.stop()
 
 
-__all__ = ["Deliver", "Fanout", "NoFanout", "PostgresFanout", "decode", "encode", "open_fanout"]
+__all__ = [
+    "Deliver",
+    "Fanout",
+    "NoFanout",
+    "PostgresFanout",
+    "RedisFanout",
+    "decode",
+    "encode",
+    "open_fanout",
+]
