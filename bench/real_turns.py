@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -72,6 +73,7 @@ def serve(port: int, database_url: str, shop_url: str, model_kind: str) -> None:
     from smart_support.testing import ScriptedChatModel
 
     logging.basicConfig(level=logging.WARNING)
+    _switch(os.environ.get("REAL_TURNS_SWITCH", ""))
     parts = urlsplit(shop_url)
     settings = Settings(
         database_url=database_url,
@@ -113,6 +115,47 @@ def serve(port: int, database_url: str, shop_url: str, model_kind: str) -> None:
         if profiler is not None and profile:
             profiler.disable()
             profiler.dump_stats(profile)
+
+
+def _switch(names: str) -> None:
+    """Measure one change at a time (REAL_TURNS_SWITCH=a,b): `-egress`, `-sqlite`, `-ws` undo
+    the shared connections, the SQLite loop-thread statements, the token coalescing;
+    `+inline-tracing` runs langsmith's per-call setup inline when tracing is off; `+chunks`
+    makes the offline model stream up to six words per chunk instead of one."""
+    wanted = {n.strip() for n in names.split(",") if n.strip()}
+    if "-egress" in wanted:
+        import smart_support.tools.toolkit as toolkit
+
+        toolkit.shared_connections = contextlib.nullcontext  # type: ignore[assignment]
+    if "-sqlite" in wanted:
+        import smart_support.store.sqlite as sqlite_store
+
+        sqlite_store.DIRECT = frozenset()  # type: ignore[misc]
+    if "-ws" in wanted:
+        from smart_support.server import ws
+        from smart_support.server.protocol import to_frame
+
+        async def pump(self: Any, events: Any) -> None:
+            async for event in events:
+                self.send(to_frame(event))
+
+        ws.ChatConnection._pump = pump  # type: ignore[method-assign]
+    if "+chunks" in wanted:
+        import re
+
+        import smart_support.models.offline as offline
+
+        offline._PIECES = re.compile(r"(?:\S+\s*){1,6}|\s+")
+    if "+inline-tracing" in wanted:
+        import langsmith
+        from langsmith.utils import tracing_is_enabled
+
+        async def inline(default: Any, ctx: Any, func: Any, /, *args: Any, **kw: Any) -> Any:
+            if tracing_is_enabled():
+                return await default(ctx, func, *args, **kw)
+            return ctx.run(func, *args, **kw)
+
+        langsmith.set_runtime_overrides(aio_to_thread=inline)
 
 
 def shop(port: int) -> None:
