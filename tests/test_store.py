@@ -25,6 +25,7 @@ from smart_support.store import (
     open_persistence,
 )
 from smart_support.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
+from smart_support.store.records import OutboxMessage
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -282,6 +283,23 @@ async def test_deciding_an_unknown_approval_or_to_pending_is_refused(store: Stor
     await store.create_approval(approval())
     with pytest.raises(ValueError, match="pending"):
         await store.decide_approval("ap-1", "pending", "operator", T0)
+
+
+async def test_an_approval_is_created_with_its_webhooks_in_one_transaction_once(
+    store: Store,
+) -> None:
+    asked = OutboxMessage(
+        "msg-1", "https://hooks.example/in", "approval.requested", "c-1", {"x": 1}, T0
+    )
+    first = await store.create_approval(approval(), [asked])
+    again = await store.create_approval(approval(summary="asked again"), [asked])
+    assert again == first  # the stored one, unchanged
+    [delivery] = await store.list_webhook_deliveries()
+    assert (delivery.id, delivery.event_type, delivery.conversation_id) == (
+        "msg-1",
+        "approval.requested",
+        "c-1",
+    )
 
 
 async def test_of_many_concurrent_decisions_exactly_one_wins(store: Store) -> None:

@@ -29,6 +29,7 @@ from langchain_core.tools import BaseTool
 from langgraph.types import Command, interrupt
 
 from smart_support.errors import ActionNotRecorded, StoreUnavailable
+from smart_support.escalation.outbox import APPROVAL_REQUESTED, approval_messages
 from smart_support.runtime.failpoints import failpoint
 from smart_support.settings import Settings
 from smart_support.store.base import Store, hash_args
@@ -101,22 +102,24 @@ async def request_approval(
     args: dict[str, Any],
     summary: str,
 ) -> Approval:
-    """Record the pending approval of a call (or return the one already recorded)."""
+    """Record the pending approval of a call (or return the one already recorded), with its
+    `approval.requested` webhooks in the same transaction."""
     now = datetime.now(UTC)
+    approval = Approval(
+        id=approval_id_for(conversation_id, call_id),
+        conversation_id=conversation_id,
+        agent=agent,
+        tool=tool,
+        tool_call_id=call_id,
+        args=args,
+        args_hash=hash_args(args),
+        summary=summary,
+        status="pending",
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.approval_ttl_seconds),
+    )
     return await store.create_approval(
-        Approval(
-            id=approval_id_for(conversation_id, call_id),
-            conversation_id=conversation_id,
-            agent=agent,
-            tool=tool,
-            tool_call_id=call_id,
-            args=args,
-            args_hash=hash_args(args),
-            summary=summary,
-            status="pending",
-            created_at=now,
-            expires_at=now + timedelta(seconds=settings.approval_ttl_seconds),
-        )
+        approval, approval_messages(settings, APPROVAL_REQUESTED, approval)
     )
 
 

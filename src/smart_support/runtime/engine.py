@@ -37,8 +37,6 @@ from smart_support.errors import (
 )
 from smart_support.escalation import people
 from smart_support.escalation.outbox import (
-    APPROVAL_REQUESTED,
-    approval_messages,
     closed_messages,
     decided_webhooks,
     routed_escalation,
@@ -817,8 +815,6 @@ class Engine:
         for approval_id in approval_ids:
             approval = await self.store.get_approval(approval_id)
             if approval is not None and approval.status == "pending":
-                asked = approval_messages(self.settings, APPROVAL_REQUESTED, approval)
-                await self.store.enqueue_webhooks(asked)  # once: the ids derive from its id
                 yield ApprovalRequested.from_record(approval, model_calls=recorder.take())
         if not interrupted:
             final = agent or self.registry.fallback.name

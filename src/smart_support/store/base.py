@@ -137,8 +137,12 @@ class Store(Protocol):
         database (`rows.analytics_rows`), a few rows whatever the number of events."""
 
     # approvals
-    async def create_approval(self, approval: Approval) -> Approval:
-        """Insert; if an approval with that id exists, return the stored one unchanged."""
+    async def create_approval(
+        self, approval: Approval, outbox: Sequence[OutboxMessage] = ()
+    ) -> Approval:
+        """Insert, with the `outbox` webhooks of the request in the same transaction; if an
+        approval with that id exists, return the stored one unchanged (and the webhooks, whose
+        ids derive from its id, are not written twice)."""
 
     async def get_approval(self, approval_id: str) -> Approval | None: ...
     async def list_approvals(

@@ -342,11 +342,19 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
 
     # -- approvals ----------------------------------------------------------------------------
 
-    async def create_approval(self, approval: Approval) -> Approval:
+    async def create_approval(
+        self, approval: Approval, outbox: Sequence[OutboxMessage] = ()
+    ) -> Approval:
         a = approval
-        await self._run(
-            "create_approval",
-            CREATE_APPROVAL,
+        async with self._transaction("create_approval") as fetch:
+            await fetch(self._sql.sql(CREATE_APPROVAL), self._approval_row(a))
+            await self._insert_outbox(fetch, outbox)
+        stored = await self.get_approval(a.id)
+        assert stored is not None  # only retention deletes approvals, with their conversation
+        return stored
+
+    def _approval_row(self, a: Approval) -> dict[str, Any]:
+        return dict(
             id=a.id,
             cid=a.conversation_id,
             agent=a.agent,
@@ -361,9 +369,6 @@ class SqlStore(ListingQueries, OutboxQueries, SqlBase):
             decided_at=self._maybe_moment(a.decided_at),
             decided_by=a.decided_by,
         )
-        stored = await self.get_approval(a.id)
-        assert stored is not None  # only retention deletes approvals, with their conversation
-        return stored
 
     async def get_approval(self, approval_id: str) -> Approval | None:
         found = await self._run("get_approval", GET_APPROVAL, id=approval_id)
