@@ -528,7 +528,9 @@ def test_a_swagger_2_schema_error_is_reported_at_its_pointer() -> None:
     spec = spec_2({"/a": {"get": {"parameters": [param], "responses": OK}}})
     [finding] = findings(spec)
     assert finding.startswith("/paths/~1a/get/parameters/0: ")
-    assert "is not valid under any of the given schemas" in finding
+    # jsonschema's own words ("... of the given schemas", or "... of the schemas listed" since
+    # 4.24): the validator's message is passed on as it is, at the pointer.
+    assert "is not valid under any of the" in finding and "nowhere" in finding
 
 
 def number_keyed(header: str) -> str:
