@@ -32,6 +32,8 @@ class KeepAliveServer:
     closed: list[int] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     redirect_to: str = ""
+    #: When set, each request waits here until this many requests are in the server at once.
+    barrier: threading.Barrier | None = None
 
     @property
     def base(self) -> str:
@@ -68,6 +70,8 @@ def _serve() -> Iterator[KeepAliveServer]:
 
         def do_GET(self) -> None:
             state.requests.append(self.path)
+            if state.barrier is not None:
+                state.barrier.wait()
             if self.path == "/redirect":
                 self.send_response(302)
                 self.send_header("Location", state.redirect_to)
@@ -148,6 +152,23 @@ async def test_a_redirect_to_another_local_server_is_refused_inside_shared_conne
                 await client.get(f"{server.base}/redirect")
     assert server.requests == ["/redirect"]
     assert bystander.requests == ["/warm"]
+
+
+async def test_thirty_concurrent_calls_to_one_host_do_not_wait_for_each_other(
+    server: KeepAliveServer,
+) -> None:
+    # Each client had a pool of 20 of its own; sharing one must not cap a process at 20 calls
+    # in flight to a host (a slow API would make the 21st wait for a free connection).
+    server.barrier = threading.Barrier(30, timeout=20)
+
+    async def call() -> str:
+        async with _client(server.authority) as client:
+            return (await client.get(f"{server.base}/slow")).text
+
+    async with shared_connections():
+        answers = await asyncio.gather(*(call() for _ in range(30)))
+    assert answers == ["hello"] * 30
+    assert len(server.connections) == 30
 
 
 async def test_the_shared_connections_are_closed_when_the_last_user_leaves(

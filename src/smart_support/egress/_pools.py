@@ -31,8 +31,11 @@ import httpx
 
 logger = logging.getLogger("smart_support.egress")
 
-#: Pool limits of each per-host pool (shared or not).
+#: Pool limits of a client's own per-host pool.
 DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=5)
+#: Pool limits of a shared per-host pool: it serves every client of the process, which had a
+#: pool of 20 each before, so concurrent tool calls to one slow API must not queue behind 20.
+SHARED_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=20)
 
 
 class SharedPools:

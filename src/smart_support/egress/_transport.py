@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from smart_support.egress._pools import DEFAULT_LIMITS, SharedPools
+from smart_support.egress._pools import DEFAULT_LIMITS, SHARED_LIMITS, SharedPools
 from smart_support.egress._urls import refusal
 from smart_support.egress.policy import EgressPolicy, PinnedTarget, check_parts
 
@@ -140,7 +140,9 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         if self._shared is not None:
             return self._shared.pool(
                 (*key, *self._share_key),
-                lambda context: httpx.AsyncHTTPTransport(verify=context, **self._options),
+                lambda context: httpx.AsyncHTTPTransport(
+                    verify=context, **{**self._options, "limits": SHARED_LIMITS}
+                ),
                 (target.scheme, *self._tls_key),
                 self._context if target.scheme == "https" else _plain_context,
             )
