@@ -17,9 +17,13 @@ and the offline model add on top.
 
     .venv/bin/python bench/real_turns.py                       # SQLite and PostgreSQL
     .venv/bin/python bench/real_turns.py --stores sqlite --levels 16 --conversations 4
-    .venv/bin/python bench/real_turns.py --py-spy /tmp/turns.svg  # profile the server meanwhile
+    .venv/bin/python bench/real_turns.py --py-spy /tmp/turns.txt  # py-spy --gil, collapsed stacks
+    REAL_TURNS_SWITCH=-egress,-sqlite .venv/bin/python bench/real_turns.py   # see `_switch`
 
-Target (issue 15): at least 50 turns/s per process at saturation.
+Reported per run: turns/s, p50/p95 turn latency, the server process's CPU (user + system, all
+threads) per turn, which other work on the machine moves less than turns/s, token frames per
+turn and the p50 of each kind of turn. Target (issue 15): at least 50 turns/s per process at
+saturation. Results and how they were taken: docs/benchmarks.md.
 
 Each customer cancels one order of their own in every conversation; between two of its
 conversations the bench puts that order back as it was through `POST /bench/restore/{id}`, an
