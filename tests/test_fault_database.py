@@ -150,7 +150,7 @@ async def test_a_ten_second_database_outage_mid_turn_loses_no_message_and_needs_
                 await chat.send(type="ping")
                 assert await chat.recv() == {"type": "pong"}
 
-                async with httpx.AsyncClient(base_url=url) as client:
+                async with httpx.AsyncClient(base_url=url, timeout=WAIT) as client:
                     assert (await client.get("/healthz")).status_code == 503
                     kept = await client.get(
                         f"/api/v1/conversations/{started['conversation_id']}/transcript",
@@ -178,7 +178,7 @@ async def test_a_ten_second_database_outage_mid_turn_loses_no_message_and_needs_
             fresh = await late.say("Hello")
             assert fresh[-1]["type"] == "reply_end", fresh
 
-        async with httpx.AsyncClient(base_url=url) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=WAIT) as client:
             assert (await client.get("/healthz")).status_code == 200
             transcript = await client.get(
                 f"/api/v1/conversations/{started['conversation_id']}/transcript",
