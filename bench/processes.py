@@ -18,7 +18,10 @@ Two loads, the same for every process count:
   pre-check, the approval and the decision run; the shop's POST does not).
 
     .venv/bin/python bench/processes.py                          # 1, 2, 4 processes
-    .venv/bin/python bench/processes.py --processes 1,2 --skip-think
+    .venv/bin/python bench/processes.py --processes 1,2,1,2,4,1 --skip-think   # interleaved
+
+"vs 1 process" is against the latest 1-process run above it: interleave the counts when the
+machine's load moves (it changes the figures more than a process does on 2 cores).
 
 Target (issue 15): 2 processes >= 1.7x the turns/s of one. On a 2-core machine the processes,
 PostgreSQL, the shop and this client share two cores, which bounds what more processes can add.
