@@ -14,6 +14,7 @@ it. Reported:
 * the baseline: the same events handed to an in-process subscriber queue.
 
     python bench/fanout_latency.py [--turns 400] [--tokens 20] [--rate 50] [--pg URL]
+        [--redis redis://127.0.0.1:6379/0]
 
 `--rate` is turns per second offered (spread evenly), like the load of many conversations.
 Target (issue 15): the fan-out adds at most 5 ms p99.
@@ -33,24 +34,27 @@ from typing import Any
 
 import psycopg
 
-from smart_support.fanout import PostgresFanout
+from smart_support.fanout import PostgresFanout, RedisFanout
 from smart_support.runtime.events import ReplyEnd, Token
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 LISTENER = r"""
 import asyncio, json, sys, time
-from smart_support.fanout import PostgresFanout
+from smart_support.fanout import PostgresFanout, RedisFanout
 
 async def main():
-    url, expected = sys.argv[1], int(sys.argv[2])
+    url, expected, channel = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     latencies, done = [], asyncio.Event()
     def deliver(event):
         sent = int(event.text.split()[-1] if event.type == "reply_end" else event.text)
         latencies.append((event.type, time.monotonic_ns() - sent))
         if len(latencies) >= expected:
             done.set()
-    fanout = PostgresFanout(url, deliver)
+    if url.startswith("redis"):
+        fanout = RedisFanout(url, deliver, channel=channel)
+    else:
+        fanout = PostgresFanout(url, deliver)
     await fanout.start()
     print("listening", flush=True)
     await asyncio.wait_for(done.wait(), 600)
@@ -90,10 +94,12 @@ async def _baseline(turns: int, tokens: int) -> list[float]:
     return _ms(latencies)
 
 
-def _listener(url: str, expected: int) -> subprocess.Popen[str]:
+def _listener(url: str, expected: int, channel: str) -> subprocess.Popen[str]:
     """The other process, once it listens."""
     child = subprocess.Popen(
-        [sys.executable, "-c", LISTENER, url, str(expected)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", LISTENER, url, str(expected), channel],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "listening"
@@ -101,9 +107,15 @@ def _listener(url: str, expected: int) -> subprocess.Popen[str]:
 
 
 async def run(url: str, turns: int, tokens: int, rate: float) -> dict[str, Any]:
+    """`url`: a PostgreSQL database, or a Redis server (the fan-out over its pub/sub)."""
     expected = turns * (tokens + 1)
-    child = await asyncio.to_thread(_listener, url, expected)
-    fanout = PostgresFanout(url, lambda _: None)
+    channel = f"smart-support-bench:{uuid.uuid4().hex}"
+    child = await asyncio.to_thread(_listener, url, expected, channel)
+    fanout: PostgresFanout | RedisFanout
+    if url.startswith("redis"):
+        fanout = RedisFanout(url, lambda _: None, channel=channel)
+    else:
+        fanout = PostgresFanout(url, lambda _: None)
     await fanout.start()
     waits: list[float] = []
     interval = 1.0 / rate if rate else 0.0
@@ -153,6 +165,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--rate", type=float, default=50.0, help="turns/s offered; 0: saturate")
     parser.add_argument("--pg", help="a database URL (default: a scratch database)")
+    parser.add_argument("--redis", help="also through this Redis, e.g. redis://127.0.0.1:6379/0")
     args = parser.parse_args()
     name = None
     url = args.pg
@@ -162,9 +175,13 @@ def main() -> None:
             admin.execute(f'CREATE DATABASE "{name}"')
         url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
     try:
-        for rate in (args.rate, 0.0) if args.rate else (0.0,):
-            result = asyncio.run(run(url, args.turns, args.tokens, rate))
-            print(json.dumps({"offered_turns_per_s": rate or "saturated", **result}))
+        for carrier, target in (("PostgreSQL", url), ("Redis", args.redis)):
+            if target is None:
+                continue
+            for rate in (args.rate, 0.0) if args.rate else (0.0,):
+                result = asyncio.run(run(target, args.turns, args.tokens, rate))
+                offered = rate or "saturated"
+                print(json.dumps({"carrier": carrier, "offered_turns_per_s": offered, **result}))
     finally:
         if name is not None:
             with psycopg.connect(ADMIN, autocommit=True) as admin:
