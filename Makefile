@@ -9,12 +9,17 @@ STAMP := $(VENV)/.installed
 
 install: system-deps python-deps web
 
-# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser).
+# Debian's chromium for the browser tests (Playwright drives it; it never downloads a browser),
+# and Redis for the live-event tests through Redis (REDIS_URL).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian chromium"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; browser tests will fail"; }
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian redis-server"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+	  || echo "warning: could not install redis-server; the Redis fan-out tests will fail"; }
 
 python-deps: $(STAMP)
 $(STAMP): pyproject.toml
