@@ -275,6 +275,15 @@ async def test_serve_with_two_workers_shares_one_port_and_one_conversation(
     for follower in followers:
         assert [f for f in live(follower.frames) if f["type"] != "token"] == expected
     assert len(_worker_pids(log.read_text(encoding="utf-8"))) == 2
+    # One scrape of the port, whichever worker answers, counts both workers' turns: the one turn.
+    scrapes = []
+    for _ in range(8):  # a connection each: the kernel hands them to either worker
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {OPERATOR}"}, timeout=WAIT
+        ) as api:
+            scrapes.append((await api.get("/metrics")).text)
+    for text in scrapes:
+        assert 'smart_support_turns_total{outcome="ok"} 1.0' in text, text[:2000]
 
 
 def _worker_pids(log: str) -> set[str]:

@@ -2,16 +2,25 @@
 
 Most are observed from what already flows: `observed` wraps the event stream of a turn or a
 decision where the server drains it (server/ws.py, server/rest.py), so a turn costs a few
-counter increments and no extra I/O. The registry is per process: with several worker
-processes, scrape each (prometheus-client's multiprocess mode is not set up).
+counter increments and no extra I/O. The registry is per process; `serve --workers N` turns on
+prometheus-client's multiprocess mode (`MULTIPROCESS_ENV`), so one scrape of the shared port
+reads every worker's values. Separate `serve` processes are scraped each.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+)
 from prometheus_client import generate_latest as _generate
 
 from smart_support.observability import tracing
@@ -84,6 +93,7 @@ OPEN_SOCKETS = Gauge(
     "smart_support_open_sockets",
     "Chat WebSockets open now.",
     registry=REGISTRY,
+    multiprocess_mode="livesum",  # `serve --workers N`: the sum over the workers alive
 )
 DATABASE_ERRORS = Counter(
     "smart_support_database_errors",
@@ -99,8 +109,19 @@ RATE_LIMITED = Counter(
 )
 
 
+#: Set (by `serve --workers N`, or by whoever runs several workers behind one port) to a folder
+#: the workers share: prometheus-client's multiprocess mode. Each worker then writes its values
+#: there and a scrape, whichever worker answers it, reads every worker's.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
 def render() -> tuple[bytes, str]:
-    """The registry in Prometheus' text format, with its content type."""
+    """The metrics in Prometheus' text format, with their content type: this process's, or
+    in multiprocess mode every worker's, summed."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return _generate(registry), CONTENT_TYPE_LATEST
     return _generate(REGISTRY), CONTENT_TYPE_LATEST
 
 

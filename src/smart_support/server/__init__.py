@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from smart_support.errors import ConfigError
@@ -56,6 +61,25 @@ def uvicorn_config(settings: Settings, *, workers: int = 1, **app_options: objec
         access_log=False,
         lifespan="on",
     )
+
+
+@contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """A folder the workers' metrics share (prometheus-client's multiprocess mode), in their
+    environment before they start; removed when they have stopped. One the operator set is
+    used as it is."""
+    from smart_support.observability.metrics import MULTIPROCESS_ENV
+
+    if os.environ.get(MULTIPROCESS_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="smart-support-metrics-")
+    os.environ[MULTIPROCESS_ENV] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def worker_app() -> Any:
@@ -114,7 +138,8 @@ def serve(settings: Settings, sock: socket.socket | None = None, *, workers: int
     )
     try:
         if workers > 1:
-            Multiprocess(uvicorn_config(settings, workers=workers), sockets=[sock]).run()
+            with _shared_metrics():
+                Multiprocess(uvicorn_config(settings, workers=workers), sockets=[sock]).run()
         else:
             uvicorn.Server(uvicorn_config(settings, tune_gc=True)).run(sockets=[sock])
     finally:
