@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from pg_admin import PG_ADMIN_URL, database_down
 from smart_support.escalation.people import PersonMessage
-from smart_support.fanout import PostgresFanout, RedisFanout
+from smart_support.fanout import PostgresFanout, RedisFanout, channel
 from smart_support.fanout.channel import CHANNEL, Channel
 from smart_support.fanout.postgres import PART_CHARS
 from smart_support.runtime.events import ReplyEnd, Token, TurnError
@@ -209,3 +209,28 @@ async def test_publishing_while_the_database_is_away_neither_raises_nor_blocks(
                 await fanout.flush()
     finally:
         await fanout.stop()
+
+
+async def test_while_the_carrier_is_away_turns_do_not_wait_and_it_is_tried_again_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(channel, "RECONNECT_SECONDS", 60.0)  # no second attempt in this test
+    attempts: list[int] = []
+
+    class Counted(RedisFanout):
+        async def _send_batch(self, number: int, text: str) -> None:
+            attempts.append(number)
+            await super()._send_batch(number, text)
+
+    fanout = Counted("redis://127.0.0.1:1/0", lambda _: None)  # nothing listens there
+    await fanout.start()
+    try:
+        fanout.publish(ReplyEnd(conversation_id="c6", agent="a", text="first"))
+        await fanout.flush()  # this turn waited for the one attempt, which failed
+        for n in range(5):  # the next turns do not wait, and nothing is tried for a while
+            fanout.publish(ReplyEnd(conversation_id="c6", agent="a", text=str(n)))
+            await fanout.flush()
+        await asyncio.sleep(0.2)
+    finally:
+        await fanout.stop()
+    assert attempts == [1]

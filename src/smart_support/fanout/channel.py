@@ -5,7 +5,9 @@ A batch is a JSON list of events (`fanout.codec`), tagged with the sending proce
 so that a process skips its own. One sender task sends the batches one at a time, in order: a
 turn's tokens queued while one batch is in flight go together in the next. `flush` waits until
 everything queued before it is sent (or could not be): a turn flushes once, before it releases
-its conversation lock (`Engine._guarded`).
+its conversation lock (`Engine._guarded`). While the carrier is away (a send failed), batches
+are dropped for a second at a time between attempts and turns do not wait at all: a database
+or a Redis that is gone never holds a turn up for its connect timeouts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -115,6 +118,8 @@ class Channel:
         self._queue.put_nowait((encode(event), None))
 
     async def flush(self) -> None:
+        if self._failing:  # the carrier is away: turns do not wait for it (nothing is kept)
+            return
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((None, future))
         try:  # the sender always settles it; the timeout only guards a turn against a bug
@@ -123,20 +128,24 @@ class Channel:
             log.error("live events were not sent within %.0f s; going on", FLUSH_SECONDS)
 
     async def _send(self) -> None:
+        retry_at = 0.0
         while True:
             batch = [await self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             events = [e for e, _ in batch if e is not None]
             try:
+                if events and self._failing and time.monotonic() < retry_at:
+                    continue  # dropped: the carrier failed a moment ago, try again soon
                 if events:
                     self._number += 1
                     text = json.dumps(events, separators=(",", ":"), ensure_ascii=True)
                     await self._send_batch(self._number, text)
-                if self._failing:
+                if self._failing and events:
                     log.info("publishing live events to the other processes works again")
                     self._failing = False
-            except Exception as exc:  # never stop sending: a turn waits on its flush
+            except Exception as exc:  # never stop sending: a turn may wait on its flush
+                retry_at = time.monotonic() + RECONNECT_SECONDS
                 if not self._failing:
                     log.warning(
                         "live events could not be sent to the other processes through %s (%r);"
