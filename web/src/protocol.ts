@@ -207,7 +207,8 @@ export interface MessageFrame {
 
 /**
  * An approval of any conversation waits for a decision (as `GET /api/v1/operator/approvals`
- * lists it): sent to every operator socket when an approval is created in this process.
+ * lists it): sent to every operator socket when an approval is created, in any server process
+ * on the same database.
  */
 export interface OperatorApprovalRequestedFrame {
   approval_id: string;

@@ -553,7 +553,8 @@ class CustomerMessageFrame(BaseModel):
 
 class OperatorApprovalRequestedFrame(ApprovalView):
     """An approval of any conversation waits for a decision (as `GET /api/v1/operator/approvals`
-    lists it): sent to every operator socket when an approval is created in this process."""
+    lists it): sent to every operator socket when an approval is created, in any server process
+    on the same database."""
 
     type: Literal["approval_requested"] = "approval_requested"
     tool: str
