@@ -95,6 +95,8 @@ def test_signing_in_refuses_a_wrong_token_then_opens_the_console(
     with ui_server(operator_token=TOKEN) as url:
         console.goto(f"{url}/console")
         console.get_by_label("Operator token").fill("not-the-token")
+        # The form submits once the page has asked the server whether the console is on.
+        expect(console.get_by_role("button", name="Sign in")).to_be_enabled()
         console.get_by_label("Operator token").press("Enter")
         expect(console.get_by_test_id("signin-error")).to_contain_text("not the operator token")
         shot(console, "signin-refused")
