@@ -63,6 +63,7 @@ from smart_support.runtime.events import (
     ReplyEnd,
     TurnError,
 )
+from smart_support.runtime.usage import call_names
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -280,11 +281,7 @@ class _ModelSpans(AsyncCallbackHandler):
         **kwargs: Any,
     ) -> None:
         meta = metadata or {}
-        # As `runtime.usage.UsageRecorder` names them, so spans and usage rows agree.
-        agent = str(meta.get("lc_agent_name") or meta.get("langgraph_node") or "unknown")
-        if tags and "router" in tags:
-            agent = "router"
-        model = str(meta.get("ls_model_name") or (serialized or {}).get("name") or "unknown")
+        agent, model = call_names(serialized, tags, metadata)  # as the usage rows name it
         attributes: dict[str, str] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.request.model": model,

@@ -38,6 +38,20 @@ def cost_usd(
     return (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000
 
 
+def call_names(
+    serialized: dict[str, Any] | None, tags: list[str] | None, metadata: dict[str, Any] | None
+) -> tuple[str, str]:
+    """(agent, model) of a chat-model call, from what LangChain hands its callbacks: the agent
+    that made it (`router` for the router's calls, which are tagged so) and the model's name.
+    The usage rows and the tracing spans name a call alike through this."""
+    meta = metadata or {}
+    agent = str(meta.get("lc_agent_name") or meta.get("langgraph_node") or "unknown")
+    if tags and "router" in tags:
+        agent = "router"
+    model = str(meta.get("ls_model_name") or (serialized or {}).get("name") or "unknown")
+    return agent, model
+
+
 class UsageRecorder(AsyncCallbackHandler):
     """Records input and output tokens and cost of each chat-model call, per agent.
 
@@ -74,12 +88,8 @@ class UsageRecorder(AsyncCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        meta = metadata or {}
-        agent = meta.get("lc_agent_name") or meta.get("langgraph_node") or "unknown"
-        if tags and "router" in tags:
-            agent = "router"
-        model = str(meta.get("ls_model_name") or (serialized or {}).get("name") or "unknown")
-        self._runs[run_id] = (str(agent), model, time.perf_counter())
+        agent, model = call_names(serialized, tags, metadata)
+        self._runs[run_id] = (agent, model, time.perf_counter())
 
     async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         agent, model, started = self._runs.pop(run_id, ("unknown", "unknown", None))
