@@ -54,7 +54,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ws_concurrency import REPLY, free_port, fresh_database, percentile, wait_healthy
+from ws_concurrency import REPLY, free_port, fresh_database, percentile, run_app, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-identity-secret-that-is-long-enough-for-hs256"
@@ -69,8 +69,6 @@ def serve(port: int, database_url: str, shop_url: str, model_kind: str) -> None:
     """Server mode: the real app as `serve` builds it; `scripted` swaps in the baseline model."""
     import logging
     from urllib.parse import urlsplit
-
-    import uvicorn
 
     from smart_support.server.app import create_app
     from smart_support.settings import Settings
@@ -95,30 +93,7 @@ def serve(port: int, database_url: str, shop_url: str, model_kind: str) -> None:
         model = ScriptedChatModel(default=REPLY)
         router = ScriptedChatModel(default="none")  # no transfer call: the fallback answers
     app = create_app(settings, model=model, router_model=router, tune_gc=True)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        ws_per_message_deflate=False,
-        backlog=4096,
-        timeout_graceful_shutdown=30,
-    )
-    profile = os.environ.get("REAL_TURNS_PROFILE")
-    profiler = None
-    if profile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
-    try:
-        uvicorn.Server(config).run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if profiler is not None and profile:
-            profiler.disable()
-            profiler.dump_stats(profile)
+    run_app(app, port, os.environ.get("REAL_TURNS_PROFILE"))
 
 
 def _switch(names: str) -> None:

@@ -45,8 +45,6 @@ def serve(port: int, database_url: str, latency: float) -> None:
     """Server mode: the real app with a slow scripted model; prints the model's call count."""
     import logging
 
-    import uvicorn
-
     from smart_support.server.app import create_app
     from smart_support.settings import Settings
     from smart_support.testing import ScriptedChatModel
@@ -63,8 +61,19 @@ def serve(port: int, database_url: str, latency: float) -> None:
         rate_limit_messages_per_minute=0,
     )
     app = create_app(settings, model=model, router_model=router, tune_gc=True)  # as `serve`
+    try:
+        run_app(app, port, os.environ.get("WS_BENCH_PROFILE"))
+    finally:
+        print(f"MODEL_CALLS {len(model.seen)} ROUTER_CALLS {len(router.seen)}", flush=True)
+
+
+def run_app(app: object, port: int, profile: str | None) -> None:
+    """Serve `app` on 127.0.0.1:`port` under uvicorn until SIGINT (as the benchmarks' server
+    processes do); with `profile`, under cProfile, its stats written to that file at the end."""
+    import uvicorn
+
     config = uvicorn.Config(
-        app,
+        app,  # type: ignore[arg-type]
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -73,7 +82,6 @@ def serve(port: int, database_url: str, latency: float) -> None:
         backlog=4096,
         timeout_graceful_shutdown=30,
     )
-    profile = os.environ.get("WS_BENCH_PROFILE")
     profiler = None
     if profile:
         import cProfile
@@ -88,7 +96,6 @@ def serve(port: int, database_url: str, latency: float) -> None:
         if profiler is not None and profile:
             profiler.disable()
             profiler.dump_stats(profile)
-        print(f"MODEL_CALLS {len(model.seen)} ROUTER_CALLS {len(router.seen)}", flush=True)
 
 
 @dataclass
