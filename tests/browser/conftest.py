@@ -75,6 +75,16 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+@pytest.fixture
+def console(browser: Browser) -> Iterator[Page]:
+    """A second, wider browser window for the operator (the customer keeps `page`)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    operator = context.new_page()
+    operator.set_default_timeout(30_000)
+    yield operator
+    context.close()
+
+
 UiServer = Callable[..., AbstractContextManager[str]]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,16 +43,6 @@ def console_built(browser: Browser) -> None:
     console has no console.html."""
     if not (STATIC_DIR / "console.html").is_file():
         pytest.fail("the console is not built: run `cd web && npm run build`")
-
-
-@pytest.fixture
-def console(browser: Browser) -> Iterator[Page]:
-    """A second, wider browser window for the operator (the customer keeps `page`)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    operator = context.new_page()
-    operator.set_default_timeout(30_000)
-    yield operator
-    context.close()
 
 
 def shot(page: Page, name: str, *, whole: bool = True) -> Path:

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from test_console import TOKEN, UiServer, shot, sign_in
 from ui_helpers import ask, say, wait_until_ready
 
@@ -57,16 +57,6 @@ class Receiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def console(browser: Browser) -> Iterator[Page]:
-    """A second, wider browser window for the operator (the customer keeps `page`)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    operator = context.new_page()
-    operator.set_default_timeout(30_000)
-    yield operator
-    context.close()
 
 
 @pytest.fixture
