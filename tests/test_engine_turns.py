@@ -6,6 +6,7 @@ import asyncio
 
 import psycopg
 
+from pg_admin import database_down
 from smart_support.runtime.engine import Engine
 from smart_support.runtime.events import (
     AgentSelected,
@@ -162,29 +163,18 @@ async def test_racing_messages_from_two_processes_do_not_fork_history_on_postgre
 
 
 async def test_the_database_going_away_gives_a_clear_error_and_the_engine_recovers(pg_url, book):
-    database = pg_url.rsplit("/", 1)[1]
-    admin_url = pg_url.rsplit("/", 1)[0] + "/test"
     model = ScriptedChatModel(default=lambda messages: f"echo {messages[-1].content}")
     async with Engine.open(
         settings_for(pg_url), model=model, router_model=keyword_router()
     ) as engine:
         conversation, _ = await engine.start_conversation()
         assert only(await collect(engine.send(conversation, "order one")), ReplyEnd)
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (database,),
-            )
-        try:
+        with database_down(pg_url):
             down = await collect(engine.send(conversation, "order two"))
             [error] = only(down, TurnError)
             assert error.code == "store_unavailable"
             assert "not sent" in error.message
             assert not only(down, MessageAccepted)
-        finally:
-            with psycopg.connect(admin_url, autocommit=True) as admin:
-                admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
         back = await collect(engine.send(conversation, "order three"))
         assert only(back, ReplyEnd)[0].text == "echo order three"
         texts = [

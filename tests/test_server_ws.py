@@ -571,11 +571,7 @@ async def test_a_database_outage_is_logged_once_by_the_sweeper_and_so_is_its_end
     running_shop: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import psycopg
-
-    from pg_admin import PG_ADMIN_URL
-
-    name = pg_url.rsplit("/", 1)[1]
+    from pg_admin import database_down
 
     def sweeps() -> list[logging.LogRecord]:
         return [r for r in caplog.records if "sweep" in r.getMessage()]
@@ -590,16 +586,10 @@ async def test_a_database_outage_is_logged_once_by_the_sweeper_and_so_is_its_end
     caplog.set_level(logging.INFO, logger="smart_support.server")
     options = {"sweep_interval_seconds": 0.05}
     with serve_in_thread(server_settings(pg_url, running_shop), **options):
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                (name,),
-            )
+        with database_down(pg_url):
             await wait_for(lambda: len(sweeps()) >= 1)
             await asyncio.sleep(1.0)  # some twenty failed sweeps
             during = sweeps()
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await wait_for(lambda: len(sweeps()) >= 2)
     failing, recovered = sweeps()[:2]
     assert len(during) == 1, [r.getMessage() for r in during]
